@@ -1,0 +1,1 @@
+"""Checks: read from both stores, hand values to the core, return a CheckReport."""

@@ -1,0 +1,219 @@
+"""`check counts`: reconcile the settled window slice by slice and name every missing key.
+
+The window is cut into partition value x time-range slices of about `slice_records` records
+(ARCHITECTURE decision 3). For each slice PostgreSQL streams `(key, status, sk columns)` through
+an index range scan and DynamoDB answers one Query with `SK BETWEEN`, projecting key and status;
+the pure core diffs the two small sorted lists. Slices run concurrently (bounded), so memory is
+O(slice x concurrency), not O(window).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from monitor.checks.partitions import discover_partitions
+from monitor.config import Settings
+from monitor.core.mapping import Slice, TableMapping
+from monitor.core.reconcile import diff_sorted, sort_by_key
+from monitor.core.windows import align_down
+from monitor.model import CheckReport, Finding, FindingKind, KeyStatus, KeyValue, Window
+from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.postgres import PostgresStore
+from monitor.stores.state import StateStore
+
+#: progress(slices_done, slices_total, records_read)
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass(slots=True)
+class _Tally:
+    sql: int = 0
+    dynamodb: int = 0
+    matched: int = 0
+    slices_done: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+async def plan_slices(
+    sql: PostgresStore,
+    mapping: TableMapping,
+    window: Window,
+    extra_partitions: frozenset[tuple[str, ...]],
+    slice_records: int,
+) -> list[Slice]:
+    """Cut the window into slices of about `slice_records` records, by SQL counts."""
+    slices: list[Slice] = []
+    step = mapping.sort_resolution
+    for bucket_start, bucket_end in mapping.buckets(window.start, window.end):
+        counts = dict(await sql.partition_counts(bucket_start, bucket_end))
+        for partition in sorted(set(counts) | extra_partitions):
+            pk = mapping.partition_key_for(partition, bucket_start)
+            pieces = max(1, math.ceil(counts.get(partition, 0) / slice_records))
+            cuts = await sql.cut_points(partition, bucket_start, bucket_end, pieces)
+            edges = [bucket_start, *sorted({align_down(c, step) for c in cuts}), bucket_end]
+            slices += [
+                Slice(partition, pk, lo, hi)
+                for lo, hi in zip(edges, edges[1:], strict=False)
+                if lo < hi
+            ]
+    return slices
+
+
+async def run_counts(
+    settings: Settings,
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    state: StateStore | None,
+    window: Window,
+    now: datetime,
+    *,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> CheckReport:
+    mapping = sql.mapping
+    config = settings.checks.counts
+    discovery = await discover_partitions(dynamo, state, mapping, now)
+    warnings = list(discovery.warnings)
+    step = mapping.sort_resolution
+    window = Window(align_down(window.start, step), align_down(window.end, step), window.clamped)
+    slices = await plan_slices(sql, mapping, window, discovery.values, config.slice_records)
+    nameless = await sql.null_partition_count(window.start, window.end)
+    if nameless:
+        warnings.append(
+            f"{nameless} SQL rows have a NULL partition column and cannot exist in DynamoDB"
+        )
+
+    tally = _Tally()
+    limiter = anyio.CapacityLimiter(settings.dynamodb.max_concurrency)
+    units_before = dynamo.budget.consumed
+
+    async def run_slice(piece: Slice) -> None:
+        async with limiter:
+            await _reconcile_slice(sql, dynamo, mapping, piece, tally)
+        tally.slices_done += 1
+        if progress is not None:
+            progress(tally.slices_done, len(slices), tally.sql + tally.dynamodb)
+
+    async with anyio.create_task_group() as group:
+        for piece in slices:
+            group.start_soon(run_slice, piece)
+
+    findings = sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))
+    missing_dynamo = sum(f.kind is FindingKind.MISSING_IN_DYNAMODB for f in findings)
+    missing_sql = sum(f.kind is FindingKind.MISSING_IN_SQL for f in findings)
+    either = tally.matched + missing_dynamo + missing_sql
+    consistency = tally.matched / either if either else 1.0
+    variance = abs(tally.sql - tally.dynamodb) / max(tally.sql, 1) * 100
+    threshold = settings.alerts.thresholds.data_consistency
+    within = variance <= config.threshold_percent and (
+        threshold.alert_below is None or consistency * 100 >= threshold.alert_below
+    )
+    summary: dict[str, Any] = {
+        "sql_count": tally.sql,
+        "dynamodb_count": tally.dynamodb,
+        "variance_percent": round(variance, 6),
+        "missing_in_dynamodb": missing_dynamo,
+        "missing_in_sql": missing_sql,
+        "status_divergence": sum(f.kind is FindingKind.STATUS_DIVERGENCE for f in findings),
+        "invalid_data": sum(f.kind is FindingKind.INVALID_DATA for f in findings),
+        "consistency": round(consistency, 9),
+        "threshold_percent": config.threshold_percent,
+        "slices": len(slices),
+        "partitions": len({s.partition for s in slices}),
+        "read_units": round(dynamo.budget.consumed - units_before, 3),
+        "discovery_last_run": None
+        if discovery.last_run is None
+        else discovery.last_run.isoformat().replace("+00:00", "Z"),
+    }
+    return CheckReport(
+        check="counts",
+        table=mapping.sql_table,
+        key_column=mapping.key_column,
+        window=window,
+        ok=within and not (strict and findings),
+        summary=summary,
+        findings=tuple(findings),
+        warnings=tuple(warnings),
+    )
+
+
+async def _reconcile_slice(
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    mapping: TableMapping,
+    piece: Slice,
+    tally: _Tally,
+) -> None:
+    lo, hi = mapping.sort_key_bounds(piece.start, piece.end)
+    rows: Sequence[Mapping[str, Any]] = ()
+
+    async def read_sql() -> None:
+        nonlocal rows
+        rows = await sql.slice_rows(piece.partition, piece.start, piece.end)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(read_sql)
+        items = await dynamo.slice_keys(piece.pk, lo, hi)
+
+    key_column, status_column = mapping.key_column, mapping.status_column
+    by_key = {row[key_column]: row for row in rows}
+    sql_keys = sort_by_key([KeyStatus(k, row[status_column]) for k, row in by_key.items()])
+    dynamo_keys = sort_by_key(items.keys)
+    diff = diff_sorted(sql_keys, dynamo_keys)
+    tally.sql += len(sql_keys)
+    tally.dynamodb += len(dynamo_keys) + len(items.invalid)
+    tally.matched += diff.matched
+
+    found = tally.findings
+    for entry in diff.missing_in_dynamodb:
+        found.append(
+            Finding(
+                FindingKind.MISSING_IN_DYNAMODB,
+                entry.key,
+                pk=piece.pk,
+                sk=mapping.sort_key_of(by_key[entry.key]),
+                sql_status=entry.status,
+            )
+        )
+    sort_keys: dict[KeyValue, str] = {}
+    if diff.missing_in_sql:
+        sort_keys = await dynamo.sort_keys_of(
+            piece.pk, lo, hi, [e.key for e in diff.missing_in_sql]
+        )
+    for entry in diff.missing_in_sql:
+        found.append(
+            Finding(
+                FindingKind.MISSING_IN_SQL,
+                entry.key,
+                pk=piece.pk,
+                sk=sort_keys.get(entry.key),
+                dynamodb_status=entry.status,
+            )
+        )
+    for left, right in diff.status_divergent:
+        found.append(
+            Finding(
+                FindingKind.STATUS_DIVERGENCE,
+                left.key,
+                pk=piece.pk,
+                sk=mapping.sort_key_of(by_key[left.key]),
+                sql_status=left.status,
+                dynamodb_status=right.status,
+            )
+        )
+    for key_text, reason in items.invalid:
+        found.append(
+            Finding(
+                FindingKind.INVALID_DATA,
+                key_text,
+                pk=piece.pk,
+                field=mapping.key_attribute,
+                detail=reason,
+            )
+        )

@@ -1,0 +1,221 @@
+"""The command line (CONTRACT §3): parses, dispatches, prints; computes nothing itself.
+
+Exit codes: 0 consistent / passed, 1 inconsistency over threshold, 2 usage or configuration
+error, 3 a store could not be reached or a check could not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from monitor import __version__
+from monitor.config import Settings, load_settings
+from monitor.errors import (
+    EXIT_INCONSISTENT,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    MonitorError,
+    UsageError,
+    first_monitor_error,
+)
+from monitor.model import CheckReport
+
+CHECKS = ("counts",)
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # The same options are accepted before and after the subcommand; SUPPRESS on the
+    # subcommand copies keeps a value given before it from being reset to the default.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help="config file (default ./config.toml, or env DUALWRITE_MONITOR_CONFIG)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text" if top else argparse.SUPPRESS,
+        help="text for people, json for scripts",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="log details and show tracebacks of unexpected errors",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dualwrite-monitor",
+        description="Watches a PostgreSQL to DynamoDB dual-write migration.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _common(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    setup = commands.add_parser("setup", help="create the default tables, indexes and schema")
+    _common(setup, top=False)
+
+    check = commands.add_parser("check", help="run a check once and print its report")
+    check.add_argument("name", choices=(*CHECKS, "all"), help="which check")
+    check.add_argument("--since", type=_timestamp, help="window start, ISO-8601 with zone")
+    check.add_argument("--until", type=_timestamp, help="window end, ISO-8601 with zone")
+    check.add_argument(
+        "--strict", action="store_true", help="any finding makes the report not ok (exit 1)"
+    )
+    _common(check, top=False)
+
+    demo = commands.add_parser("demo", help="everything on this machine, no setup needed")
+    demo.add_argument("--records", type=int, default=5000, help="records to write (default 5000)")
+    demo.add_argument("--missing", type=int, default=5, help="keys to drop from each store")
+    demo.add_argument(
+        "--dynamodb",
+        choices=("auto", "moto", "ddblocal"),
+        default="auto",
+        help="local DynamoDB-API server (auto: DynamoDB Local when installed, else moto)",
+    )
+    _common(demo, top=False)
+    return parser
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
+    return moment.astimezone(UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _dispatch(args)
+    except MonitorError as exc:
+        _fail(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except BaseExceptionGroup as group:
+        found = first_monitor_error(group)
+        if found is None:
+            return _unexpected(group, args.debug)
+        _fail(str(found))
+        return found.exit_code
+    except Exception as exc:
+        return _unexpected(exc, args.debug)
+
+
+def _unexpected(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    _fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
+    return EXIT_UNAVAILABLE
+
+
+def _fail(message: str) -> None:
+    print(f"dualwrite-monitor: {message}", file=sys.stderr)  # noqa: T201
+
+
+def _out(text: str) -> None:
+    print(text)  # noqa: T201
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from monitor.demo import run_demo
+
+        return run_demo(
+            records=args.records,
+            missing=args.missing,
+            dynamodb_backend=args.dynamodb,
+            output_format=args.format,
+        )
+    settings = load_settings(args.config)
+    if args.command == "setup":
+        return _setup(settings, args.format)
+    if args.command == "check":
+        names = CHECKS if args.name == "all" else (args.name,)
+        reports = anyio.run(_run_checks, settings, names, args)
+        _print_reports(reports, args.format, combined=args.name == "all")
+        return EXIT_OK if all(r.ok for r in reports) else EXIT_INCONSISTENT
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _setup(settings: Settings, output_format: str) -> int:
+    from monitor.report import dumps
+    from monitor.setup import run_setup
+
+    result = anyio.run(run_setup, settings)
+    if output_format == "json":
+        _out(
+            dumps({"created": result.created, "existing": result.existing, "advice": result.advice})
+        )
+    else:
+        for item in result.created:
+            _out(f"created   {item}")
+        for item in result.existing:
+            _out(f"exists    {item}")
+        for item in result.advice:
+            _out(f"note      {item}")
+    return EXIT_OK
+
+
+async def _run_checks(
+    settings: Settings, names: Sequence[str], args: argparse.Namespace
+) -> list[CheckReport]:
+    from monitor.checks.context import open_context
+    from monitor.checks.registry import run_check
+
+    now = datetime.now(UTC)
+    reports = []
+    async with open_context(settings) as context:
+        for name in names:
+            reports.append(
+                await run_check(
+                    name,
+                    context,
+                    now,
+                    since=args.since,
+                    until=args.until,
+                    strict=args.strict,
+                    interactive=args.format == "text",
+                )
+            )
+    return reports
+
+
+def _print_reports(reports: Sequence[CheckReport], output_format: str, *, combined: bool) -> None:
+    from monitor.report import render_json, render_text
+
+    if output_format == "json":
+        _out(render_json(reports, combined=combined))
+        return
+    colour = sys.stdout.isatty()
+    _out("\n\n".join(render_text(r, colour=colour) for r in reports))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["EXIT_USAGE", "main"]

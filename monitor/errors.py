@@ -1,0 +1,66 @@
+"""The error tree. Each error knows its exit code (CONTRACT §3) and says what to do next.
+
+Transient errors (a store that is down, slow or throttling) are `StoreUnavailable`: the daemon
+counts them and tries again on the next run. Permanent ones (a table that does not exist) are
+`StoreError`. Bad input is `ConfigError` / `UsageError` and stops the program with exit code 2.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INCONSISTENT = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+class MonitorError(Exception):
+    """Base of every error the monitor raises on purpose. `str(err)` is one line for the user."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class ConfigError(MonitorError):
+    """The configuration is wrong. Names the key and the problem."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"configuration error: {key}: {problem}")
+
+
+class UsageError(MonitorError):
+    """A command-line argument is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreUnavailable(MonitorError):
+    """A store could not be reached or did not answer in time: transient, worth retrying later."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"{store} unavailable: {reason}")
+
+
+class StoreError(MonitorError):
+    """A store answered, but not as the configuration expects (a missing table or column)."""
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"{store}: {reason}")
+
+
+def first_monitor_error(error: BaseException) -> MonitorError | None:
+    """The monitor's own error inside an exception group (task groups wrap what they raise)."""
+    if isinstance(error, MonitorError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = first_monitor_error(inner)
+            if found is not None:
+                return found
+    return None

