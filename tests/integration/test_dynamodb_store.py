@@ -1,0 +1,135 @@
+"""The DynamoDB adapter under throttling and partial batches, injected by a thin wrapper around
+the real client (emulators never throttle nor return UnprocessedKeys): nothing is dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import pytest
+from botocore.exceptions import ClientError
+
+from monitor.checks.context import open_context
+from monitor.checks.counts import run_counts
+from monitor.config import Settings
+from monitor.errors import StoreUnavailable
+from monitor.model import FindingKind, Window
+from monitor.stores.dynamodb import RetryPolicy
+from tests.integration.scenario import make_rows, seed
+
+WINDOW = Window(datetime(2026, 1, 1, 9, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC))
+
+
+def throttled(operation: str, code: str = "ProvisionedThroughputExceededException") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "slow down"}}, operation)
+
+
+class FlakyClient:
+    """Forwards to the real client; throttles every other call and serves batches partly."""
+
+    def __init__(
+        self, real: Any, *, throttle_every: int = 2, always_throttle: bool = False
+    ) -> None:
+        self.real = real
+        self.calls: dict[str, int] = {}
+        self.throttled = 0
+        self.unprocessed_returned = 0
+        self.throttle_every = throttle_every
+        self.always_throttle = always_throttle
+
+    def _count(self, name: str) -> int:
+        self.calls[name] = self.calls.get(name, 0) + 1
+        return self.calls[name]
+
+    async def query(self, **params: Any) -> Any:
+        if self.always_throttle or self._count("query") % self.throttle_every == 1:
+            self.throttled += 1
+            raise throttled("Query", "ThrottlingException")
+        return await self.real.query(**params)
+
+    async def scan(self, **params: Any) -> Any:
+        if self._count("scan") % self.throttle_every == 1:
+            self.throttled += 1
+            raise throttled("Scan")
+        return await self.real.scan(**params)
+
+    async def batch_get_item(self, **params: Any) -> Any:
+        ((table, request),) = params["RequestItems"].items()
+        keys = request["Keys"]
+        served, held = keys[: len(keys) // 2 or 1], keys[len(keys) // 2 or 1 :]
+        response = await self.real.batch_get_item(RequestItems={table: {**request, "Keys": served}})
+        if held:
+            self.unprocessed_returned += len(held)
+            response["UnprocessedKeys"] = {table: {**request, "Keys": held}}
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_throttled_queries_are_retried_and_no_key_is_dropped(settings: Settings) -> None:
+    seed(settings, make_rows(400), drop_from_dynamodb={10, 20}, drop_from_sql={30})
+
+    async def scenario() -> tuple[Any, FlakyClient]:
+        async with open_context(settings) as ctx:
+            flaky = FlakyClient(ctx.dynamo.client)
+            ctx.dynamo.client = flaky
+            ctx.dynamo.retry = RetryPolicy(base_delay=0)
+            report = await run_counts(
+                settings, ctx.sql, ctx.dynamo, ctx.state, WINDOW, datetime.now(UTC)
+            )
+            return report, flaky
+
+    report, flaky = anyio.run(scenario)
+    assert flaky.throttled > 3
+    missing = {(f.kind, f.key) for f in report.findings}
+    assert missing == {
+        (FindingKind.MISSING_IN_DYNAMODB, 10),
+        (FindingKind.MISSING_IN_DYNAMODB, 20),
+        (FindingKind.MISSING_IN_SQL, 30),
+    }
+    assert report.summary["sql_count"] == 399 and report.summary["dynamodb_count"] == 398
+
+
+def test_unprocessed_keys_are_retried_until_every_item_is_read(settings: Settings) -> None:
+    rows = make_rows(250)
+    seed(settings, rows)
+    mapping = settings.table_mapping()
+    wanted = [(mapping.partition_template.render(r), mapping.sort_template.render(r)) for r in rows]
+
+    async def scenario() -> tuple[list[dict[str, Any]], FlakyClient]:
+        async with open_context(settings) as ctx:
+            flaky = FlakyClient(ctx.dynamo.client)
+            ctx.dynamo.client = flaky
+            ctx.dynamo.retry = RetryPolicy(base_delay=0)
+            items = await ctx.dynamo.batch_get(wanted, projection=["LogId"])
+            return items, flaky
+
+    items, flaky = anyio.run(scenario)
+    assert flaky.unprocessed_returned > 100
+    assert sorted(int(i["LogId"]["N"]) for i in items) == [r["log_id"] for r in rows]
+
+
+def test_throttling_that_never_ends_is_a_clear_unavailable_error(settings: Settings) -> None:
+    seed(settings, make_rows(10))
+
+    async def scenario() -> None:
+        async with open_context(settings) as ctx:
+            ctx.dynamo.client = FlakyClient(ctx.dynamo.client, always_throttle=True)
+            ctx.dynamo.retry = RetryPolicy(attempts=3, base_delay=0)
+            await ctx.dynamo.slice_keys("LOG#CreditCheckService#2026-01-01", "2026", "2027")
+
+    with pytest.raises(StoreUnavailable, match="ThrottlingException.*after 3 attempts"):
+        anyio.run(scenario)
+
+
+def test_read_budget_is_charged_with_consumed_capacity(settings: Settings) -> None:
+    seed(settings, make_rows(300))
+
+    async def scenario() -> float:
+        async with open_context(settings) as ctx:
+            await run_counts(settings, ctx.sql, ctx.dynamo, ctx.state, WINDOW, datetime.now(UTC))
+            return ctx.dynamo.budget.consumed
+
+    assert anyio.run(scenario) > 0
