@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 
 from monitor import __version__
+from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.config import Settings, load_settings
 from monitor.errors import (
     EXIT_INCONSISTENT,
@@ -28,8 +29,6 @@ from monitor.errors import (
     first_monitor_error,
 )
 from monitor.model import CheckReport
-
-CHECKS = ("counts",)
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -69,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(setup, top=False)
 
     check = commands.add_parser("check", help="run a check once and print its report")
-    check.add_argument("name", choices=(*CHECKS, "all"), help="which check")
+    check.add_argument("name", choices=(*REGISTRY, "all"), help="which check")
     check.add_argument("--since", type=_timestamp, help="window start, ISO-8601 with zone")
     check.add_argument("--until", type=_timestamp, help="window end, ISO-8601 with zone")
     check.add_argument(
@@ -154,7 +153,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "setup":
         return _setup(settings, args.format)
     if args.command == "check":
-        names = CHECKS if args.name == "all" else (args.name,)
+        names = tuple(REGISTRY) if args.name == "all" else (args.name,)
         reports = anyio.run(_run_checks, settings, names, args)
         _print_reports(reports, args.format, combined=args.name == "all")
         return EXIT_OK if all(r.ok for r in reports) else EXIT_INCONSISTENT
@@ -184,24 +183,16 @@ async def _run_checks(
     settings: Settings, names: Sequence[str], args: argparse.Namespace
 ) -> list[CheckReport]:
     from monitor.checks.context import open_context
-    from monitor.checks.registry import run_check
 
-    now = datetime.now(UTC)
-    reports = []
+    request = CheckRequest(
+        now=datetime.now(UTC),
+        since=args.since,
+        until=args.until,
+        strict=args.strict,
+        interactive=args.format == "text",
+    )
     async with open_context(settings) as context:
-        for name in names:
-            reports.append(
-                await run_check(
-                    name,
-                    context,
-                    now,
-                    since=args.since,
-                    until=args.until,
-                    strict=args.strict,
-                    interactive=args.format == "text",
-                )
-            )
-    return reports
+        return [await run_check(name, context, request) for name in names]
 
 
 def _print_reports(reports: Sequence[CheckReport], output_format: str, *, combined: bool) -> None:

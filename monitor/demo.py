@@ -18,7 +18,7 @@ import asyncpg
 from aiobotocore.session import get_session
 
 from monitor.checks.context import open_context
-from monitor.checks.registry import run_check
+from monitor.checks.registry import CheckRequest, run_check
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind
@@ -101,7 +101,8 @@ async def _run(
     await _write(settings, rows, not_sql, not_dynamo)
     _say("running check counts ...")
     async with open_context(settings) as context:
-        report = await run_check("counts", context, datetime.now(UTC), interactive=True)
+        request = CheckRequest(now=datetime.now(UTC), interactive=True)
+        report = await run_check("counts", context, request)
     return report, not_dynamo, not_sql
 
 

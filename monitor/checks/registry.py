@@ -1,52 +1,74 @@
-"""Check names -> the code that runs them, with their window computed from config."""
+"""Check names -> the code that runs them. The CLI, `check all` and the daemon read this table.
+
+A check is an async function `(context, request) -> CheckReport`; it computes its own window from
+`request.now` and its config section, honouring `--since`/`--until`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from monitor.checks.context import CheckContext
 from monitor.checks.counts import run_counts
 from monitor.core.windows import settled_window
 from monitor.errors import UsageError
-from monitor.model import CheckReport
+from monitor.model import CheckReport, Window
 from monitor.report import TerminalProgress
 
 
-async def run_check(
-    name: str,
-    context: CheckContext,
-    now: datetime,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    strict: bool = False,
-    interactive: bool = False,
-) -> CheckReport:
-    settings = context.settings
-    if name == "counts":
-        config = settings.checks.counts
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    now: datetime
+    since: datetime | None = None
+    until: datetime | None = None
+    strict: bool = False
+    #: Show progress on stderr when it is a terminal (the CLI; never the daemon).
+    interactive: bool = False
+
+    def window(self, length: timedelta, settle: timedelta) -> Window:
+        """The settled window for a check, or the one `--since`/`--until` asked for (clamped)."""
         try:
-            window = settled_window(now, config.window, config.settle, since=since, until=until)
+            return settled_window(self.now, length, settle, since=self.since, until=self.until)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        progress = TerminalProgress("counts") if interactive else None
-        try:
-            report = await run_counts(
-                settings,
-                context.sql,
-                context.dynamo,
-                context.state,
-                window,
-                now,
-                strict=strict,
-                progress=progress,
-            )
-        finally:
-            if progress is not None:
-                progress.finish()
-        if context.warnings:
-            from dataclasses import replace
 
-            report = replace(report, warnings=(*context.warnings, *report.warnings))
-        return report
-    raise UsageError(f"unknown check {name!r}")
+
+CheckFunction = Callable[[CheckContext, CheckRequest], Awaitable[CheckReport]]
+
+
+async def counts_check(context: CheckContext, request: CheckRequest) -> CheckReport:
+    config = context.settings.checks.counts
+    window = request.window(config.window, config.settle)
+    progress = TerminalProgress("counts") if request.interactive else None
+    try:
+        return await run_counts(
+            context.settings,
+            context.sql,
+            context.dynamo,
+            context.state,
+            window,
+            request.now,
+            strict=request.strict,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.finish()
+
+
+#: In the order `check all` and the daemon run them.
+REGISTRY: dict[str, CheckFunction] = {
+    "counts": counts_check,
+}
+
+
+async def run_check(name: str, context: CheckContext, request: CheckRequest) -> CheckReport:
+    check = REGISTRY.get(name)
+    if check is None:
+        raise UsageError(f"unknown check {name!r}; known: {', '.join(REGISTRY)}")
+    report = await check(context, request)
+    if context.warnings:
+        report = replace(report, warnings=(*context.warnings, *report.warnings))
+    return report
