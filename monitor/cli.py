@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     setup = commands.add_parser("setup", help="create the default tables, indexes and schema")
     _common(setup, top=False)
 
+    run = commands.add_parser(
+        "run", help="the daemon: every check on its interval until SIGTERM/SIGINT"
+    )
+    _common(run, top=False)
+
     check = commands.add_parser("check", help="run a check once and print its report")
     check.add_argument("name", choices=(*REGISTRY, "all"), help="which check")
     check.add_argument("--since", type=_timestamp, help="window start, ISO-8601 with zone")
@@ -86,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="local DynamoDB-API server (auto: DynamoDB Local when installed, else moto)",
     )
     _common(demo, top=False)
+
+    from monitor.alerts.commands import add_commands
+
+    add_commands(commands, lambda sub: _common(sub, top=False))
     return parser
 
 
@@ -152,11 +161,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.command == "setup":
         return _setup(settings, args.format)
+    if args.command == "run":
+        from monitor.daemon import run_daemon
+
+        return run_daemon(settings, debug=args.debug)
     if args.command == "check":
         names = tuple(REGISTRY) if args.name == "all" else (args.name,)
         reports = anyio.run(_run_checks, settings, names, args)
         _print_reports(reports, args.format, combined=args.name == "all")
         return EXIT_OK if all(r.ok for r in reports) else EXIT_INCONSISTENT
+    if args.command in ("silence", "alerts"):
+        from monitor.alerts.commands import run_command
+
+        return run_command(settings, args, _out)
     raise UsageError(f"unknown command {args.command}")
 
 

@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.core.compare import FieldSpec
 from monitor.core.mapping import (
     FieldMap,
     IndexMap,
@@ -42,6 +43,7 @@ from monitor.core.mapping import (
     is_sql_identifier,
     pascal_case,
 )
+from monitor.core.quality import PlanError, QualityPlan, build_plan
 from monitor.errors import ConfigError
 
 ENV_PREFIX = "DUALWRITE_MONITOR_"
@@ -124,6 +126,8 @@ class DynamoSettings(Section):
     max_concurrency: int = Field(default=8, ge=1, le=256)
     #: How often a PK-only segmented Scan looks for partition values that exist only in DynamoDB.
     discovery_interval: Duration = timedelta(hours=1)
+    #: A discovery pass is spread over runs: each run scans at most this many read units.
+    discovery_read_units_per_run: float = Field(default=5000, gt=0)
     #: Per-request timeout; a slower answer counts as DynamoDB unavailable for this run.
     request_timeout: Duration = timedelta(seconds=10)
 
@@ -158,6 +162,17 @@ class FieldSettings(Section):
     #: `number` only: absolute and relative tolerance.
     abs_tolerance: float = Field(default=0.0, ge=0)
     rel_tolerance: float = Field(default=0.0, ge=0)
+
+    def spec(self) -> FieldSpec:
+        """The comparator's view; raises ValueError (e.g. a tolerance on an `exact` field)."""
+        return FieldSpec(
+            self.column,
+            self.attribute,
+            self.compare,
+            tolerance=self.tolerance,
+            abs_tolerance=self.abs_tolerance,
+            rel_tolerance=self.rel_tolerance,
+        )
 
 
 def _default_fields() -> tuple[FieldSettings, ...]:
@@ -228,10 +243,88 @@ class SamplingSettings(Section):
     sample_size: int = Field(default=1000, ge=1)
 
 
+class RuleSettings(Section):
+    """A business rule on the SQL row, in the safe form of `monitor.core.ruleexpr`."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    #: When this holds, `require` must hold too. Default: always.
+    when: str = "true"
+    require: str
+
+
+class IndexCheckSettings(Section):
+    """A GSI whose attributes `quality` checks on every sampled item."""
+
+    name: Attribute
+    partition_key: Attribute
+    #: Rendered from the SQL row; a NULL column means the attribute must be absent.
+    partition_key_template: str
+    #: An attribute that must equal the item's base sort key (optional).
+    sort_key: Attribute | None = None
+    #: The attributes are present exactly when this holds on the SQL row; empty: always.
+    when: str = ""
+
+
+def _default_rules() -> tuple[RuleSettings, ...]:
+    return (
+        RuleSettings(
+            name="errors_have_message",
+            when="is_success = false",
+            require="error_message is not null",
+        ),
+        RuleSettings(
+            name="error_logs_are_failures",
+            when="log_type = 'Error'",
+            require="is_success = false",
+        ),
+        RuleSettings(name="processing_time_not_negative", require="processing_time_ms >= 0"),
+    )
+
+
+def _default_index_checks() -> tuple[IndexCheckSettings, ...]:
+    return (
+        IndexCheckSettings(
+            name="ByApplication",
+            partition_key="GSI1PK",
+            partition_key_template="APP#{application_id}",
+            sort_key="GSI1SK",
+        ),
+        IndexCheckSettings(
+            name="ErrorsByDate",
+            partition_key="GSI2PK",
+            partition_key_template="ERR#{log_timestamp:%Y-%m-%d}",
+            sort_key="GSI2SK",
+            when="is_success = false",
+        ),
+    )
+
+
+def _default_quality_fields() -> tuple[FieldSettings, ...]:
+    return (
+        FieldSettings(column="application_id", attribute="ApplicationId"),
+        FieldSettings(column="service_name", attribute="ServiceName"),
+        FieldSettings(column="response_data", attribute="ResponseData", compare="json"),
+        FieldSettings(column="error_message", attribute="ErrorMessage"),
+        FieldSettings(column="processing_time_ms", attribute="ProcessingTimeMs", compare="number"),
+    )
+
+
+class QualitySettings(Section):
+    #: Business rules evaluated on each sampled SQL row (`rule_violation`).
+    rules: tuple[RuleSettings, ...] = Field(default_factory=_default_rules)
+    #: GSIs checked on each sampled item (`index_integrity`); [mapping] pending_index is added.
+    indexes: tuple[IndexCheckSettings, ...] = Field(default_factory=_default_index_checks)
+    #: Attributes type-checked besides [mapping] fields (`invalid_data`), never compared.
+    fields: tuple[FieldSettings, ...] = Field(default_factory=_default_quality_fields)
+    #: The report is not ok when the window's grade is worse than this.
+    min_grade: Literal["Excellent", "Good", "Fair", "Poor", "Critical"] = "Good"
+
+
 class ChecksSettings(Section):
     orphans: OrphansSettings = OrphansSettings()
     counts: CountsSettings = CountsSettings()
     sampling: SamplingSettings = SamplingSettings()
+    quality: QualitySettings = QualitySettings()
 
 
 class Threshold(Section):
@@ -261,7 +354,27 @@ class AlertsSettings(Section):
     slack_bot_token: SecretStr = SecretStr("")
     channel: str = ""
     repeat_interval: Duration = timedelta(hours=4)
+    #: Consecutive runs a rule must breach before it fires, and recover before it resolves.
+    hold_runs: int = Field(default=2, ge=1, le=100)
+    #: `check_failed:<check>` fires when a check has failed this many runs in a row.
+    failure_runs: int = Field(default=3, ge=1, le=1000)
+    #: Linked from every message; `{rule}` is replaced by the rule's name.
+    runbook_url: str = "README.md#alerts"
+    #: Slack Web API base (bot token only); change it for a proxy or a test server.
+    slack_api_url: str = "https://slack.com/api/"
+    #: One delivery attempt to Slack gives up after this; the outbox tries again later.
+    send_timeout: Duration = timedelta(seconds=10)
+    #: The outbox retries an undelivered alert with doubling waits, capped at this.
+    retry_max_backoff: Duration = timedelta(minutes=5)
     thresholds: ThresholdsSettings = ThresholdsSettings()
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        # slack-sdk joins method names onto it: without the slash it would drop `/api`.
+        return value if value.endswith("/") else value + "/"
 
 
 class TelemetrySettings(Section):
@@ -280,6 +393,40 @@ class TelemetrySettings(Section):
 class HaSettings(Section):
     #: Leader election among replicas through a PostgreSQL advisory lock.
     enabled: bool = False
+    #: How often the leader proves it still holds the lock (and a standby retries it); a
+    #: leader whose heartbeat fails steps down at once.
+    heartbeat: Duration = timedelta(seconds=5)
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _positive_heartbeat(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+class DaemonSettings(Section):
+    #: Every scheduled check run is cancelled after this and counted as an error, so a hung
+    #: check can never silently stop the monitor. Keep it below the shortest interval.
+    check_timeout: Duration = timedelta(minutes=4)
+    #: On SIGTERM/SIGINT, in-flight checks get this long to finish before they are cancelled.
+    drain_timeout: Duration = timedelta(seconds=20)
+
+    @field_validator("check_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+    @field_validator("drain_timeout")
+    @classmethod
+    def _drain(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
 
 
 class Settings(Section):
@@ -290,6 +437,7 @@ class Settings(Section):
     alerts: AlertsSettings = AlertsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     ha: HaSettings = HaSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
     def table_mapping(self) -> TableMapping:
         """The core's view of `[mapping]` (validated when the settings were loaded)."""
@@ -341,6 +489,41 @@ _SECRET_ENV = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": ("telemetry", "otlp_endpoint"),
 }
 
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+# systemd LoadCredential= names -> (the environment variable that wins over it, settings key).
+CREDENTIALS = {
+    "postgres-dsn": ("DUALWRITE_MONITOR_POSTGRES_DSN", ("postgres", "dsn")),
+    "slack-webhook": ("SLACK_WEBHOOK_URL", ("alerts", "slack_webhook_url")),
+    "slack-bot-token": ("SLACK_BOT_TOKEN", ("alerts", "slack_bot_token")),
+}
+
+
+def _apply_credentials(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Secrets handed over by systemd as files in $CREDENTIALS_DIRECTORY (absent files skipped).
+
+    Precedence: environment variable, then credential file, then config.toml. A file is read
+    only when its variable is unset, and its content never appears in an error.
+    """
+    directory = env.get(CREDENTIALS_ENV)
+    if not directory:
+        return
+    for name, (variable, target) in CREDENTIALS.items():
+        if env.get(variable):
+            continue
+        path = Path(directory) / name
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            continue
+        except UnicodeDecodeError:
+            raise ConfigError(f"credential {path}", "not UTF-8 text") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(f"credential {path}", f"cannot read: {reason}") from None
+        if not value:
+            raise ConfigError(f"credential {path}", "file is empty (remove it or fill it)")
+        _set(data, target, value)
+
 
 def load_settings(
     path: Path | None = None, *, environ: Mapping[str, str] | None = None
@@ -350,6 +533,7 @@ def load_settings(
     if path is None:
         path = Path(env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
     data = _read_toml(path)
+    _apply_credentials(data, env)
     _apply_environment(data, env)
     return settings_from_dict(data, source=str(path))
 
@@ -365,7 +549,32 @@ def settings_from_dict(data: Mapping[str, Any], *, source: str = "config") -> Se
         settings.table_mapping()
     except TemplateError as exc:
         raise ConfigError(f"mapping.{exc.template or 'templates'}", str(exc)) from None
+    quality_plan(settings)
     return settings
+
+
+def field_specs(fields: tuple[FieldSettings, ...], key: str) -> tuple[FieldSpec, ...]:
+    """`[mapping] fields` (or another list of FieldSettings) as comparator specs."""
+    specs = []
+    for i, field_settings in enumerate(fields):
+        try:
+            specs.append(field_settings.spec())
+        except ValueError as exc:
+            raise ConfigError(f"{key}[{i}]", str(exc)) from None
+    return tuple(specs)
+
+
+def quality_plan(settings: Settings) -> QualityPlan:
+    """What `check quality` checks, parsed; a bad rule or template names its key (exit 2)."""
+    compared = field_specs(settings.mapping.fields, "mapping.fields")
+    quality = settings.checks.quality
+    extra = field_specs(quality.fields, "checks.quality.fields")
+    try:
+        return build_plan(
+            settings.table_mapping(), (*compared, *extra), quality.rules, quality.indexes
+        )
+    except PlanError as exc:
+        raise ConfigError(f"checks.quality.{exc.key}", exc.message) from None
 
 
 def _humanise(error: Mapping[str, Any]) -> str:

@@ -54,6 +54,23 @@ class StoreError(MonitorError):
         super().__init__(f"{store}: {reason}")
 
 
+class AlertDeliveryError(MonitorError):
+    """An alert could not be delivered (Slack down, rate limited, misconfigured).
+
+    `retry_after` is the wait the receiver asked for (HTTP Retry-After), in seconds.
+    `permanent` means retrying cannot help until the configuration changes (a revoked token).
+    The message never carries the webhook URL, the token or the payload.
+    """
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+        super().__init__(f"alert delivery failed: {reason}")
+
+
 def first_monitor_error(error: BaseException) -> MonitorError | None:
     """The monitor's own error inside an exception group (task groups wrap what they raise)."""
     if isinstance(error, MonitorError):

@@ -130,6 +130,7 @@ async def run_counts(
         "discovery_last_run": None
         if discovery.last_run is None
         else discovery.last_run.isoformat().replace("+00:00", "Z"),
+        "discovery_progress": discovery.progress,
     }
     return CheckReport(
         check="counts",

@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 
 from monitor.checks.context import CheckContext
 from monitor.checks.counts import run_counts
+from monitor.checks.orphans import run_orphans
+from monitor.checks.quality import quality_check
+from monitor.checks.sampling import sample_check
 from monitor.core.windows import settled_window
 from monitor.errors import UsageError
 from monitor.model import CheckReport, Window
@@ -38,6 +41,21 @@ class CheckRequest:
 CheckFunction = Callable[[CheckContext, CheckRequest], Awaitable[CheckReport]]
 
 
+async def orphans_check(context: CheckContext, request: CheckRequest) -> CheckReport:
+    config = context.settings.checks.orphans
+    # The window ends at now - grace: younger records are in flight and never judged.
+    window = request.window(config.window, config.grace)
+    return await run_orphans(
+        context.settings,
+        context.sql,
+        context.dynamo,
+        context.state,
+        window,
+        request.now,
+        strict=request.strict,
+    )
+
+
 async def counts_check(context: CheckContext, request: CheckRequest) -> CheckReport:
     config = context.settings.checks.counts
     window = request.window(config.window, config.settle)
@@ -60,7 +78,10 @@ async def counts_check(context: CheckContext, request: CheckRequest) -> CheckRep
 
 #: In the order `check all` and the daemon run them.
 REGISTRY: dict[str, CheckFunction] = {
+    "orphans": orphans_check,
     "counts": counts_check,
+    "sample": sample_check,
+    "quality": quality_check,
 }
 
 

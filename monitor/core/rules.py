@@ -145,6 +145,8 @@ class Observation:
     #: Up to `MAX_EXAMPLE_KEYS` keys, as text; extra ones are dropped.
     example_keys: tuple[str, ...] = ()
     table: str = ""
+    #: A value-free note for the message, e.g. the failed run's error type; never data.
+    cause: str = ""
 
     def __post_init__(self) -> None:
         if self.lower is not None and self.upper is not None and self.lower > self.upper:
@@ -343,7 +345,9 @@ def rules_from_thresholds(
     alert_above}` in percent, turned into ratios here. Then `count_variance` (above
     `count_threshold_percent` / 100) and one `check_failed:<check>` per check, whose figure is
     the number of failed runs in a row: it fires at `failure_runs`. `hold_runs` applies to the
-    data rules only; the other two kinds already count runs themselves.
+    data rules and to `store_unreachable` (one transient failure must not page); the
+    `check_failed` rules count runs themselves. Every rule but `store_unreachable` depends on
+    the stores: while it fires, a failing check is its symptom, not news.
     """
     if failure_runs < 1:
         raise ValueError(f"failure_runs must be at least 1, not {failure_runs}")
@@ -354,6 +358,7 @@ def rules_from_thresholds(
             metric=STORE_UNREACHABLE_METRIC,
             direction="above",
             threshold=0.5,
+            hold_runs=hold_runs,
         )
     ]
     for name in thresholds:
@@ -394,6 +399,7 @@ def rules_from_thresholds(
             direction="above",
             # Failure counts are integers: strictly above N - 0.5 means at N failures.
             threshold=failure_runs - 0.5,
+            depends_on_store=True,
         )
         for check in dict.fromkeys(checks)
     )

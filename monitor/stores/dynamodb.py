@@ -29,7 +29,7 @@ from botocore.exceptions import (
 )
 
 from monitor.config import DynamoSettings
-from monitor.core.mapping import MappingError, TableMapping
+from monitor.core.mapping import IndexMap, MappingError, TableMapping
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.model import KeyStatus, KeyValue
 from monitor.stores.budget import ReadBudget
@@ -298,26 +298,88 @@ class DynamoStore:
     async def scan_partition_keys(self, segments: int = 4) -> set[str]:
         """Every distinct partition key, by a segmented Scan projecting only the partition key."""
         found: set[str] = set()
-        pk_name = self.mapping.partition_key
 
         async def scan(segment: int) -> None:
-            async for page in self._paginate(
-                "scan",
-                TableName=self.table,
-                ProjectionExpression="#pk",
-                ExpressionAttributeNames={"#pk": pk_name},
-                Segment=segment,
-                TotalSegments=segments,
-            ):
-                for item in page.get("Items", ()):
-                    value = item.get(pk_name, {}).get("S")
-                    if value is not None:
-                        found.add(value)
+            start: dict[str, Any] | None = None
+            while True:
+                keys, start = await self.scan_partition_keys_page(segment, segments, start)
+                found.update(keys)
+                if start is None:
+                    return
 
         async with anyio.create_task_group() as group:
             for segment in range(segments):
                 group.start_soon(scan, segment)
         return found
+
+    async def scan_partition_keys_page(
+        self,
+        segment: int,
+        segments: int,
+        start_key: dict[str, Any] | None,
+        limit: int | None = None,
+    ) -> tuple[set[str], dict[str, Any] | None]:
+        """One page of a segmented, PK-only Scan: its partition keys and where to resume."""
+        pk_name = self.mapping.partition_key
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "#pk",
+            "ExpressionAttributeNames": {"#pk": pk_name},
+            "Segment": segment,
+            "TotalSegments": segments,
+        }
+        if start_key:
+            params["ExclusiveStartKey"] = start_key
+        if limit:
+            params["Limit"] = limit
+        page = await self.call("scan", **params)
+        keys = {
+            value
+            for item in page.get("Items", ())
+            if (value := item.get(pk_name, {}).get("S")) is not None
+        }
+        return keys, page.get("LastEvaluatedKey") or None
+
+    async def query_range(
+        self,
+        pk: str,
+        start_sk: str,
+        end_sk: str,
+        projection: Sequence[str],
+        *,
+        index: IndexMap | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Items of one partition whose sort key is in `[start_sk, end_sk]`, projected.
+
+        With `index`, the partition and range are those of that secondary index. With `status`,
+        only items whose status attribute equals it come back (a filter: it saves transfer and
+        parsing, not read units).
+        """
+        m = self.mapping
+        names = {
+            "#pk": index.partition_key if index is not None else m.partition_key,
+            "#sk": index.sort_key if index is not None else m.sort_key,
+        }
+        projected = {f"#p{i}": attribute for i, attribute in enumerate(projection)}
+        values: dict[str, Any] = {":pk": {"S": pk}, ":lo": {"S": start_sk}, ":hi": {"S": end_sk}}
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+            "ProjectionExpression": ", ".join(projected),
+        }
+        if index is not None:
+            params["IndexName"] = index.name
+        if status is not None:
+            names["#st"] = m.status_attribute
+            values[":st"] = {"S": status}
+            params["FilterExpression"] = "#st = :st"
+        params["ExpressionAttributeNames"] = names | projected
+        params["ExpressionAttributeValues"] = values
+        items: list[dict[str, Any]] = []
+        async for page in self._paginate("query", **params):
+            items.extend(page.get("Items", ()))
+        return items
 
     async def describe(self) -> dict[str, Any]:
         response = await self.call("describe_table", reads=False, TableName=self.table)

@@ -183,3 +183,49 @@ class PostgresStore:
         async with translate_errors("reading rows"):
             rows = await self.pool.fetch(sql, *params)
         return cast(Sequence[Mapping[str, Any]], rows)
+
+    def pending_query(self, start: datetime, end: datetime) -> tuple[str, tuple[Any, ...]]:
+        """The statement `pending_rows` runs, with its parameters (tests EXPLAIN it)."""
+        # The pending value is a literal, quoted as in setup's DDL: the planner can use the
+        # partial index `<table>_dwm_pending ... WHERE status = '<pending>'` only when the
+        # query's predicate is that same constant, never a bound parameter.
+        pending = self.mapping.status_values.pending.replace("'", "''")
+        sql = (
+            f"SELECT {self._row_columns} FROM {self._table}"
+            f" WHERE {self._status} = '{pending}' AND {self._ts} >= $1 AND {self._ts} < $2"
+        )
+        return sql, (start, end)
+
+    async def pending_rows(self, start: datetime, end: datetime) -> Sequence[Mapping[str, Any]]:
+        """Key, status and key-template columns of the pending rows in `[start, end)`.
+
+        Costs what is pending, not the window: the partial index on the pending status.
+        """
+        sql, params = self.pending_query(start, end)
+        async with translate_errors("reading pending rows"):
+            rows = await self.pool.fetch(sql, *params)
+        return cast(Sequence[Mapping[str, Any]], rows)
+
+    async def status_counts(self, start: datetime, end: datetime) -> dict[str | None, int]:
+        """Rows per write status in `[start, end)`, pushed down as one GROUP BY."""
+        sql = (
+            f"SELECT {self._status}, count(*) FROM {self._table}"
+            f" WHERE {self._ts} >= $1 AND {self._ts} < $2 GROUP BY {self._status}"
+        )
+        async with translate_errors("counting the window by status"):
+            rows = await self.pool.fetch(sql, start, end)
+        return {None if row[0] is None else str(row[0]): int(row[1]) for row in rows}
+
+    async def rows_by_keys(self, keys: Sequence[Any]) -> Sequence[Mapping[str, Any]] | None:
+        """Key, status and key-template columns of the rows with these keys: one `= ANY($1)`.
+
+        Pass keys of one type. None when the key column cannot hold them (text keys for a
+        bigint column, an integer beyond its range): then no row can have them.
+        """
+        sql = f"SELECT {self._row_columns} FROM {self._table} WHERE {self._key} = ANY($1)"
+        async with translate_errors("reading rows by key"):
+            try:
+                rows = await self.pool.fetch(sql, list(keys))
+            except asyncpg.DataError:
+                return None
+        return cast(Sequence[Mapping[str, Any]], rows)

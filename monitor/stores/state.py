@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from monitor.stores.postgres import quote_ident, translate_errors
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryCursor:
+    """Where one Scan segment of the discovery pass in progress stands."""
+
+    segment: int
+    total_segments: int
+    last_key: dict[str, Any] | None
+    done: bool
+    pass_started_at: datetime
+
 
 #: Each entry runs once, in order. Append; never edit a migration that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -29,6 +43,68 @@ MIGRATIONS: tuple[str, ...] = (
         finished_at timestamptz NOT NULL DEFAULT now(),
         partition_keys integer NOT NULL,
         read_units double precision NOT NULL
+    );
+    """,
+    # Alerts (monitor/alerts/store.py): rule state, failed runs in a row, silences, outbox.
+    """
+    CREATE TABLE {schema}.alert_rules (
+        rule text PRIMARY KEY,
+        state text NOT NULL,
+        breach_streak integer NOT NULL,
+        healthy_streak integer NOT NULL,
+        streak_since timestamptz,
+        firing_since timestamptz,
+        last_sent_at timestamptz,
+        last_emitted_at timestamptz,
+        message_ref text,
+        unannounced text,
+        last_observation jsonb,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE TABLE {schema}.alert_check_failures (
+        check_name text PRIMARY KEY,
+        failures integer NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE TABLE {schema}.alert_silences (
+        id bigserial PRIMARY KEY,
+        rule text NOT NULL,
+        starts_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL,
+        reason text NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        removed_at timestamptz,
+        removed_by text,
+        CHECK (ends_at > starts_at)
+    );
+    CREATE TABLE {schema}.alert_outbox (
+        id bigserial PRIMARY KEY,
+        rule text NOT NULL,
+        kind text NOT NULL,
+        firing_since timestamptz NOT NULL,
+        notification jsonb NOT NULL,
+        created_at timestamptz NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL,
+        claimed_until timestamptz,
+        last_error text,
+        delivered_at timestamptz,
+        message_ref text,
+        superseded_at timestamptz,
+        superseded_by bigint
+    );
+    CREATE INDEX alert_outbox_waiting ON {schema}.alert_outbox (rule, id)
+        WHERE delivered_at IS NULL AND superseded_at IS NULL;
+    """,
+    # Discovery Scan cursors: a pass over a large table is spread over many runs.
+    """
+    CREATE TABLE {schema}.discovery_cursor (
+        segment integer PRIMARY KEY,
+        total_segments integer NOT NULL,
+        last_key jsonb,
+        done boolean NOT NULL DEFAULT false,
+        pass_started_at timestamptz NOT NULL
     );
     """,
 )
@@ -95,11 +171,52 @@ class StateStore:
             )
         return value if isinstance(value, datetime) else None
 
-    async def record_discovery(self, partition_keys: int, read_units: float) -> None:
-        async with translate_errors("writing the discovery cache"):
+    async def discovery_cursors(self) -> list[DiscoveryCursor]:
+        """The segments of the discovery pass in progress (empty: no pass in progress)."""
+        async with translate_errors("reading the discovery cursor"):
+            rows = await self.pool.fetch(
+                f"SELECT segment, total_segments, last_key, done, pass_started_at"
+                f" FROM {self.schema}.discovery_cursor ORDER BY segment"
+            )
+        return [
+            DiscoveryCursor(
+                segment=row[0],
+                total_segments=row[1],
+                last_key=None if row[2] is None else json.loads(row[2]),
+                done=row[3],
+                pass_started_at=row[4],
+            )
+            for row in rows
+        ]
+
+    async def save_cursor(self, cursor: DiscoveryCursor) -> None:
+        async with translate_errors("writing the discovery cursor"):
             await self.pool.execute(
-                f"INSERT INTO {self.schema}.discovery_runs (partition_keys, read_units)"
-                " VALUES ($1, $2)",
+                f"INSERT INTO {self.schema}.discovery_cursor"
+                " (segment, total_segments, last_key, done, pass_started_at)"
+                " VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (segment) DO UPDATE SET"
+                " total_segments = $2, last_key = $3::jsonb, done = $4, pass_started_at = $5",
+                cursor.segment,
+                cursor.total_segments,
+                None if cursor.last_key is None else json.dumps(cursor.last_key),
+                cursor.done,
+                cursor.pass_started_at,
+            )
+
+    async def finish_discovery_pass(
+        self, partition_keys: int, read_units: float, finished_at: datetime
+    ) -> None:
+        """Record a complete pass and clear its cursors, atomically."""
+        async with (
+            translate_errors("writing the discovery cache"),
+            self.pool.acquire() as conn,
+            conn.transaction(),
+        ):
+            await conn.execute(f"DELETE FROM {self.schema}.discovery_cursor")
+            await conn.execute(
+                f"INSERT INTO {self.schema}.discovery_runs"
+                " (partition_keys, read_units, finished_at) VALUES ($1, $2, $3)",
                 partition_keys,
                 read_units,
+                finished_at,
             )

@@ -552,8 +552,8 @@ def test_rules_from_the_contract_defaults() -> None:
     assert orphans.threshold == pytest.approx(0.001)
     assert by_name["count_variance"].threshold == pytest.approx(0.001)
     assert [r.name for r in rules if r.sampled] == ["field_accuracy"]
-    data = {name for name in by_name if name != STORE_UNREACHABLE and ":" not in name}
-    assert {r.name for r in rules if r.depends_on_store} == data
+    # Everything but the inhibitor itself is held back while a store is unreachable.
+    assert {r.name for r in rules if r.depends_on_store} == set(by_name) - {STORE_UNREACHABLE}
     failed = by_name["check_failed:counts"]
     assert (failed.metric, failed.direction, failed.threshold) == (
         CHECK_FAILURES_METRIC,
@@ -584,7 +584,7 @@ def test_rules_from_thresholds_dedupes_checks_and_applies_hold_runs_to_data_rule
         hold_runs=2,
     )
     assert [(r.name, r.hold_runs) for r in rules] == [
-        ("store_unreachable", 1),
+        ("store_unreachable", 2),
         ("data_consistency", 2),
         ("count_variance", 2),
         ("check_failed:counts", 1),

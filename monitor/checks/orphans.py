@@ -1,0 +1,297 @@
+"""`check orphans`: records pending in either store, judged against their counterparts.
+
+Cost follows what is pending, not the table (SEED-REVIEW rows 4–6):
+
+- SQL: the rows pending in the window, through the partial index `<table>_dwm_pending`; their
+  DynamoDB counterparts by BatchGetItem of 100, projected to key, status and location.
+- DynamoDB: the sparse pending GSI, one Query per index partition (one per day for
+  `PENDING#{date}`) with its sort key BETWEEN the window's bounds; the SQL rows of items the SQL
+  side has not judged by `key = ANY($1)`, one query per batch.
+
+Without a usable pending index the window is queried on the base table, partition by partition,
+filtered on the status: that costs the window, and the report warns about it.
+
+The window ends at `now - grace`, so a write in flight is never judged. A divergent pair is read
+once more before it is reported, because a commit landing between the two reads of a record
+looks exactly like a divergence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from monitor.checks.partitions import discover_partitions
+from monitor.config import Settings, Threshold
+from monitor.core.mapping import IndexMap, MappingError, TableMapping
+from monitor.core.orphans import (
+    Location,
+    Observed,
+    Unreadable,
+    counterparts,
+    figures,
+    index_partitions,
+    index_problem,
+    keys_to_look_up,
+    observe_items,
+    observe_rows,
+    reconcile,
+    rejudge,
+    within,
+)
+from monitor.core.windows import align_down
+from monitor.errors import StoreError
+from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window
+from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.postgres import PostgresStore
+from monitor.stores.state import StateStore
+
+log = logging.getLogger(__name__)
+
+#: Keys per `WHERE key = ANY($1)` statement.
+SQL_LOOKUP_BATCH = 1000
+_INT64 = range(-(2**63), 2**63)
+
+
+@dataclass(slots=True)
+class _Reads:
+    sql_pending: list[Observed] = field(default_factory=list)
+    found_in_dynamodb: dict[Location, str | Unreadable] = field(default_factory=dict)
+    dynamodb_pending: list[Observed] = field(default_factory=list)
+    unreadable_items: list[Finding] = field(default_factory=list)
+    status_counts: dict[str | None, int] = field(default_factory=dict)
+
+
+async def run_orphans(
+    settings: Settings,
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    state: StateStore | None,
+    window: Window,
+    now: datetime,
+    *,
+    strict: bool = False,
+) -> CheckReport:
+    mapping = sql.mapping
+    statuses = mapping.status_values
+    step = mapping.sort_resolution
+    window = Window(align_down(window.start, step), align_down(window.end, step), window.clamped)
+    units_before = dynamo.budget.consumed
+    warnings: list[str] = []
+
+    problem = index_problem(mapping, await dynamo.describe())
+    index = mapping.pending_index if problem is None else None
+    if problem is not None:
+        warnings.append(
+            f"{problem}; pending DynamoDB items are read by querying the window on the base"
+            " table, which costs the whole window"
+        )
+        if mapping.pending_index is not None:
+            log.warning("orphans: pending index unusable, querying the base table: %s", problem)
+
+    reads = _Reads()
+
+    async def read_sql_side() -> None:
+        reads.sql_pending = _observe_rows(mapping, await sql.pending_rows(window.start, window.end))
+        locations = [row.location for row in reads.sql_pending if row.location is not None]
+        items = await dynamo.batch_get(locations, _projection(mapping))
+        reads.found_in_dynamodb = counterparts(mapping, items)
+
+    async def read_dynamodb_side() -> None:
+        items = await _pending_items(dynamo, sql, state, mapping, window, index, now, warnings)
+        observed, reads.unreadable_items = observe_items(mapping, items)
+        # A pending-index entry whose status is already final is stale: `quality` reports it.
+        reads.dynamodb_pending = [
+            i for i in observed if i.problem is not None or i.status == statuses.pending
+        ]
+
+    async def count_window() -> None:
+        reads.status_counts = await sql.status_counts(window.start, window.end)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(read_sql_side)
+        group.start_soon(read_dynamodb_side)
+        group.start_soon(count_window)
+
+    wanted = keys_to_look_up(reads.sql_pending, reads.dynamodb_pending)
+    sql_rows, untyped = await _rows_by_keys(sql, mapping, wanted)
+    findings = reconcile(
+        reads.sql_pending,
+        reads.found_in_dynamodb,
+        [i for i in reads.dynamodb_pending if i.key not in untyped],
+        sql_rows,
+        statuses,
+    )
+    findings += _untyped_findings(mapping, reads.dynamodb_pending, untyped)
+    findings = await _confirm_divergences(sql, dynamo, mapping, findings)
+    findings += reads.unreadable_items
+    findings.sort(key=lambda f: (f.kind, str(f.key)))
+
+    numbers = figures(findings, reads.status_counts, statuses)
+    thresholds = settings.alerts.thresholds
+    within_thresholds = (
+        _within(numbers.orphan_ratio, thresholds.orphaned_records)
+        and _within(numbers.write_success, thresholds.write_success_rate)
+        and _within(numbers.transaction_completion, thresholds.transaction_completion)
+    )
+    summary: dict[str, Any] = {
+        "records": numbers.records,
+        "sql_pending": len(reads.sql_pending),
+        "dynamodb_pending": len(reads.dynamodb_pending) + len(reads.unreadable_items),
+        **numbers.by_kind,
+        "orphans": numbers.orphans,
+        "orphan_ratio": round(numbers.orphan_ratio, 9),
+        "write_success": round(numbers.write_success, 9),
+        "transaction_completion": round(numbers.transaction_completion, 9),
+        "pending_source": "base table" if index is None else f"index {index.name}",
+        "read_units": round(dynamo.budget.consumed - units_before, 3),
+    }
+    return CheckReport(
+        check="orphans",
+        table=mapping.sql_table,
+        key_column=mapping.key_column,
+        window=window,
+        ok=within_thresholds and not (strict and findings),
+        summary=summary,
+        findings=tuple(findings),
+        warnings=tuple(warnings),
+    )
+
+
+def _projection(mapping: TableMapping) -> tuple[str, ...]:
+    # Location to match an item to the row that asked for it, key and status to judge it.
+    attributes = (
+        mapping.partition_key,
+        mapping.sort_key,
+        mapping.key_attribute,
+        mapping.status_attribute,
+    )
+    return tuple(dict.fromkeys(attributes))
+
+
+def _observe_rows(mapping: TableMapping, rows: Iterable[Mapping[str, Any]]) -> list[Observed]:
+    try:
+        return observe_rows(mapping, rows)
+    except MappingError as exc:
+        raise StoreError("PostgreSQL", f"{exc}; check [mapping] key_column") from None
+
+
+async def _pending_items(
+    dynamo: DynamoStore,
+    sql: PostgresStore,
+    state: StateStore | None,
+    mapping: TableMapping,
+    window: Window,
+    index: IndexMap | None,
+    now: datetime,
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    """Pending items in the window: from the pending index, or else the base table filtered."""
+    queries: list[tuple[str, str, str]] = []
+    if index is not None:
+        for pk, low, high in index_partitions(
+            index, mapping.timestamp_column, window.start, window.end
+        ):
+            queries.append((pk, *mapping.sort_key_bounds(low, high)))
+    else:
+        discovery = await discover_partitions(dynamo, state, mapping, now)
+        warnings.extend(discovery.warnings)
+        for low, high in mapping.buckets(window.start, window.end):
+            seen = {partition for partition, _ in await sql.partition_counts(low, high)}
+            for partition in sorted(seen | discovery.values):
+                pk = mapping.partition_key_for(partition, low)
+                queries.append((pk, *mapping.sort_key_bounds(low, high)))
+
+    items: list[dict[str, Any]] = []
+    status = None if index is not None else mapping.status_values.pending
+
+    async def query(pk: str, low: str, high: str) -> None:
+        items.extend(
+            await dynamo.query_range(
+                pk, low, high, _projection(mapping), index=index, status=status
+            )
+        )
+
+    # Concurrency is bounded inside DynamoStore.call (max_concurrency) and by the read budget.
+    async with anyio.create_task_group() as group:
+        for pk, low_sk, high_sk in queries:
+            group.start_soon(query, pk, low_sk, high_sk)
+    return items
+
+
+async def _rows_by_keys(
+    sql: PostgresStore, mapping: TableMapping, keys: Sequence[KeyValue]
+) -> tuple[dict[KeyValue, Observed], set[KeyValue]]:
+    """SQL rows by key, one statement per batch and key type; keys the column cannot hold."""
+    groups: dict[str, list[KeyValue]] = {}
+    for key in keys:
+        kind = "text" if isinstance(key, str) else "int64" if key in _INT64 else "bigger"
+        groups.setdefault(kind, []).append(key)
+    rows: dict[KeyValue, Observed] = {}
+    untyped: set[KeyValue] = set()
+    for group in groups.values():
+        for start in range(0, len(group), SQL_LOOKUP_BATCH):
+            batch = group[start : start + SQL_LOOKUP_BATCH]
+            found = await sql.rows_by_keys(batch)
+            if found is None:
+                untyped.update(batch)
+                continue
+            rows.update((row.key, row) for row in _observe_rows(mapping, found))
+    return rows, untyped
+
+
+def _untyped_findings(
+    mapping: TableMapping, items: Sequence[Observed], untyped: set[KeyValue]
+) -> list[Finding]:
+    """Items whose key has a type the SQL key column cannot hold: one finding per key."""
+    chosen: dict[KeyValue, Observed] = {}
+    for item in items:
+        if item.key in untyped:
+            chosen.setdefault(item.key, item)
+    return [
+        Finding(
+            FindingKind.INVALID_DATA,
+            item.key,
+            pk=item.pk,
+            sk=item.sk,
+            dynamodb_status=item.status,
+            field=mapping.key_attribute,
+            detail=f"the SQL key column {mapping.key_column} cannot hold a key of this type",
+        )
+        for item in chosen.values()
+    ]
+
+
+async def _confirm_divergences(
+    sql: PostgresStore, dynamo: DynamoStore, mapping: TableMapping, findings: list[Finding]
+) -> list[Finding]:
+    """Read both sides of each divergent record again; keep what is still wrong.
+
+    A commit that lands between the SQL read and the DynamoDB read shows one side pending and
+    the other final. Costs one SQL statement and one BatchGetItem per 100 divergences.
+    """
+    divergent = [f for f in findings if f.kind is FindingKind.STATUS_DIVERGENCE]
+    if not divergent:
+        return findings
+    sql_now, _ = await _rows_by_keys(sql, mapping, [f.key for f in divergent])
+    locations = [(f.pk, f.sk) for f in divergent if f.pk is not None and f.sk is not None]
+    items = await dynamo.batch_get(locations, _projection(mapping))
+    dynamodb_now = counterparts(mapping, items)
+    kept = [f for f in findings if f.kind is not FindingKind.STATUS_DIVERGENCE]
+    for candidate in divergent:
+        seen = None
+        if candidate.pk is not None and candidate.sk is not None:
+            seen = dynamodb_now.get((candidate.pk, candidate.sk))
+        again = rejudge(candidate, sql_now.get(candidate.key), seen, mapping.status_values)
+        if again is not None:
+            kept.append(again)
+    return kept
+
+
+def _within(ratio: float, threshold: Threshold) -> bool:
+    return within(ratio * 100, alert_below=threshold.alert_below, alert_above=threshold.alert_above)

@@ -1,0 +1,142 @@
+"""`check quality`: data types, index integrity and business rules on a sample; a grade.
+
+The sample is drawn exactly as `check sample` draws it (same window, `[checks.sampling]`
+settings, same sampler), then each record goes through `monitor.core.quality.inspect_record`.
+The grade comes from the share of sampled records with no quality finding (README, "Grades").
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from monitor.checks.sampling import draw_sample, with_counterparts
+from monitor.config import Settings, quality_plan
+from monitor.core.accuracy import interval_json
+from monitor.core.quality import Grade, grade_for, inspect_record
+from monitor.core.stats import interval_or_none
+from monitor.model import CheckReport, Finding, FindingKind, Window
+from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
+
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
+    from monitor.checks.registry import CheckRequest
+
+#: The finding kinds `quality` produces (and counts in its summary).
+QUALITY_KINDS = (FindingKind.INVALID_DATA, FindingKind.INDEX_INTEGRITY, FindingKind.RULE_VIOLATION)
+
+
+async def table_columns(sql: PostgresStore) -> frozenset[str]:
+    """The mapped table's column names, from a prepared `SELECT * … LIMIT 0` (reads no row)."""
+    table = quote_ident(sql.mapping.sql_table)
+    async with translate_errors("reading the table's columns"), sql.pool.acquire() as conn:
+        statement = await conn.prepare(f"SELECT * FROM {table} LIMIT 0")
+        return frozenset(attribute.name for attribute in statement.get_attributes())
+
+
+async def run_quality(
+    settings: Settings,
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    window: Window,
+    *,
+    strict: bool = False,
+    rng: random.Random | None = None,
+    seed: float | None = None,
+) -> CheckReport:
+    mapping = sql.mapping
+    config = settings.checks.quality
+    plan, warnings_list = quality_plan(settings).restricted_to(await table_columns(sql))
+    warnings = list(warnings_list)
+    units_before = dynamo.budget.consumed
+    sample = await draw_sample(
+        sql,
+        window,
+        settings.checks.sampling.sample_size,
+        plan.sql_columns,
+        rng=rng or random.Random(),
+        seed=seed,
+    )
+    records = await with_counterparts(dynamo, mapping, sample.rows, plan.item_attributes)
+
+    findings: list[Finding] = []
+    flagged = 0
+    missing = 0
+    errors: Counter[str] = Counter()
+    first_error: dict[str, str] = {}
+    for s in records:
+        if s.record is None:
+            found: tuple[Finding, ...] = (
+                Finding(
+                    FindingKind.INVALID_DATA,
+                    s.key,
+                    field=mapping.partition_key,
+                    detail=s.problem,
+                ),
+            )
+        else:
+            missing += s.item is None
+            inspection = inspect_record(plan, s.row, s.record, s.item)
+            found = inspection.findings
+            for name, message in inspection.errors:
+                errors[name] += 1
+                first_error.setdefault(name, message)
+        flagged += bool(found)
+        findings.extend(found)
+    for name, count in sorted(errors.items()):
+        warnings.append(
+            f"{name} could not be evaluated on {count} sampled record(s): {first_error[name]}"
+        )
+
+    sampled = len(records)
+    clean = sampled - flagged
+    grade = grade_for(clean, sampled)
+    minimum = Grade(config.min_grade)
+    within = grade is None or grade.at_least(minimum)
+    by_kind = Counter(f.kind for f in findings)
+    by_rule = dict.fromkeys((r.name for r in plan.rules), 0)
+    by_attribute: Counter[str] = Counter()
+    for f in findings:
+        if f.rule is not None:
+            by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
+        if f.field is not None:
+            by_attribute[f.field] += 1
+    summary: dict[str, Any] = {
+        "sampled": sampled,
+        "window_records": sample.window_records,
+        "grade": None if grade is None else str(grade),
+        "min_grade": str(minimum),
+        "clean_records": clean,
+        "records_with_findings": flagged,
+        "clean_share": interval_json(interval_or_none(clean, sampled)),
+        **{str(kind): by_kind.get(kind, 0) for kind in QUALITY_KINDS},
+        "violations_by_rule": by_rule,
+        "findings_by_attribute": dict(sorted(by_attribute.items())),
+        "missing_in_dynamodb": missing,
+        "rules_checked": len(plan.rules),
+        "indexes_checked": [index.name for index in plan.indexes],
+        "sampling": sample.method,
+        "read_units": round(dynamo.budget.consumed - units_before, 3),
+    }
+    findings.sort(key=lambda f: (f.kind, str(f.key), f.field or "", f.rule or ""))
+    return CheckReport(
+        check="quality",
+        table=mapping.sql_table,
+        key_column=mapping.key_column,
+        window=window,
+        ok=within and not (strict and findings),
+        summary=summary,
+        findings=tuple(findings),
+        warnings=tuple(warnings),
+    )
+
+
+async def quality_check(context: CheckContext, request: CheckRequest) -> CheckReport:
+    # `quality` judges the same window as `sample` ([checks.sampling] window and settle).
+    config = context.settings.checks.sampling
+    window = request.window(config.window, config.settle)
+    return await run_quality(
+        context.settings, context.sql, context.dynamo, window, strict=request.strict
+    )

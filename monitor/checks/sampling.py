@@ -1,0 +1,310 @@
+"""`check sample`: compare the fields of a uniform random sample of the settled window.
+
+How the sample is drawn (cheap on production, uniform, never `ORDER BY random()`):
+
+1. `count(*)` of the window: a range scan of the (timestamp, …) index.
+2. When the window holds more than `sample_size` records, each of its records is kept with
+   probability p = (n + 4·√n + 10) / N by `random() < p` on the same index range — a Bernoulli
+   sample of the window, no sort, no table-wide scan, under `statement_timeout` — and only the
+   kept records' timestamps are returned. Exactly n of them are then chosen uniformly here.
+   (`TABLESAMPLE` was rejected: `SYSTEM` picks whole pages, so records written together come
+   together and the sample is clustered; `BERNOULLI` reads every page of the table, not just the
+   window's. Both ignore the window's index.)
+3. The chosen records are read by timestamp (`= ANY($1)`, an index lookup), only the key, key
+   template, status and compared columns; where several records share a timestamp, as many as
+   were chosen there are picked at random among them.
+
+When the window holds at most `sample_size` records, all of them are compared.
+
+Counterparts come from DynamoDB in `BatchGetItem`s of 100, concurrently, projecting only the
+keys, status and compared attributes. Verdicts and figures come from `monitor.core.accuracy`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from monitor.config import Settings, field_specs
+from monitor.core.accuracy import (
+    AccuracyTally,
+    accuracy_ok,
+    interval_json,
+    judge_pair,
+    judge_unmappable,
+)
+from monitor.core.mapping import MappingError, Record, TableMapping
+from monitor.core.stats import samples_needed
+from monitor.model import CheckReport, KeyValue, Window
+from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
+
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
+    from monitor.checks.registry import CheckRequest
+
+
+# --- the SQL side: pure query building ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SampleQueries:
+    #: $1 start, $2 end -> count
+    count: str
+    #: $1 start, $2 end, $3 keep-probability -> the kept records' timestamps
+    draw: str
+    #: $1 timestamps, $2 start, $3 end -> rows at those timestamps
+    at: str
+    #: $1 start, $2 end -> every row of the window (only used when it is small)
+    every: str
+
+
+def sample_queries(mapping: TableMapping, columns: Sequence[str]) -> SampleQueries:
+    """The sampler's statements: identifiers quoted, every value a bound parameter."""
+    table = quote_ident(mapping.sql_table)
+    ts = quote_ident(mapping.timestamp_column)
+    select = ", ".join(quote_ident(c) for c in dict.fromkeys(columns))
+    window = f"{ts} >= $1 AND {ts} < $2"
+    return SampleQueries(
+        count=f"SELECT count(*) FROM {table} WHERE {window}",
+        # random() is volatile: evaluated once per row of the index range, never sorted on.
+        draw=f"SELECT {ts} FROM {table} WHERE {window} AND random() < $3",
+        at=(
+            f"SELECT {select} FROM {table}"
+            f" WHERE {ts} = ANY($1::timestamptz[]) AND {ts} >= $2 AND {ts} < $3"
+        ),
+        every=f"SELECT {select} FROM {table} WHERE {window}",
+    )
+
+
+def keep_probability(population: int, wanted: int) -> float:
+    """Per-record probability that leaves at least `wanted` of `population` with near certainty.
+
+    The kept count is Binomial(N, p); asking for n + 4·√n + 10 on average puts a shortfall more
+    than four standard deviations away (then the sample is merely a little smaller, and says so).
+    """
+    if population <= 0 or wanted <= 0:
+        return 0.0
+    return min(1.0, (wanted + 4.0 * math.sqrt(wanted) + 10.0) / population)
+
+
+def _key_order(key: object) -> tuple[str, str]:
+    return (type(key).__name__, str(key).zfill(40))
+
+
+def pick_rows(
+    rows: Sequence[Mapping[str, Any]],
+    wanted: Counter[datetime],
+    timestamp_column: str,
+    key_column: str,
+    rng: random.Random,
+) -> list[Mapping[str, Any]]:
+    """From the rows at the chosen timestamps, as many per timestamp as were chosen there.
+
+    Rows that share a timestamp are interchangeable to the Bernoulli draw, so picking among
+    them at random keeps the sample uniform.
+    """
+    by_time: defaultdict[datetime, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_time[row[timestamp_column]].append(row)
+    picked: list[Mapping[str, Any]] = []
+    for moment in sorted(wanted):
+        group = sorted(by_time.get(moment, ()), key=lambda r: _key_order(r[key_column]))
+        picked += rng.sample(group, min(wanted[moment], len(group)))
+    return picked
+
+
+def _rows(records: Sequence[Any]) -> list[Mapping[str, Any]]:
+    # asyncpg's Record reads like a Mapping (`row[name]`, `.get`).
+    return cast(list[Mapping[str, Any]], list(records))
+
+
+@dataclass(frozen=True, slots=True)
+class SqlSample:
+    rows: list[Mapping[str, Any]]
+    #: Records in the window (the count the probability was computed from).
+    window_records: int
+    #: "all" (the window was small) or "bernoulli".
+    method: str
+    #: The keep-probability used (1.0 for "all").
+    rate: float
+
+
+async def draw_sample(
+    sql: PostgresStore,
+    window: Window,
+    size: int,
+    columns: Sequence[str],
+    *,
+    rng: random.Random,
+    seed: float | None = None,
+) -> SqlSample:
+    """A uniform random sample of at most `size` rows of the window (all of them if fewer).
+
+    `seed` (in [-1, 1]) makes PostgreSQL's `random()` repeatable, for tests and benchmarks.
+    """
+    mapping = sql.mapping
+    queries = sample_queries(mapping, columns)
+    async with translate_errors("sampling the window"), sql.pool.acquire() as conn:
+        population = int(await conn.fetchval(queries.count, window.start, window.end) or 0)
+        if population <= size:
+            rows = _rows(await conn.fetch(queries.every, window.start, window.end))
+            if len(rows) > size:  # records arrived since the count
+                rows = rng.sample(rows, size)
+            return SqlSample(rows, population, "all", 1.0)
+        rate = keep_probability(population, size)
+        if seed is not None:
+            await conn.execute("SELECT setseed($1)", seed)
+        kept = sorted(
+            row[0] for row in await conn.fetch(queries.draw, window.start, window.end, rate)
+        )
+        chosen = Counter(rng.sample(kept, min(size, len(kept))))
+        rows = (
+            _rows(await conn.fetch(queries.at, sorted(chosen), window.start, window.end))
+            if chosen
+            else []
+        )
+    picked = pick_rows(rows, chosen, mapping.timestamp_column, mapping.key_column, rng)
+    return SqlSample(picked, population, "bernoulli", rate)
+
+
+# --- the DynamoDB side -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SampledRecord:
+    """One sampled SQL row, normalised, with its DynamoDB item (None: there is none)."""
+
+    row: Mapping[str, Any]
+    key: KeyValue
+    #: None when the row has no DynamoDB key at all; `problem` says why.
+    record: Record | None
+    item: Mapping[str, Any] | None = None
+    problem: str | None = None
+
+
+def _normalise(mapping: TableMapping, row: Mapping[str, Any]) -> SampledRecord:
+    key = row.get(mapping.key_column)
+    shown: KeyValue = key if isinstance(key, int | str) and not isinstance(key, bool) else "<null>"
+    try:
+        record = mapping.record_from_row(row)
+    except MappingError as exc:
+        return SampledRecord(row, shown, None, problem=str(exc))
+    if record.pk is None or record.sk is None:
+        return SampledRecord(
+            row, record.key, None, problem="a column of the key templates is NULL; no DynamoDB key"
+        )
+    return SampledRecord(row, record.key, record)
+
+
+async def with_counterparts(
+    dynamo: DynamoStore,
+    mapping: TableMapping,
+    rows: Sequence[Mapping[str, Any]],
+    projection: Sequence[str],
+) -> list[SampledRecord]:
+    """Normalise each row and fetch its item by (PK, SK): BatchGetItem of 100, concurrently."""
+    sampled = [_normalise(mapping, row) for row in rows]
+    keys = [(s.record.pk, s.record.sk) for s in sampled if s.record is not None]
+    wanted = (mapping.partition_key, mapping.sort_key, *projection)
+    items = await dynamo.batch_get(
+        [(pk, sk) for pk, sk in keys if pk is not None and sk is not None],
+        list(dict.fromkeys(wanted)),
+    )
+    by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for item in items:
+        pk, sk = item.get(mapping.partition_key, {}), item.get(mapping.sort_key, {})
+        if "S" in pk and "S" in sk:
+            by_key[(pk["S"], sk["S"])] = item
+    out = []
+    for s in sampled:
+        if s.record is None:
+            out.append(s)
+            continue
+        assert s.record.pk is not None and s.record.sk is not None
+        out.append(SampledRecord(s.row, s.key, s.record, by_key.get((s.record.pk, s.record.sk))))
+    return out
+
+
+# --- the check -----------------------------------------------------------------------------
+
+
+def _samples_needed(target_percent: float) -> int | None:
+    try:
+        return samples_needed(target_percent / 100.0)
+    except ValueError:  # a target of 100 % (or more) cannot be shown by any sample
+        return None
+
+
+async def run_sample(
+    settings: Settings,
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    window: Window,
+    *,
+    strict: bool = False,
+    rng: random.Random | None = None,
+    seed: float | None = None,
+) -> CheckReport:
+    mapping = sql.mapping
+    config = settings.checks.sampling
+    specs = field_specs(settings.mapping.fields, "mapping.fields")
+    rng = rng or random.Random()
+    columns = (*mapping.row_columns, *(s.column for s in specs))
+    units_before = dynamo.budget.consumed
+    sample = await draw_sample(sql, window, config.sample_size, columns, rng=rng, seed=seed)
+    projection = (mapping.key_attribute, mapping.status_attribute, *(s.attribute for s in specs))
+    records = await with_counterparts(dynamo, mapping, sample.rows, projection)
+
+    tally = AccuracyTally(tuple(s.attribute for s in specs))
+    for s in records:
+        if s.record is None:
+            tally.add(
+                judge_unmappable(s.key, s.problem or "unreadable", attribute=mapping.partition_key)
+            )
+        else:
+            tally.add(judge_pair(mapping, specs, s.record, s.item))
+
+    threshold = settings.alerts.thresholds.field_accuracy
+    interval = tally.interval()
+    below = None if threshold.alert_below is None else threshold.alert_below / 100.0
+    above = None if threshold.alert_above is None else threshold.alert_above / 100.0
+    within = accuracy_ok(interval, alert_below=below, alert_above=above)
+    findings = sorted(tally.findings, key=lambda f: (f.kind, _key_order(f.key), f.field or ""))
+    summary: dict[str, Any] = {
+        "sampled": tally.sampled,
+        "window_records": sample.window_records,
+        "accuracy": interval_json(interval),
+        "bad_records": tally.bad,
+        "missing_in_dynamodb": tally.missing,
+        "invalid_records": tally.invalid_records,
+        "mismatches_by_field": tally.by_field,
+        "samples_needed": _samples_needed(threshold.target),
+        "target_percent": threshold.target,
+        "alert_below_percent": threshold.alert_below,
+        "sampling": sample.method,
+        "keep_probability": round(sample.rate, 9),
+        "read_units": round(dynamo.budget.consumed - units_before, 3),
+    }
+    return CheckReport(
+        check="sample",
+        table=mapping.sql_table,
+        key_column=mapping.key_column,
+        window=window,
+        ok=within and not (strict and findings),
+        summary=summary,
+        findings=tuple(findings),
+    )
+
+
+async def sample_check(context: CheckContext, request: CheckRequest) -> CheckReport:
+    config = context.settings.checks.sampling
+    window = request.window(config.window, config.settle)
+    return await run_sample(
+        context.settings, context.sql, context.dynamo, window, strict=request.strict
+    )

@@ -1,0 +1,151 @@
+"""Which report figure each alert rule reads: written once, here, and nowhere else.
+
+Pure. A check run ends with a `CheckReport` or an error; this module turns either into one
+`Observation` per rule the run informs. Rules the run says nothing about get no observation
+(their state stays as it is). Only figures, the window, the table and record keys leave a
+report: a finding's `detail`, `field` or statuses never do, so no message can carry data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from monitor.core.rules import (
+    CHECK_FAILED_PREFIX,
+    COUNT_VARIANCE,
+    MAX_EXAMPLE_KEYS,
+    STORE_UNREACHABLE,
+    Observation,
+)
+from monitor.model import CheckReport, Finding, FindingKind
+
+_MISSING: Final = (FindingKind.MISSING_IN_DYNAMODB, FindingKind.MISSING_IN_SQL)
+_ORPHANS: Final = (
+    FindingKind.STUCK_PENDING,
+    FindingKind.STATUS_DIVERGENCE,
+    *_MISSING,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """Where a rule's figure lives in a report, and which findings illustrate it."""
+
+    #: The check whose report carries the figure (`CheckReport.check`).
+    check: str
+    #: The key in `summary`.
+    key: str
+    #: Multiply by this to get the ratio the rule's threshold is written in.
+    scale: float = 1.0
+    #: The summary value is `{"point", "lower", "upper"}` (a sampled ratio with its interval).
+    interval: bool = False
+    #: Findings whose keys the message lists as examples, most telling kind first.
+    kinds: tuple[FindingKind, ...] = ()
+
+
+#: Rule name -> its figure. Every `[alerts.thresholds]` rule plus `count_variance`.
+RULE_FIGURES: Final[Mapping[str, Figure]] = {
+    "data_consistency": Figure("counts", "consistency", kinds=_MISSING),
+    # `variance_percent` is in percent; the rule's threshold is a ratio.
+    COUNT_VARIANCE: Figure("counts", "variance_percent", scale=0.01, kinds=_MISSING),
+    "orphaned_records": Figure("orphans", "orphan_ratio", kinds=_ORPHANS),
+    "write_success_rate": Figure("orphans", "write_success", kinds=_ORPHANS),
+    "transaction_completion": Figure("orphans", "transaction_completion", kinds=_ORPHANS),
+    "field_accuracy": Figure(
+        "sample",
+        "accuracy",
+        interval=True,
+        kinds=(FindingKind.FIELD_MISMATCH, *_MISSING, FindingKind.INVALID_DATA),
+    ),
+}
+
+
+def report_observations(report: CheckReport) -> dict[str, Observation]:
+    """One observation per rule whose figure this report carries (and can be read)."""
+    found: dict[str, Observation] = {}
+    for rule, figure in RULE_FIGURES.items():
+        if figure.check != report.check or figure.key not in report.summary:
+            continue
+        observed = _read(report.summary[figure.key], figure)
+        if observed is None:
+            continue
+        value, lower, upper = observed
+        found[rule] = Observation(
+            value=value,
+            lower=lower,
+            upper=upper,
+            window_start=report.window.start,
+            window_end=report.window.end,
+            example_keys=example_keys(report.findings, report.key_column, figure.kinds),
+            table=report.table,
+        )
+    return found
+
+
+def run_observations(
+    check: str,
+    report: CheckReport | None,
+    *,
+    failures: int,
+    unreachable: bool | None,
+    table: str,
+    cause: str = "",
+) -> dict[str, Observation]:
+    """Everything one check run tells the rules.
+
+    `failures` is the check's failed runs in a row, this one included (0 after a success).
+    `unreachable` is True when the run failed because a store could not be reached, False
+    when the run proved both reachable (it finished), None when it cannot tell (another
+    error). `cause` is a value-free description of the error, for the message.
+    """
+    found = report_observations(report) if report is not None else {}
+    found[f"{CHECK_FAILED_PREFIX}{check}"] = Observation(
+        value=float(failures), table=table, cause=cause
+    )
+    if unreachable is not None:
+        found[STORE_UNREACHABLE] = Observation(
+            value=1.0 if unreachable else 0.0, table=table, cause=cause if unreachable else ""
+        )
+    return found
+
+
+def example_keys(
+    findings: Sequence[Finding], key_column: str, kinds: Sequence[FindingKind]
+) -> tuple[str, ...]:
+    """Up to `MAX_EXAMPLE_KEYS` distinct `key_column=key` texts, most telling kind first."""
+    rank = {kind: i for i, kind in enumerate(kinds)}
+    chosen = sorted(
+        (f for f in findings if f.kind in rank),
+        key=lambda f: rank[f.kind],  # stable: the report's own order within a kind
+    )
+    keys: dict[str, None] = {}
+    for finding in chosen:
+        keys.setdefault(f"{key_column}={finding.key}", None)
+        if len(keys) == MAX_EXAMPLE_KEYS:
+            break
+    return tuple(keys)
+
+
+def _number(value: Any) -> float | None:
+    # bool is an int; a summary flag is never a figure.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _read(value: Any, figure: Figure) -> tuple[float, float | None, float | None] | None:
+    """The figure as (value, lower, upper) in the rule's unit, or None when unreadable."""
+    if not figure.interval:
+        number = _number(value)
+        return None if number is None else (number * figure.scale, None, None)
+    if not isinstance(value, Mapping):
+        return None
+    point, lower, upper = (_number(value.get(part)) for part in ("point", "lower", "upper"))
+    if point is None or lower is None or upper is None or lower > upper:
+        # A sampled figure without its interval cannot say what the data supports.
+        return None
+    return point * figure.scale, lower * figure.scale, upper * figure.scale

@@ -1,0 +1,380 @@
+"""`dualwrite-monitor run`: every check on its interval until SIGTERM/SIGINT.
+
+Lifecycle. One `AsyncExitStack` owns every resource: the meter provider (last to close, so a final
+OTLP export is flushed), the stores, the HTTP listener, the report sinks, a task group (signal
+watcher, leader election, record delivery) and the scheduler. A signal sets an event; shutdown is
+staged: pause the scheduler, let in-flight checks finish until `[daemon] drain_timeout`, cancel the
+rest, close everything, exit 0. A second signal cancels in-flight checks at once.
+
+Stores are opened lazily, by the first run that needs them, and then kept for the whole process
+(one pool, one DynamoDB client). A store that is down at start does not stop the daemon: it
+serves /healthz, each run that cannot reach the store is counted as
+`dualwrite.check.runs{outcome="error"}`, and the next run tries again; once open, asyncpg's
+pool replaces broken connections by itself, so the monitor recovers when PostgreSQL comes back.
+
+Readiness for systemd: READY=1 once the scheduler runs, WATCHDOG=1 on each scheduler tick while no
+check is stuck past its timeout (so the watchdog follows the check loop, not a timer of its own),
+STOPPING=1 when shutdown begins.
+
+Alerts hook. The daemon calls every report sink after every run (a run that ended with a report,
+failed, timed out, or could not start) as `await sink(check, report, error)`, exactly one of
+`report`/`error` set. Sinks run one at a time, after metrics and /status are updated; each call is
+bounded by `check_timeout`; a sink that raises is logged and the others still run. A sink is
+registered as a factory, entered on the daemon's exit stack (so it can own a task group), and the
+lead wires the alerts engine (monitor.alerts) like this — built on first use, because the stores
+may be down when the daemon starts, and only on the leader, because a standby performs no runs:
+
+    @asynccontextmanager
+    async def alerts_sink(daemon: Daemon) -> AsyncIterator[ReportSink]:
+        alerts: Alerts | None = None
+        async with anyio.create_task_group() as group:
+            async def sink(check, report, error) -> None:
+                nonlocal alerts
+                if alerts is None:
+                    context = await daemon.context()   # StoreUnavailable: tried again next run
+                    alerts = build_alerts(daemon.settings, context.sql.pool, checks=REGISTRY)
+                    alerts.engine.add_listener(...)    # -> daemon.metrics.record_alert(rule, state)
+                    group.start_soon(alerts.outbox.run)
+                await alerts.engine.observe(check, report, error)
+            yield sink
+            group.cancel_scope.cancel()
+
+    run_daemon(settings, sinks=[alerts_sink], debug=args.debug)     # in cli.py
+
+`daemon.context()` opens (or returns) the shared stores; `daemon.metrics.record_alert(rule,
+state)` feeds `dualwrite.alerts`; `daemon.leading` is the leader flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from monitor import __version__
+from monitor.checks.context import CheckContext, open_context
+from monitor.checks.registry import REGISTRY, CheckRequest, run_check
+from monitor.config import Settings
+from monitor.errors import EXIT_OK, MonitorError
+from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
+from monitor.model import CheckReport
+from monitor.report import iso
+from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
+from monitor.telemetry.logs import configure_logging, redact_text
+from monitor.telemetry.metrics import Telemetry, build_telemetry
+from monitor.telemetry.sdnotify import notify, watchdog_seconds
+from monitor.telemetry.server import serve
+from monitor.telemetry.status import StatusBoard
+
+log = logging.getLogger(__name__)
+
+ReportSink = Callable[[str, CheckReport | None, BaseException | None], Awaitable[None]]
+SinkFactory = Callable[["Daemon"], AbstractAsyncContextManager[ReportSink]]
+
+#: A run still going this long past its timeout means cancellation is not working: unhealthy.
+OVERDUE_GRACE = 30.0
+#: How long delivery of the last records may take at shutdown.
+DELIVERY_DRAIN = 5.0
+#: Which config section holds each check's interval (`quality` shares sampling's).
+_INTERVAL_SECTION = {
+    "orphans": "orphans",
+    "counts": "counts",
+    "sample": "sampling",
+    "quality": "sampling",
+}
+
+
+def interval_for(settings: Settings, check: str) -> timedelta:
+    section = getattr(settings.checks, _INTERVAL_SECTION.get(check, check), None)
+    interval = getattr(section, "interval", None)
+    if isinstance(interval, timedelta):
+        return interval
+    log.warning("daemon.no_interval_for_check", extra={"check_name": check})
+    return settings.checks.counts.interval
+
+
+class _Stores:
+    """The check context, opened on first use and kept; a failed open is retried next time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._stack = AsyncExitStack()
+        self._context: CheckContext | None = None
+        self._lock = anyio.Lock()
+
+    async def get(self) -> CheckContext:
+        if self._context is None:
+            async with self._lock:
+                if self._context is None:
+                    context = await self._stack.enter_async_context(open_context(self._settings))
+                    for warning in context.warnings:
+                        log.warning("stores.warning", extra={"warning": warning})
+                    log.info("stores.opened")
+                    self._context = context
+        return self._context
+
+    async def aclose(self) -> None:
+        with anyio.move_on_after(5, shield=True) as scope:
+            await self._stack.aclose()
+        if scope.cancelled_caught:
+            log.warning("stores.close_timed_out")
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sinks: Sequence[SinkFactory] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._environ = os.environ if environ is None else environ
+        self._telemetry: Telemetry = build_telemetry(settings.telemetry, self._environ)
+        self.metrics = self._telemetry.metrics
+        self._factories = tuple(sinks)
+        self._sinks: list[ReportSink] = []
+        self._stores = _Stores(settings)
+        self._intervals = {name: interval_for(settings, name) for name in REGISTRY}
+        self._board = StatusBoard({n: i.total_seconds() for n, i in self._intervals.items()})
+        self._scheduler: CheckScheduler | None = None
+        self._leader: LeaderElector | None = None
+        if settings.ha.enabled:
+            self._leader = LeaderElector(
+                settings.postgres.dsn.get_secret_value(),
+                lock_key(settings.postgres.state_schema, settings.mapping.sql_table),
+                heartbeat=settings.ha.heartbeat.total_seconds(),
+                connect_timeout=settings.postgres.connect_timeout.total_seconds(),
+                on_change=self._on_role,
+            )
+        watchdog = watchdog_seconds(self._environ)
+        self._watchdog = watchdog is not None
+        # Tick often enough for the watchdog (three pings per period) and for /healthz.
+        self._tick = min(2.0, watchdog / 3) if watchdog else 2.0
+        self._started_at = datetime.now(UTC)
+        self._stopping = False
+        self._stop: anyio.Event | None = None
+        self._stop_requested = False
+
+    # --- what sinks may use ------------------------------------------------------------------
+
+    async def context(self) -> CheckContext:
+        """The shared stores, opened on first use (raises StoreUnavailable while they are down)."""
+        return await self._stores.get()
+
+    @property
+    def leading(self) -> bool:
+        return self._leader is None or self._leader.leading
+
+    def request_stop(self) -> None:
+        """Shut down as SIGTERM would (for embedding the daemon, e.g. in the demo or tests)."""
+        self._stop_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
+    # --- the lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        settings = self.settings
+        # Opened first, so a signal during start-up is queued rather than killing the process.
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with AsyncExitStack() as stack:
+                stack.callback(self._telemetry.shutdown)
+                stack.push_async_callback(self._stores.aclose)
+                host, port = await stack.enter_async_context(
+                    serve(settings.telemetry.listen, self._telemetry.prometheus_text, self)
+                )
+                log.info("http.listening", extra={"address": f"{host}:{port}", "port": port})
+                for factory in self._factories:
+                    self._sinks.append(await stack.enter_async_context(factory(self)))
+                group = await stack.enter_async_context(anyio.create_task_group())
+                stop = self._stop = anyio.Event()
+                if self._stop_requested:
+                    stop.set()
+                group.start_soon(self._watch_signals, signals, stop)
+                if self._leader is not None:
+                    self.metrics.set_leader(False)  # until the lock says otherwise
+                    await group.start(self._leader.run)
+                else:
+                    self.metrics.set_leader(True)
+                self._warn_about_timeouts()
+                scheduler = CheckScheduler(
+                    [Job(n, i, self._call(n)) for n, i in self._intervals.items()],
+                    timeout=settings.daemon.check_timeout,
+                    tick_interval=self._tick,
+                    on_tick=self._on_tick,
+                    accountable=self._accountable,
+                )
+                self._scheduler = scheduler
+                async with scheduler:
+                    delivered = anyio.Event()
+                    group.start_soon(self._deliver_all, scheduler, delivered)
+                    notify(
+                        f"READY=1\nSTATUS=running {', '.join(self._intervals)}",
+                        environ=self._environ,
+                    )
+                    log.info(
+                        "daemon.started",
+                        extra={
+                            "version": __version__,
+                            "checks": {n: i.total_seconds() for n, i in self._intervals.items()},
+                            "ha": settings.ha.enabled,
+                            "otlp": self._telemetry.otlp_endpoint is not None,
+                        },
+                    )
+                    await stop.wait()
+                    self._stopping = True
+                    notify("STOPPING=1", environ=self._environ)
+                    log.info(
+                        "daemon.stopping",
+                        extra={
+                            "in_flight": scheduler.running(),
+                            "drain_timeout_s": settings.daemon.drain_timeout.total_seconds(),
+                        },
+                    )
+                    await scheduler.stop(settings.daemon.drain_timeout)
+                    with anyio.move_on_after(DELIVERY_DRAIN, shield=True):
+                        await delivered.wait()
+                group.cancel_scope.cancel()
+        log.info("daemon.stopped")
+
+    async def _watch_signals(self, signals: AsyncIterator[int], stop: anyio.Event) -> None:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not stop.is_set():
+                log.info("daemon.signal", extra={"signal": name})
+                stop.set()
+            elif self._scheduler is not None:
+                log.warning("daemon.signal_again", extra={"signal": name})
+                self._scheduler.cancel_all(f"{name} received twice")
+
+    def _call(self, name: str) -> CheckCall:
+        async def call() -> CheckReport | None:
+            leader = self._leader
+            if leader is not None and leader.role is not Role.LEADER:
+                if leader.role is Role.STANDBY:
+                    return None  # the leader runs it; a standby counts nothing
+                raise LeaderUnavailable(leader.reason)
+            context = await self._stores.get()
+            return await run_check(name, context, CheckRequest(now=datetime.now(UTC)))
+
+        return call
+
+    async def _deliver_all(self, scheduler: CheckScheduler, done: anyio.Event) -> None:
+        try:
+            await scheduler.deliver(self._deliver)
+        finally:
+            done.set()
+
+    async def _deliver(self, record: RunRecord) -> None:
+        """The one place a finished run becomes metrics, status and alerts."""
+        self.metrics.record_run(record.check, record.outcome, record.duration)
+        if record.report is not None:
+            self.metrics.record_report(record.report)
+        self._board.record(record)
+        for sink in self._sinks:
+            with anyio.move_on_after(self.settings.daemon.check_timeout.total_seconds()) as scope:
+                try:
+                    await sink(record.check, record.report, record.error)
+                except MonitorError as exc:  # e.g. its store is down: said once per run
+                    log.warning(
+                        "sink.failed", extra={"check_name": record.check, "error": str(exc)}
+                    )
+                except Exception:  # one broken sink must not stop metrics or the others
+                    log.exception("sink.failed", extra={"check_name": record.check})
+            if scope.cancelled_caught:
+                log.warning("sink.timed_out", extra={"check_name": record.check})
+
+    def _on_role(self, old: Role, new: Role, reason: str) -> None:
+        self.metrics.set_leader(new is Role.LEADER)
+        level = logging.INFO if new is not Role.UNKNOWN else logging.WARNING
+        log.log(level, "leader.role", extra={"role": str(new), "was": str(old), "reason": reason})
+        if self._scheduler is None:
+            return
+        if old is Role.LEADER:
+            # Step down at once: another replica may already be running the checks.
+            self._scheduler.cancel_all("this replica lost leadership")
+        elif new is Role.LEADER:
+            # Taking over: check now rather than up to one interval later.
+            self._scheduler.run_soon()
+
+    def _accountable(self) -> bool:
+        """A skipped or missed run counts unless this replica knows another one leads."""
+        return self._leader is None or self._leader.role is not Role.STANDBY
+
+    def _on_tick(self) -> None:
+        if self._watchdog and self.health()[0]:
+            notify("WATCHDOG=1", environ=self._environ)
+
+    def _warn_about_timeouts(self) -> None:
+        timeout = self.settings.daemon.check_timeout
+        for name, interval in self._intervals.items():
+            if timeout >= interval:
+                log.warning(
+                    "daemon.timeout_not_below_interval",
+                    extra={
+                        "check_name": name,
+                        "interval_s": interval.total_seconds(),
+                        "check_timeout_s": timeout.total_seconds(),
+                    },
+                )
+
+    # --- probes (telemetry.server.Probe) -------------------------------------------------------
+
+    def health(self) -> tuple[bool, str]:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return True, "starting"
+        if not self._stopping:
+            age = scheduler.clock() - scheduler.last_tick
+            if age > max(10.0, 5 * self._tick):
+                return False, f"the scheduler has not ticked for {age:.0f}s"
+        overdue = scheduler.overdue(OVERDUE_GRACE)
+        if overdue:
+            return False, f"{', '.join(overdue)} still running well past check_timeout"
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        if self._stopping:
+            return False, "shutting down"
+        if self._scheduler is None or not self._scheduler.started:
+            return False, "starting"
+        return True, "ok"
+
+    def status(self) -> dict[str, Any]:
+        scheduler = self._scheduler
+        leader = self._leader
+        ready, _ = self.ready()
+        return {
+            "version": __version__,
+            "started_at": iso(self._started_at),
+            "ready": ready,
+            "stopping": self._stopping,
+            "ha": leader is not None,
+            "role": "single" if leader is None else str(leader.role),
+            "leader": self.leading,
+            "leader_reason": None if leader is None else redact_text(leader.reason),
+            "in_flight": [] if scheduler is None else scheduler.running(),
+            "checks": self._board.checks_json(
+                {} if scheduler is None else scheduler.next_run_times()
+            ),
+        }
+
+
+def run_daemon(
+    settings: Settings, *, sinks: Sequence[SinkFactory] = (), debug: bool = False
+) -> int:
+    """The `run` command. Errors at start-up (e.g. the listen address in use) raise MonitorError."""
+    configure_logging(debug=debug)
+    daemon = Daemon(settings, sinks=sinks)
+    anyio.run(daemon.run, backend="asyncio")
+    return EXIT_OK
+
+
+__all__ = ["Daemon", "ReportSink", "SinkFactory", "run_daemon"]

@@ -1,0 +1,78 @@
+"""What /status shows: the last run of each check, its outcome and key figures, run tallies.
+
+Figures are counts and ratios from the report's summary; never field values, never findings' keys.
+Error texts are the monitor's own one-line messages, masked by the log redactor.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.model import Outcome
+from monitor.report import iso
+from monitor.scheduling import RunRecord, describe_error, key_figures
+from monitor.telemetry.logs import redact_text
+
+
+@dataclass(slots=True)
+class _CheckState:
+    interval: float
+    runs: Counter[str] = field(default_factory=Counter)
+    last: RunRecord | None = None
+    last_success_at: datetime | None = None
+
+
+class StatusBoard:
+    def __init__(self, intervals: Mapping[str, float]) -> None:
+        self._checks = {name: _CheckState(seconds) for name, seconds in intervals.items()}
+
+    def record(self, record: RunRecord) -> None:
+        state = self._checks.setdefault(record.check, _CheckState(0.0))
+        state.runs[str(record.outcome)] += 1
+        state.last = record
+        if record.outcome is not Outcome.ERROR:
+            state.last_success_at = record.started_at
+
+    def last_outcome(self, check: str) -> Outcome | None:
+        state = self._checks.get(check)
+        return None if state is None or state.last is None else state.last.outcome
+
+    def checks_json(self, next_runs: Mapping[str, datetime | None]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, state in self._checks.items():
+            upcoming = next_runs.get(name)
+            out[name] = {
+                "interval_seconds": state.interval,
+                "next_run_at": None if upcoming is None else iso(upcoming),
+                "runs": {str(o): state.runs.get(str(o), 0) for o in Outcome},
+                "last_success_at": None
+                if state.last_success_at is None
+                else iso(state.last_success_at),
+                "last_run": None if state.last is None else run_json(state.last),
+            }
+        return out
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "run_id": record.run_id,
+        "started_at": iso(record.started_at),
+        "duration_seconds": None if record.duration is None else round(record.duration, 3),
+        "outcome": str(record.outcome),
+        "error": None if record.error is None else redact_text(describe_error(record.error)),
+    }
+    report = record.report
+    if report is not None:
+        window: dict[str, Any] = {"start": iso(report.window.start), "end": iso(report.window.end)}
+        out |= {
+            "window": window,
+            "ok": report.ok,
+            "findings": len(report.findings),
+            "figures": key_figures(report.summary),
+            "warnings": len(report.warnings),
+        }
+    return out
