@@ -162,9 +162,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "setup":
         return _setup(settings, args.format)
     if args.command == "run":
+        from monitor.alerts.sink import alerts_sink
         from monitor.daemon import run_daemon
 
-        return run_daemon(settings, debug=args.debug)
+        return run_daemon(settings, sinks=[alerts_sink], debug=args.debug)
     if args.command == "check":
         names = tuple(REGISTRY) if args.name == "all" else (args.name,)
         reports = anyio.run(_run_checks, settings, names, args)

@@ -1,0 +1,64 @@
+"""The daemon as a process, wired to the alerts engine: a seeded inconsistency reaches Slack
+(a local fake over HTTP) as one firing message per rule, counted in `dualwrite.alerts`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from monitor.config import Settings
+from tests.e2e.test_daemon import (
+    PASSWORD,
+    DaemonProcess,
+    daemon_config,
+    daemons,  # noqa: F401  (fixture)
+    recent_rows,
+    sample,
+    wait_until,
+    with_password,
+)
+from tests.integration.fake_slack import fake_slack
+from tests.integration.scenario import seed
+
+
+def test_daemon_sends_a_firing_alert_once_and_counts_it(
+    settings: Settings,
+    tmp_path: Path,
+    daemons: Callable[[Path, dict[str, str]], DaemonProcess],  # noqa: F811
+) -> None:
+    settings = with_password(settings)
+    seed(settings, recent_rows(60), drop_from_dynamodb={3, 4, 5}, drop_from_sql={10, 11})
+    config = daemon_config(
+        tmp_path / "c.toml", settings, '[alerts]\nhold_runs = 1\nrepeat_interval = "1h"\n'
+    )
+    with fake_slack() as slack:
+        daemon = daemons(config, {"SLACK_WEBHOOK_URL": slack.webhook_url})
+        # Two counts runs at least: the rule fired on the first and must not fire again.
+        wait_until(lambda: daemon.runs("counts", "inconsistent") >= 3, what="three counts runs")
+
+        def variance_alerts() -> list[str]:
+            return [
+                r.body.get("text", "")
+                for r in slack.delivered()
+                if r.body.get("text", "").startswith("FIRING: Count variance")
+            ]
+
+        try:
+            texts = wait_until(variance_alerts, what="a count_variance alert in Slack")
+        except AssertionError as exc:
+            received = [(r.path, r.status, r.body.get("text")) for r in slack.received]
+            raise AssertionError(f"{exc}; Slack got {received}\n{daemon.log_text()[-3000:]}")
+        m = wait_until(
+            lambda: (
+                (m := daemon.metrics())
+                and sample(m["dualwrite_alerts"], rule="count_variance", state="firing")
+                and m
+            ),
+            what="dualwrite.alerts counted",
+        )
+        assert sample(m["dualwrite_alerts"], rule="count_variance", state="firing") == 1
+        code, _ = daemon.stop()
+    assert code == 0, daemon.log_text()
+    assert len(texts) == 1
+    for received in slack.received:
+        assert PASSWORD not in received.raw.decode()
