@@ -47,7 +47,9 @@ def test_daemon_sends_a_firing_alert_once_and_counts_it(
             texts = wait_until(variance_alerts, what="a count_variance alert in Slack")
         except AssertionError as exc:
             received = [(r.path, r.status, r.body.get("text")) for r in slack.received]
-            raise AssertionError(f"{exc}; Slack got {received}\n{daemon.log_text()[-3000:]}") from None
+            raise AssertionError(
+                f"{exc}; Slack got {received}\n{daemon.log_text()[-3000:]}"
+            ) from None
         m = wait_until(
             lambda: (
                 (m := daemon.metrics())
