@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from monitor.checks.partitions import discover_partitions
+from monitor.checks.reporting import build_report
 from monitor.config import Settings
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.reconcile import diff_sorted, sort_by_key
@@ -132,15 +133,15 @@ async def run_counts(
         else discovery.last_run.isoformat().replace("+00:00", "Z"),
         "discovery_progress": discovery.progress,
     }
-    return CheckReport(
-        check="counts",
-        table=mapping.sql_table,
-        key_column=mapping.key_column,
-        window=window,
-        ok=within and not (strict and findings),
+    return build_report(
+        "counts",
+        mapping,
+        window,
+        within_thresholds=within,
+        strict=strict,
         summary=summary,
-        findings=tuple(findings),
-        warnings=tuple(warnings),
+        findings=findings,
+        warnings=warnings,
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 
 from monitor.checks.partitions import discover_partitions
+from monitor.checks.reporting import build_report
 from monitor.config import Settings, Threshold
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
 from monitor.core.orphans import (
@@ -151,15 +152,15 @@ async def run_orphans(
         "pending_source": "base table" if index is None else f"index {index.name}",
         "read_units": round(dynamo.budget.consumed - units_before, 3),
     }
-    return CheckReport(
-        check="orphans",
-        table=mapping.sql_table,
-        key_column=mapping.key_column,
-        window=window,
-        ok=within_thresholds and not (strict and findings),
+    return build_report(
+        "orphans",
+        mapping,
+        window,
+        within_thresholds=within_thresholds,
+        strict=strict,
         summary=summary,
-        findings=tuple(findings),
-        warnings=tuple(warnings),
+        findings=findings,
+        warnings=warnings,
     )
 
 

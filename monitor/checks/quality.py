@@ -11,6 +11,7 @@ import random
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from monitor.checks.reporting import build_report
 from monitor.checks.sampling import draw_sample, with_counterparts
 from monitor.config import Settings, quality_plan
 from monitor.core.accuracy import interval_json
@@ -121,15 +122,15 @@ async def run_quality(
         "read_units": round(dynamo.budget.consumed - units_before, 3),
     }
     findings.sort(key=lambda f: (f.kind, str(f.key), f.field or "", f.rule or ""))
-    return CheckReport(
-        check="quality",
-        table=mapping.sql_table,
-        key_column=mapping.key_column,
-        window=window,
-        ok=within and not (strict and findings),
+    return build_report(
+        "quality",
+        mapping,
+        window,
+        within_thresholds=within,
+        strict=strict,
         summary=summary,
-        findings=tuple(findings),
-        warnings=tuple(warnings),
+        findings=findings,
+        warnings=warnings,
     )
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from monitor.checks.reporting import build_report
 from monitor.config import Settings, field_specs
 from monitor.core.accuracy import (
     AccuracyTally,
@@ -291,14 +292,14 @@ async def run_sample(
         "keep_probability": round(sample.rate, 9),
         "read_units": round(dynamo.budget.consumed - units_before, 3),
     }
-    return CheckReport(
-        check="sample",
-        table=mapping.sql_table,
-        key_column=mapping.key_column,
-        window=window,
-        ok=within and not (strict and findings),
+    return build_report(
+        "sample",
+        mapping,
+        window,
+        within_thresholds=within,
+        strict=strict,
         summary=summary,
-        findings=tuple(findings),
+        findings=findings,
     )
 
 
