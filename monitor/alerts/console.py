@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TextIO
 
@@ -27,4 +28,25 @@ class ConsoleNotifier:
             stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
             raise AlertDeliveryError(f"console: {type(exc).__name__}") from None
+        return None
+
+
+class LogNotifier:
+    """The daemon's console without Slack: each alert is one JSON log event (`alert.<kind>`),
+    because the daemon's stdout is a stream of JSON lines that log shippers parse."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("monitor.alerts")
+
+    @property
+    def destination(self) -> str:
+        return "log (alert.* events on standard output)"
+
+    async def send(self, delivery: Delivery) -> str | None:
+        message = delivery.message
+        self._log.warning(
+            "alert.%s",
+            delivery.kind,
+            extra={"summary": message.text, "lines": message.plain.splitlines()},
+        )
         return None

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from monitor.alerts.console import LogNotifier
 from monitor.alerts.engine import counter_state
-from monitor.alerts.wiring import Alerts, build_alerts
+from monitor.alerts.wiring import Alerts, build_alerts, build_notifier, slack_configured
 from monitor.checks.registry import REGISTRY
 from monitor.core.rules import Notification
 from monitor.model import CheckReport
@@ -38,7 +39,15 @@ async def alerts_sink(daemon: Daemon) -> AsyncIterator[ReportSink]:
             nonlocal alerts
             if alerts is None:
                 context = await daemon.context()  # StoreUnavailable: tried again next run
-                alerts = build_alerts(daemon.settings, context.sql.pool, checks=REGISTRY)
+                # Without Slack, alerts become JSON log events: stdout is the JSON log stream.
+                notifier = (
+                    build_notifier(daemon.settings)
+                    if slack_configured(daemon.settings)
+                    else LogNotifier()
+                )
+                alerts = build_alerts(
+                    daemon.settings, context.sql.pool, checks=REGISTRY, notifier=notifier
+                )
                 alerts.engine.add_listener(count)
                 group.start_soon(alerts.outbox.run)
             await alerts.engine.observe(check, report, error)

@@ -64,3 +64,19 @@ def test_daemon_sends_a_firing_alert_once_and_counts_it(
     assert len(texts) == 1
     for received in slack.received:
         assert PASSWORD not in received.raw.decode()
+
+
+def test_without_slack_alerts_are_json_log_events(
+    settings: Settings,
+    tmp_path: Path,
+    daemons: Callable[[Path, dict[str, str]], DaemonProcess],  # noqa: F811
+) -> None:
+    seed(settings, recent_rows(30), drop_from_dynamodb={3})
+    config = daemon_config(tmp_path / "c.toml", settings, "[alerts]\nhold_runs = 1\n")
+    daemon = daemons(config, {})
+    event = daemon.wait_log(lambda line: line["event"] == "alert.firing")
+    assert event["summary"].startswith("FIRING: ")
+    assert any("Example keys" in line for line in event["lines"])
+    code, _ = daemon.stop()
+    assert code == 0
+    assert len(daemon.lines) == len(daemon.raw), "every line of output is JSON"
