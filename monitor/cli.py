@@ -201,6 +201,7 @@ async def _run_checks(
     settings: Settings, names: Sequence[str], args: argparse.Namespace
 ) -> list[CheckReport]:
     from monitor.checks.context import open_context
+    from monitor.checks.sampling import SampleCache
 
     request = CheckRequest(
         now=datetime.now(UTC),
@@ -210,6 +211,8 @@ async def _run_checks(
         interactive=args.format == "text",
     )
     async with open_context(settings) as context:
+        if len(names) > 1:
+            context.samples = SampleCache()
         return [await run_check(name, context, request) for name in names]
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from monitor.checks.sampling import SampleCache
 from monitor.config import Settings
 from monitor.errors import StoreError
 from monitor.stores.dynamodb import DynamoStore
@@ -24,6 +25,9 @@ class CheckContext:
     #: None when the monitor's schema cannot be created (e.g. a read-only database user).
     state: StateStore | None
     warnings: list[str] = field(default_factory=list)
+    #: Set by `check all` so `quality` and `sample` read one sample; None elsewhere (the daemon's
+    #: runs each have their own window, so holding a sample there would only cost memory).
+    samples: SampleCache | None = None
 
 
 @asynccontextmanager

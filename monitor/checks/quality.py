@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.checks.reporting import build_report
-from monitor.checks.sampling import draw_sample, with_counterparts
+from monitor.checks.sampling import SampleCache
 from monitor.config import Settings, quality_plan
 from monitor.core.accuracy import interval_json
 from monitor.core.quality import Grade, grade_for, inspect_record
@@ -46,21 +46,23 @@ async def run_quality(
     strict: bool = False,
     rng: random.Random | None = None,
     seed: float | None = None,
+    cache: SampleCache | None = None,
 ) -> CheckReport:
     mapping = sql.mapping
     config = settings.checks.quality
     plan, warnings_list = quality_plan(settings).restricted_to(await table_columns(sql))
     warnings = list(warnings_list)
     units_before = dynamo.budget.consumed
-    sample = await draw_sample(
+    sample, records = await (cache or SampleCache()).fetch(
         sql,
+        dynamo,
         window,
         settings.checks.sampling.sample_size,
         plan.sql_columns,
+        plan.item_attributes,
         rng=rng or random.Random(),
         seed=seed,
     )
-    records = await with_counterparts(dynamo, mapping, sample.rows, plan.item_attributes)
 
     findings: list[Finding] = []
     flagged = 0
@@ -139,5 +141,10 @@ async def quality_check(context: CheckContext, request: CheckRequest) -> CheckRe
     config = context.settings.checks.sampling
     window = request.window(config.window, config.settle)
     return await run_quality(
-        context.settings, context.sql, context.dynamo, window, strict=request.strict
+        context.settings,
+        context.sql,
+        context.dynamo,
+        window,
+        strict=request.strict,
+        cache=context.samples,
     )

@@ -80,8 +80,10 @@ async def counts_check(context: CheckContext, request: CheckRequest) -> CheckRep
 REGISTRY: dict[str, CheckFunction] = {
     "orphans": orphans_check,
     "counts": counts_check,
-    "sample": sample_check,
+    # `quality` before `sample`: its read covers what `sample` needs, so `check all` draws and
+    # fetches one sample for both (see SampleCache).
     "quality": quality_check,
+    "sample": sample_check,
 }
 
 

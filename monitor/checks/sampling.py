@@ -232,6 +232,49 @@ async def with_counterparts(
     return out
 
 
+class SampleCache:
+    """The last sample drawn, with its counterparts, for reuse within one request.
+
+    `check all` runs `quality` and then `sample` on the same window: `sample` reuses the rows and
+    items `quality` read (its columns and attributes are a subset), instead of drawing and
+    fetching again. A different window (the daemon's runs each have their own `now`) or a need
+    the cached read does not cover draws afresh, so nothing stale or partial is ever reused.
+    """
+
+    def __init__(self) -> None:
+        self._last: (
+            tuple[Window, int, frozenset[str], frozenset[str], SqlSample, list[SampledRecord]]
+            | None
+        ) = None
+        self.hits = 0
+
+    async def fetch(
+        self,
+        sql: PostgresStore,
+        dynamo: DynamoStore,
+        window: Window,
+        size: int,
+        columns: Sequence[str],
+        attributes: Sequence[str],
+        *,
+        rng: random.Random,
+        seed: float | None = None,
+    ) -> tuple[SqlSample, list[SampledRecord]]:
+        last = self._last
+        if (
+            last is not None
+            and (last[0], last[1]) == (window, size)
+            and set(columns) <= last[2]
+            and set(attributes) <= last[3]
+        ):
+            self.hits += 1
+            return last[4], last[5]
+        sample = await draw_sample(sql, window, size, columns, rng=rng, seed=seed)
+        records = await with_counterparts(dynamo, sql.mapping, sample.rows, attributes)
+        self._last = (window, size, frozenset(columns), frozenset(attributes), sample, records)
+        return sample, records
+
+
 # --- the check -----------------------------------------------------------------------------
 
 
@@ -251,6 +294,7 @@ async def run_sample(
     strict: bool = False,
     rng: random.Random | None = None,
     seed: float | None = None,
+    cache: SampleCache | None = None,
 ) -> CheckReport:
     mapping = sql.mapping
     config = settings.checks.sampling
@@ -258,9 +302,10 @@ async def run_sample(
     rng = rng or random.Random()
     columns = (*mapping.row_columns, *(s.column for s in specs))
     units_before = dynamo.budget.consumed
-    sample = await draw_sample(sql, window, config.sample_size, columns, rng=rng, seed=seed)
     projection = (mapping.key_attribute, mapping.status_attribute, *(s.attribute for s in specs))
-    records = await with_counterparts(dynamo, mapping, sample.rows, projection)
+    sample, records = await (cache or SampleCache()).fetch(
+        sql, dynamo, window, config.sample_size, columns, projection, rng=rng, seed=seed
+    )
 
     tally = AccuracyTally(tuple(s.attribute for s in specs))
     for s in records:
@@ -307,5 +352,10 @@ async def sample_check(context: CheckContext, request: CheckRequest) -> CheckRep
     config = context.settings.checks.sampling
     window = request.window(config.window, config.settle)
     return await run_sample(
-        context.settings, context.sql, context.dynamo, window, strict=request.strict
+        context.settings,
+        context.sql,
+        context.dynamo,
+        window,
+        strict=request.strict,
+        cache=context.samples,
     )
