@@ -1,16 +1,17 @@
 """`check counts`: reconcile the settled window slice by slice and name every missing key.
 
 The window is cut into partition value x time-range slices of about `slice_records` records
-(ARCHITECTURE decision 3). For each slice PostgreSQL streams `(key, status, sk columns)` through
-an index range scan and DynamoDB answers one Query with `SK BETWEEN`, projecting key and status;
-the pure core diffs the two small sorted lists. Slices run concurrently (bounded), so memory is
+(ARCHITECTURE decision 3). For each slice PostgreSQL returns `(key, status)` through an index
+range scan and DynamoDB answers one Query with `SK BETWEEN`, projecting key, status and sort key;
+the pure core diffs the two small sorted lists, and only the few SQL records a finding names are
+read again, by key, for their sort key. Slices run concurrently (bounded), so memory is
 O(slice x concurrency), not O(window).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -153,24 +154,33 @@ async def _reconcile_slice(
     tally: _Tally,
 ) -> None:
     lo, hi = mapping.sort_key_bounds(piece.start, piece.end)
-    rows: Sequence[Mapping[str, Any]] = ()
+    rows: list[tuple[Any, str | None]] = []
 
     async def read_sql() -> None:
         nonlocal rows
-        rows = await sql.slice_rows(piece.partition, piece.start, piece.end)
+        rows = await sql.slice_key_status(piece.partition, piece.start, piece.end)
 
     async with anyio.create_task_group() as group:
         group.start_soon(read_sql)
         items = await dynamo.slice_keys(piece.pk, lo, hi)
 
-    key_column, status_column = mapping.key_column, mapping.status_column
-    by_key = {row[key_column]: row for row in rows}
-    sql_keys = sort_by_key([KeyStatus(k, row[status_column]) for k, row in by_key.items()])
+    sql_keys = sort_by_key([KeyStatus(key, status) for key, status in dict(rows).items()])
     dynamo_keys = sort_by_key(items.keys)
     diff = diff_sorted(sql_keys, dynamo_keys)
     tally.sql += len(sql_keys)
     tally.dynamodb += len(dynamo_keys) + len(items.invalid)
     tally.matched += diff.matched
+
+    # Sort keys for the few SQL records a finding names: one read by key, not the whole slice.
+    named = [e.key for e in diff.missing_in_dynamodb] + [a.key for a, _ in diff.status_divergent]
+    sql_rows: dict[KeyValue, Mapping[str, Any]] = {}
+    if named:
+        fetched = await sql.rows_by_keys(named) or ()
+        sql_rows = {row[mapping.key_column]: row for row in fetched}
+
+    def sql_sort_key(key: KeyValue) -> str | None:
+        row = sql_rows.get(key)
+        return None if row is None else mapping.sort_key_of(row)
 
     found = tally.findings
     for entry in diff.missing_in_dynamodb:
@@ -179,15 +189,16 @@ async def _reconcile_slice(
                 FindingKind.MISSING_IN_DYNAMODB,
                 entry.key,
                 pk=piece.pk,
-                sk=mapping.sort_key_of(by_key[entry.key]),
+                sk=sql_sort_key(entry.key),
                 sql_status=entry.status,
             )
         )
-    sort_keys: dict[KeyValue, str] = {}
-    if diff.missing_in_sql:
-        sort_keys = await dynamo.sort_keys_of(
-            piece.pk, lo, hi, [e.key for e in diff.missing_in_sql]
-        )
+    missing_in_sql = {e.key for e in diff.missing_in_sql}
+    sort_keys = {
+        entry.key: sk
+        for entry, sk in zip(items.keys, items.sort_keys, strict=True)
+        if entry.key in missing_in_sql
+    }
     for entry in diff.missing_in_sql:
         found.append(
             Finding(
@@ -204,7 +215,7 @@ async def _reconcile_slice(
                 FindingKind.STATUS_DIVERGENCE,
                 left.key,
                 pk=piece.pk,
-                sk=mapping.sort_key_of(by_key[left.key]),
+                sk=sql_sort_key(left.key),
                 sql_status=left.status,
                 dynamodb_status=right.status,
             )

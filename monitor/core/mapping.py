@@ -500,6 +500,8 @@ class TableMapping:
 
 def parse_number_key(text: str, attribute: str) -> int:
     """An N attribute used as a key must be an exact integer (bigints survive as `int`)."""
+    if text.isascii() and text.isdigit():  # the common case, without a Decimal
+        return int(text)
     try:
         number = Decimal(text)
     except ArithmeticError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,7 @@ from botocore.exceptions import (
 from monitor.config import DynamoSettings
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
 from monitor.errors import StoreError, StoreUnavailable
-from monitor.model import KeyStatus, KeyValue
+from monitor.model import KeyStatus
 from monitor.stores.budget import ReadBudget
 
 log = logging.getLogger(__name__)
@@ -184,16 +184,17 @@ class DynamoStore:
         """(key, status) of every item of one partition in `[start_sk, end_sk]`, projected narrow.
 
         The partition key is known from the query, so it is not projected (parsing every
-        projected attribute costs client CPU). An item whose key or status cannot be read is
+        projected attribute costs client CPU); the sort key is, so that an item missing in SQL
+        is named without reading its slice a second time (a FilterExpression saves no units). An item whose key or status cannot be read is
         returned in `invalid`, never dropped silently.
         """
         m = self.mapping
-        out = SliceRead([], [])
+        out = SliceRead([], [], [])
         async for page in self._paginate(
             "query",
             TableName=self.table,
             KeyConditionExpression="#pk = :pk AND #sk BETWEEN :lo AND :hi",
-            ProjectionExpression="#k, #st",
+            ProjectionExpression="#k, #st, #sk",
             ExpressionAttributeNames={
                 "#pk": m.partition_key,
                 "#sk": m.sort_key,
@@ -208,45 +209,13 @@ class DynamoStore:
         ):
             for item in page.get("Items", ()):
                 try:
-                    out.keys.append(KeyStatus(m.key_from_item(item), m.status_from_item(item)))
+                    entry = KeyStatus(m.key_from_item(item), m.status_from_item(item))
                 except MappingError as exc:
                     out.invalid.append((_raw_key_text(item.get(m.key_attribute)), str(exc)))
+                else:
+                    out.keys.append(entry)
+                    out.sort_keys.append(str(item[m.sort_key]["S"]))
         return out
-
-    async def sort_keys_of(
-        self, pk: str, start_sk: str, end_sk: str, keys: Iterable[KeyValue]
-    ) -> dict[KeyValue, str]:
-        """The sort keys of a few known items of one slice (to name missing_in_sql findings)."""
-        m = self.mapping
-        found: dict[KeyValue, str] = {}
-        wanted = list(dict.fromkeys(keys))
-        for chunk_start in range(0, len(wanted), BATCH_GET_LIMIT):
-            chunk = wanted[chunk_start : chunk_start + BATCH_GET_LIMIT]
-            values: dict[str, Any] = {
-                ":pk": {"S": pk},
-                ":lo": {"S": start_sk},
-                ":hi": {"S": end_sk},
-            }
-            names = []
-            for index, key in enumerate(chunk):
-                values[f":k{index}"] = {"N": str(key)} if isinstance(key, int) else {"S": key}
-                names.append(f":k{index}")
-            async for page in self._paginate(
-                "query",
-                TableName=self.table,
-                KeyConditionExpression="#pk = :pk AND #sk BETWEEN :lo AND :hi",
-                FilterExpression=f"#k IN ({', '.join(names)})",
-                ProjectionExpression="#k, #sk",
-                ExpressionAttributeNames={
-                    "#pk": m.partition_key,
-                    "#sk": m.sort_key,
-                    "#k": m.key_attribute,
-                },
-                ExpressionAttributeValues=values,
-            ):
-                for item in page.get("Items", ()):
-                    found[m.key_from_item(item)] = str(item[m.sort_key]["S"])
-        return found
 
     async def batch_get(
         self, keys: Sequence[tuple[str, str]], projection: Sequence[str] | None = None
@@ -393,6 +362,8 @@ class DynamoStore:
 @dataclass(slots=True)
 class SliceRead:
     keys: list[KeyStatus]
+    #: The sort key of each entry of `keys` (same order): names missing_in_sql findings.
+    sort_keys: list[str]
     #: (key as text, why) for items whose key or status could not be read.
     invalid: list[tuple[str, str]]
 
