@@ -35,7 +35,8 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> AsyncIter
     mapping = settings.table_mapping()
     async with (
         PostgresStore.open(settings.postgres, mapping) as sql,
-        DynamoStore.open(settings.dynamodb, mapping) as dynamo,
+        # The SQL side learns the key column's type; DynamoDB judges item keys by it.
+        DynamoStore.open(settings.dynamodb, sql.mapping) as dynamo,
     ):
         state: StateStore | None = StateStore(sql.pool, settings.postgres.state_schema)
         warnings: list[str] = []

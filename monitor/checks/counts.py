@@ -183,7 +183,12 @@ async def _reconcile_slice(
         return None if row is None else mapping.sort_key_of(row)
 
     found = tally.findings
+    # An unreadable item that still names its record (through its sort key) is that record's
+    # counterpart: it is reported once, as invalid_data, not again as missing_in_dynamodb.
+    unreadable = {bad.embedded_key for bad in items.invalid if bad.embedded_key is not None}
     for entry in diff.missing_in_dynamodb:
+        if entry.key in unreadable:
+            continue
         found.append(
             Finding(
                 FindingKind.MISSING_IN_DYNAMODB,
@@ -220,13 +225,14 @@ async def _reconcile_slice(
                 dynamodb_status=right.status,
             )
         )
-    for key_text, reason in items.invalid:
+    for bad in items.invalid:
         found.append(
             Finding(
                 FindingKind.INVALID_DATA,
-                key_text,
+                bad.label,
                 pk=piece.pk,
+                sk=bad.sk,
                 field=mapping.key_attribute,
-                detail=reason,
+                detail=bad.reason,
             )
         )

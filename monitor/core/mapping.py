@@ -10,6 +10,7 @@ another `TableMapping`, built from `config.toml` alone.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,13 @@ class TemplateError(ValueError):
 
 class MappingError(ValueError):
     """A row or an item that does not fit the mapping (missing key, wrong type)."""
+
+
+class KeyKind(enum.StrEnum):
+    """What the SQL key column holds; an item's key attribute must be of the same kind."""
+
+    NUMBER = "number"
+    TEXT = "text"
 
 
 def pascal_case(name: str) -> str:
@@ -313,6 +321,9 @@ class TableMapping:
     status_values: StatusValues = StatusValues()
     pending_index: IndexMap | None = None
     fields: tuple[FieldMap, ...] = ()
+    #: The SQL key column's kind, read from the catalog when the stores open; None while unknown
+    #: (then an item key of either DynamoDB type is accepted as it is).
+    key_kind: KeyKind | None = None
 
     def __post_init__(self) -> None:
         sk_format = self.sort_template.time_format
@@ -438,10 +449,29 @@ class TableMapping:
         if not isinstance(raw, Mapping):
             raise MappingError(f"item has no {self.key_attribute} attribute")
         if "N" in raw:
+            if self.key_kind is KeyKind.TEXT:
+                raise MappingError(f"{self.key_attribute} is N (a number); the key column is text")
             return parse_number_key(str(raw["N"]), self.key_attribute)
         if "S" in raw:
+            if self.key_kind is KeyKind.NUMBER:
+                raise MappingError(f"{self.key_attribute} is S (text); the key column is a number")
             return str(raw["S"])
         raise MappingError(f"{self.key_attribute} is neither N nor S")
+
+    def key_from_sort_key(self, sk: str) -> KeyValue | None:
+        """The record key a sort key embeds (when its template has the key column), else None."""
+        if self.key_column not in self.sort_template.columns:
+            return None
+        parsed = self.sort_template.match(sk)
+        if parsed is None:
+            return None
+        text = parsed[self.key_column]
+        if self.key_kind is KeyKind.TEXT:
+            return text
+        try:
+            return parse_number_key(text, self.sort_key)
+        except MappingError:
+            return None if self.key_kind is KeyKind.NUMBER else text
 
     def status_from_item(self, item: Mapping[str, Any]) -> str | None:
         raw = item.get(self.status_attribute)
@@ -509,6 +539,28 @@ def parse_number_key(text: str, attribute: str) -> int:
     if number != number.to_integral_value():
         raise MappingError(f"{attribute} is not an integer key")
     return int(number)
+
+
+def item_key_label(attribute: Any) -> KeyValue:
+    """How a finding names an item whose key cannot be read: never the content of a bad value.
+
+    A number or a text key is the key as stored (cut to 64 characters); any other
+    DynamoDB type is described by its type alone, because a map or a list can carry data.
+    """
+    if not isinstance(attribute, Mapping) or len(attribute) != 1:
+        return "<no key>"
+    ((tag, value),) = attribute.items()
+    if tag == "N":
+        try:
+            return parse_number_key(str(value), "key")
+        except MappingError:
+            return str(value)[:64]
+    if tag == "S" and isinstance(value, str):
+        return value[:64]
+    return f"<{tag} key>" if tag in _WIRE_TYPES else "<malformed key>"
+
+
+_WIRE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 
 
 def _optional_str(value: Any) -> str | None:

@@ -22,6 +22,7 @@ from monitor.core.mapping import (
     MappingError,
     StatusValues,
     TableMapping,
+    item_key_label,
     next_bucket,
     truncate,
 )
@@ -132,7 +133,7 @@ def observe_items(
             invalid.append(
                 Finding(
                     FindingKind.INVALID_DATA,
-                    raw_key_text(item.get(mapping.key_attribute)),
+                    item_key_label(item.get(mapping.key_attribute)),
                     pk=pk,
                     sk=sk,
                     field=mapping.key_attribute,
@@ -146,13 +147,6 @@ def observe_items(
         else:
             observed.append(Observed(key, status, pk, sk))
     return observed, invalid
-
-
-def raw_key_text(attribute: Any) -> str:
-    """An unreadable key attribute, shortened, for naming the item in a finding."""
-    if isinstance(attribute, Mapping) and len(attribute) == 1:
-        return str(next(iter(attribute.values())))[:64]
-    return "<no key>"
 
 
 # --- judging -----------------------------------------------------------------------------------

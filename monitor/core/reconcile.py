@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from monitor.model import KeyStatus
+from monitor.model import KeyStatus, KeyValue
 
 
 @dataclass(slots=True)
@@ -24,7 +24,7 @@ class KeyDiff:
 
 
 def diff_sorted(sql: Sequence[KeyStatus], dynamodb: Sequence[KeyStatus]) -> KeyDiff:
-    """Both inputs sorted by key (any order among equal keys)."""
+    """Both inputs sorted by `sort_by_key` (any order among equal keys)."""
     out = KeyDiff()
     i = j = 0
     while i < len(sql) and j < len(dynamodb):
@@ -46,9 +46,18 @@ def diff_sorted(sql: Sequence[KeyStatus], dynamodb: Sequence[KeyStatus]) -> KeyD
     return out
 
 
+def _order(key: KeyValue) -> tuple[bool, KeyValue]:
+    """A total order over keys of both types: numbers first, then text (never a TypeError).
+
+    A table has one key type; the other can still appear in a corrupt item, and must not stop
+    the diff of everything else (an int and a str key never match each other).
+    """
+    return (isinstance(key, str), key)
+
+
 def _before(left: KeyStatus, right: KeyStatus) -> bool:
-    return left.key < right.key  # type: ignore[operator]  # one key type per table
+    return _order(left.key) < _order(right.key)
 
 
 def sort_by_key(items: Sequence[KeyStatus]) -> list[KeyStatus]:
-    return sorted(items, key=lambda item: item.key)
+    return sorted(items, key=lambda item: _order(item.key))

@@ -29,9 +29,9 @@ from botocore.exceptions import (
 )
 
 from monitor.config import DynamoSettings
-from monitor.core.mapping import IndexMap, MappingError, TableMapping
+from monitor.core.mapping import IndexMap, MappingError, TableMapping, item_key_label
 from monitor.errors import StoreError, StoreUnavailable
-from monitor.model import KeyStatus
+from monitor.model import KeyStatus, KeyValue
 from monitor.stores.budget import ReadBudget
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,16 @@ class DynamoStore:
                 try:
                     entry = KeyStatus(m.key_from_item(item), m.status_from_item(item))
                 except MappingError as exc:
-                    out.invalid.append((_raw_key_text(item.get(m.key_attribute)), str(exc)))
+                    sk = item.get(m.sort_key, {}).get("S")
+                    embedded = None if sk is None else m.key_from_sort_key(str(sk))
+                    out.invalid.append(
+                        InvalidItem(
+                            embedded,
+                            item_key_label(item.get(m.key_attribute)),
+                            None if sk is None else str(sk),
+                            str(exc),
+                        )
+                    )
                 else:
                     out.keys.append(entry)
                     out.sort_keys.append(str(item[m.sort_key]["S"]))
@@ -364,11 +373,17 @@ class SliceRead:
     keys: list[KeyStatus]
     #: The sort key of each entry of `keys` (same order): names missing_in_sql findings.
     sort_keys: list[str]
-    #: (key as text, why) for items whose key or status could not be read.
-    invalid: list[tuple[str, str]]
+    #: Items whose key or status could not be read.
+    invalid: list[InvalidItem]
 
 
-def _raw_key_text(attribute: Any) -> str:
-    if isinstance(attribute, Mapping) and len(attribute) == 1:
-        return str(next(iter(attribute.values())))[:64]
-    return "<no key>"
+@dataclass(frozen=True, slots=True)
+class InvalidItem:
+    """An item of a slice whose key or status cannot be read: reported, never dropped."""
+
+    #: The key its sort key embeds (None when the template has none or it does not parse).
+    embedded_key: KeyValue | None
+    #: How a finding names the item (`item_key_label`).
+    label: KeyValue
+    sk: str | None
+    reason: str

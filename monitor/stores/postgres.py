@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
 
 from monitor.config import PostgresSettings
-from monitor.core.mapping import TableMapping, is_sql_identifier
+from monitor.core.mapping import KeyKind, TableMapping, is_sql_identifier
 from monitor.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,18 @@ def quote_ident(name: str) -> str:
     if not 1 <= len(parts) <= 2 or not all(is_sql_identifier(p) for p in parts):
         raise ValueError(f"unsafe SQL identifier {name!r}")
     return ".".join('"' + p + '"' for p in parts)
+
+
+_NUMBER_TYPES = frozenset({"smallint", "integer", "bigint", "numeric"})
+
+
+def key_kind_of(type_name: str) -> KeyKind | None:
+    """The key kind of a PostgreSQL column type (`format_type` text); None for other types."""
+    if type_name in _NUMBER_TYPES:
+        return KeyKind.NUMBER
+    if type_name == "text" or type_name.startswith(("character", "varchar")):
+        return KeyKind.TEXT
+    return None
 
 
 @asynccontextmanager
@@ -99,9 +112,27 @@ class PostgresStore:
                 },
             )
         try:
-            yield cls(pool, mapping)
+            store = cls(pool, mapping)
+            await store.learn_key_kind()
+            yield store
         finally:
             await pool.close()
+
+    async def learn_key_kind(self) -> None:
+        """Read the key column's type from the catalog into `mapping.key_kind`.
+
+        An item whose key attribute has the other DynamoDB type is then `invalid_data`, not a
+        key that can never match (and not a comparison of text with numbers). Unknown while the
+        table does not exist yet (before `setup`).
+        """
+        sql = (
+            "SELECT format_type(atttypid, NULL) FROM pg_attribute"
+            " WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped"
+        )
+        async with translate_errors("reading the key column's type"):
+            type_name = await self.pool.fetchval(sql, self._table, self.mapping.key_column)
+        if type_name is not None:
+            self.mapping = replace(self.mapping, key_kind=key_kind_of(str(type_name)))
 
     def _partition_filter(self, first_param: int) -> str:
         return " AND ".join(

@@ -204,3 +204,28 @@ def test_dynamodb_down_exits_3_with_a_clear_message(
     assert code == 3
     assert "DynamoDB unavailable" in err and "127.0.0.1:1" in err
     assert "Traceback" not in err
+
+
+def test_an_item_with_a_text_key_is_invalid_data_and_the_rest_reconciles(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Item 5 stores its numeric key as text, in a partition whose other keys are numbers.
+    rows = make_rows(60)
+    seed(settings, rows, drop_from_dynamodb={9}, item_overrides={5: {"LogId": {"S": "5"}}})
+    config = write_config(tmp_path / "c.toml", settings)
+    code, report, err = check_counts(capsys, config, *WINDOW)
+    assert code in (0, 1), err
+    invalid = [f for f in report["findings"] if f["kind"] == "invalid_data"]
+    assert [(f["key"], f["field"]) for f in invalid] == [({"log_id": "5"}, "LogId")]
+    assert invalid[0]["sk"].endswith("#5") and "S (text)" in invalid[0]["detail"]
+    # Everything else is reconciled exactly; item 5 is reported once, not also as missing.
+    assert keys_of(report, "missing_in_dynamodb") == {9}
+    assert keys_of(report, "missing_in_sql") == set()
+    assert report["summary"]["sql_count"] == 60
+    assert report["summary"]["invalid_data"] == 1
+    # `check all` still reports every check.
+    code, everything, err = run_cli(
+        capsys, "--config", str(config), "check", "all", "--format", "json", *WINDOW
+    )
+    assert code in (0, 1), err
+    assert [r["check"] for r in everything["checks"]] == ["orphans", "counts", "quality", "sample"]

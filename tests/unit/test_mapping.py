@@ -165,3 +165,36 @@ def test_align_down() -> None:
     moment = datetime(2026, 1, 1, 0, 0, 1, 500_000, tzinfo=UTC)
     assert align_down(moment, timedelta(seconds=1)) == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
     assert align_down(moment, timedelta(microseconds=1)) == moment
+
+
+def test_an_item_key_of_the_other_type_than_the_key_column_is_refused() -> None:
+    from dataclasses import replace
+
+    from monitor.core.mapping import KeyKind
+    from monitor.stores.postgres import key_kind_of
+
+    assert key_kind_of("bigint") is KeyKind.NUMBER
+    assert key_kind_of("character varying") is KeyKind.TEXT
+    assert key_kind_of("uuid") is None
+    mapping = settings_from_dict({}).table_mapping()
+    assert mapping.key_from_item({"LogId": {"S": "5"}}) == "5"  # kind unknown: taken as it is
+    numeric = replace(mapping, key_kind=KeyKind.NUMBER)
+    assert numeric.key_from_item({"LogId": {"N": "5"}}) == 5
+    with pytest.raises(MappingError, match="S \\(text\\)"):
+        numeric.key_from_item({"LogId": {"S": "5"}})
+    with pytest.raises(MappingError, match="N \\(a number\\)"):
+        replace(mapping, key_kind=KeyKind.TEXT).key_from_item({"LogId": {"N": "5"}})
+    assert numeric.key_from_sort_key("2026-01-01T10:00:00.000000Z#42") == 42
+    assert numeric.key_from_sort_key("not a sort key") is None
+
+
+def test_an_unreadable_item_key_is_named_by_type_never_by_content() -> None:
+    from monitor.core.mapping import item_key_label
+
+    assert item_key_label({"N": "7"}) == 7
+    assert item_key_label({"S": "x" * 100}) == "x" * 64
+    secret = {"M": {"x": {"S": "card 4111-1111"}}}
+    assert item_key_label(secret) == "<M key>"
+    assert item_key_label({"L": [{"S": "payload"}]}) == "<L key>"
+    assert item_key_label(None) == "<no key>"
+    assert item_key_label({"N": "1.5"}) == "1.5"

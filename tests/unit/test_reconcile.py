@@ -54,3 +54,20 @@ def test_text_keys() -> None:
     assert [e.key for e in diff.missing_in_dynamodb] == ["a"]
     assert [e.key for e in diff.missing_in_sql] == ["b"]
     assert [(a.key, b.status) for a, b in diff.status_divergent] == [("c", "Pending")]
+
+
+@given(
+    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=30),
+    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=30),
+)
+def test_keys_of_both_types_never_stop_the_diff(
+    sql_keys: list[int | str], dynamo_keys: list[int | str]
+) -> None:
+    # A corrupt item can carry a text key in a numeric table: it is a key like any other,
+    # which no key of the other type matches.
+    sql = sort_by_key([KeyStatus(k, None) for k in set(sql_keys)])
+    dynamo = sort_by_key([KeyStatus(k, None) for k in set(dynamo_keys)])
+    diff = diff_sorted(sql, dynamo)
+    assert diff.matched == len(set(sql_keys) & set(dynamo_keys))
+    assert {e.key for e in diff.missing_in_sql} == set(dynamo_keys) - set(sql_keys)
+    assert {e.key for e in diff.missing_in_dynamodb} == set(sql_keys) - set(dynamo_keys)
