@@ -211,6 +211,9 @@ class MappingSettings(Section):
         partition_key_template="PENDING#{log_timestamp:%Y-%m-%d}",
     )
     fields: tuple[FieldSettings, ...] = Field(default_factory=_default_fields)
+    #: Every value of each partition column, when known (e.g. the list of services): then no
+    #: discovery Scan runs. Empty: discovered. Either every partition column or none.
+    partition_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @field_validator("pending_index", mode="before")
     @classmethod
@@ -478,6 +481,7 @@ def build_mapping(m: MappingSettings) -> TableMapping:
         status_values=StatusValues(sv.pending, sv.committed, sv.failed, sv.compensated),
         pending_index=index,
         fields=tuple(FieldMap(f.column, f.attribute, f.compare) for f in m.fields),
+        partition_values=tuple(m.partition_values.items()),
     )
 
 

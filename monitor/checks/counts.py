@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from monitor.checks.partitions import discover_partitions
+from monitor.checks.partitions import discover_partitions, remembered_partitions
 from monitor.checks.reporting import build_report
 from monitor.config import Settings
 from monitor.core.mapping import Slice, TableMapping
@@ -67,6 +67,26 @@ async def plan_slices(
     return slices
 
 
+def unplanned_slices(
+    mapping: TableMapping,
+    window: Window,
+    partitions: frozenset[tuple[str, ...]],
+    planned_pks: set[str],
+) -> list[Slice]:
+    """A whole-bucket slice for each partition key no planned slice reads.
+
+    Such a partition has no SQL rows in that bucket (or it would have been planned), so its
+    slice is as small as what DynamoDB alone holds there.
+    """
+    late = []
+    for lo, hi in mapping.buckets(window.start, window.end):
+        for partition in sorted(partitions):
+            pk = mapping.partition_key_for(partition, lo)
+            if pk not in planned_pks:
+                late.append(Slice(partition, pk, lo, hi))
+    return late
+
+
 async def run_counts(
     settings: Settings,
     sql: PostgresStore,
@@ -80,12 +100,12 @@ async def run_counts(
 ) -> CheckReport:
     mapping = sql.mapping
     config = settings.checks.counts
-    discovery = await discover_partitions(dynamo, state, mapping, now)
-    warnings = list(discovery.warnings)
     step = mapping.sort_resolution
     window = Window(align_down(window.start, step), align_down(window.end, step), window.clamped)
-    slices = await plan_slices(sql, mapping, window, discovery.values, config.slice_records)
+    known = await remembered_partitions(state, mapping)
+    slices = await plan_slices(sql, mapping, window, known, config.slice_records)
     nameless = await sql.null_partition_count(window.start, window.end)
+    warnings: list[str] = []
     if nameless:
         warnings.append(
             f"{nameless} SQL rows have a NULL partition column and cannot exist in DynamoDB"
@@ -102,9 +122,17 @@ async def run_counts(
         if progress is not None:
             progress(tally.slices_done, len(slices), tally.sql + tally.dynamodb)
 
+    # Discovery runs beside the slices, never before them (a first pass over a large table
+    # would hold the answer back); partitions it finds that no slice covers are read after it.
     async with anyio.create_task_group() as group:
         for piece in slices:
             group.start_soon(run_slice, piece)
+        discovery = await discover_partitions(dynamo, state, mapping, now)
+        late = unplanned_slices(mapping, window, discovery.values, {p.pk for p in slices})
+        slices += late
+        for piece in late:
+            group.start_soon(run_slice, piece)
+    warnings[:0] = discovery.warnings
 
     findings = sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))
     missing_dynamo = sum(f.kind is FindingKind.MISSING_IN_DYNAMODB for f in findings)
@@ -133,6 +161,7 @@ async def run_counts(
         if discovery.last_run is None
         else discovery.last_run.isoformat().replace("+00:00", "Z"),
         "discovery_progress": discovery.progress,
+        "discovery_coverage": round(discovery.coverage, 4),
     }
     return build_report(
         "counts",

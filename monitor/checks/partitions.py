@@ -3,17 +3,20 @@
 Union of: the distinct values in the SQL window (the caller adds those), the values remembered
 from earlier runs, and what a rate-limited, PK-only segmented discovery Scan finds — values that
 exist only in DynamoDB. Every value a Scan ever saw is remembered, so a DynamoDB-only partition
-cannot be missed by luck.
+cannot be missed by luck. Where `[mapping] partition_values` lists every value, there is
+nothing to discover and no Scan runs at all.
 
-The very first pass runs to completion inline (before it, nothing is known). Later passes start
-every `discovery_interval` and are spread over runs: each run scans at most
-`discovery_read_units_per_run`, resuming from cursors kept in the monitor's schema, so a large
-table never stalls a check. Reports say when the last complete pass finished.
+Discovery never blocks a check: every pass, the very first included, is spread over runs. Each
+run scans at most `discovery_read_units_per_run`, resuming from cursors kept in the monitor's
+schema, and `counts` runs it beside its slices rather than before them. Until a first pass has
+finished, a report says how much of the table it has covered and warns that DynamoDB-only
+partitions may still be unseen.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -39,6 +42,16 @@ class Discovery:
     #: Share of the pass in progress already scanned (None: no pass in progress).
     progress: float | None = None
     warnings: tuple[str, ...] = ()
+    #: Share of the table whose partition values are known: 1.0 once a pass has finished (or
+    #: the values are configured), else the first pass's progress.
+    coverage: float = 1.0
+
+
+def _unseen_warning(coverage: float) -> str:
+    return (
+        f"partition discovery has covered {coverage:.0%} of the DynamoDB table so far:"
+        " partitions that exist only in DynamoDB may still be unseen (it continues on each run)"
+    )
 
 
 def _values_of(keys: set[str], mapping: TableMapping, warnings: list[str]) -> set[tuple[str, ...]]:
@@ -52,6 +65,22 @@ def _values_of(keys: set[str], mapping: TableMapping, warnings: list[str]) -> se
     return values
 
 
+async def remembered_partitions(
+    state: StateStore | None, mapping: TableMapping
+) -> frozenset[tuple[str, ...]]:
+    """What is known without scanning: configured values, or those remembered from earlier runs."""
+    if not mapping.partition_columns:
+        return frozenset({()})
+    if mapping.known_partitions is not None:
+        return mapping.known_partitions
+    if state is None:
+        return frozenset()
+    try:
+        return frozenset(await state.remembered_partitions())
+    except StoreError:
+        return frozenset()  # discover_partitions reports the unusable cache
+
+
 async def discover_partitions(
     dynamo: DynamoStore,
     state: StateStore | None,
@@ -61,14 +90,74 @@ async def discover_partitions(
     """Remembered partition values, with the discovery pass advanced when one is due."""
     if not mapping.partition_columns:
         return Discovery(frozenset({()}), None)
+    if mapping.known_partitions is not None:
+        return Discovery(mapping.known_partitions, None)
     warnings: list[str] = []
     if state is not None:
         try:
             return await _incremental(dynamo, state, mapping, now, warnings)
         except StoreError as exc:
-            warnings.append(f"discovery cache unusable ({exc}); scanning the whole table instead")
-    keys = await dynamo.scan_partition_keys(SEGMENTS)
-    return Discovery(frozenset(_values_of(keys, mapping, warnings)), now, None, tuple(warnings))
+            warnings.append(f"discovery cache unusable ({exc}); nothing is remembered between runs")
+    return await _one_shot(dynamo, mapping, now, warnings)
+
+
+async def _one_shot(
+    dynamo: DynamoStore, mapping: TableMapping, now: datetime, warnings: list[str]
+) -> Discovery:
+    """Without the monitor's schema: one budgeted share of a pass, nothing kept for next time."""
+    cursors = [DiscoveryCursor(s, SEGMENTS, None, False, now) for s in range(SEGMENTS)]
+    found, cursors, _ = await _advance(
+        dynamo, cursors, dynamo.settings.discovery_read_units_per_run
+    )
+    values = frozenset(_values_of(found, mapping, warnings))
+    coverage = _coverage(cursors)
+    if coverage < 1.0:
+        warnings.append(_unseen_warning(coverage))
+    return Discovery(values, None, None, tuple(warnings), coverage)
+
+
+def _coverage(cursors: list[DiscoveryCursor]) -> float:
+    return sum(c.done for c in cursors) / len(cursors)
+
+
+async def _advance(
+    dynamo: DynamoStore,
+    cursors: list[DiscoveryCursor],
+    limit: float,
+    save: Callable[[DiscoveryCursor], Awaitable[None]] | None = None,
+) -> tuple[set[str], list[DiscoveryCursor], float]:
+    """Scan the unfinished segments concurrently, at most about `limit` read units in all.
+
+    Returns the partition keys seen, the cursors where they stopped, and the units spent.
+    """
+    found: set[str] = set()
+    spent_by_segment = [0.0] * len(cursors)
+    share = limit / max(1, sum(not c.done for c in cursors))
+    advanced = list(cursors)
+
+    async def advance(index: int) -> None:
+        cursor = advanced[index]
+        # This segment's own reads: slices running beside it charge the shared budget too.
+        spent = 0.0
+        while not cursor.done:
+            page = await dynamo.scan_partition_keys_page(
+                cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
+            )
+            found.update(page.partition_keys)
+            spent += page.read_units or 1.0
+            spent_by_segment[index] = spent
+            cursor = replace(cursor, last_key=page.next_key, done=page.next_key is None)
+            advanced[index] = cursor
+            if save is not None:
+                await save(cursor)
+            if spent >= share:
+                break
+
+    async with anyio.create_task_group() as group:
+        for index, cursor in enumerate(cursors):
+            if not cursor.done:
+                group.start_soon(advance, index)
+    return found, advanced, sum(spent_by_segment)
 
 
 async def _incremental(
@@ -86,29 +175,9 @@ async def _incremental(
         return Discovery(frozenset(remembered), last_run, None, tuple(warnings))
     if not cursors or cursors[0].total_segments != SEGMENTS:
         cursors = [DiscoveryCursor(s, SEGMENTS, None, False, now) for s in range(SEGMENTS)]
-    # The first pass ever has no limit: until it completes, nothing is known.
-    limit = None if last_run is None else dynamo.settings.discovery_read_units_per_run
-    before = dynamo.budget.consumed
-    found: set[str] = set()
-    share = None if limit is None else limit / max(1, sum(not c.done for c in cursors))
-
-    async def advance(cursor: DiscoveryCursor) -> None:
-        spent_at_start = dynamo.budget.consumed
-        while not cursor.done:
-            keys, next_key = await dynamo.scan_partition_keys_page(
-                cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
-            )
-            found.update(keys)
-            cursor = replace(cursor, last_key=next_key, done=next_key is None)
-            await state.save_cursor(cursor)
-            if share is not None and dynamo.budget.consumed - spent_at_start >= share:
-                break
-
-    async with anyio.create_task_group() as group:
-        for cursor in cursors:
-            if not cursor.done:
-                group.start_soon(advance, cursor)
-
+    found, _, spent = await _advance(
+        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, state.save_cursor
+    )
     new_values = _values_of(found, mapping, warnings)
     await state.remember_partitions(
         (pk, values) for pk in found if (values := mapping.partition_from_pk(pk)) is not None
@@ -116,8 +185,11 @@ async def _incremental(
     remembered |= new_values
     cursors = await state.discovery_cursors()
     if all(c.done for c in cursors):
-        await state.finish_discovery_pass(len(found), dynamo.budget.consumed - before, now)
+        await state.finish_discovery_pass(len(found), spent, now)
         log.info("discovery pass finished: %d partition keys", len(found))
         return Discovery(frozenset(remembered), now, None, tuple(warnings))
-    progress = sum(c.done for c in cursors) / len(cursors)
-    return Discovery(frozenset(remembered), last_run, progress, tuple(warnings))
+    progress = _coverage(cursors)
+    coverage = 1.0 if last_run is not None else progress
+    if coverage < 1.0:
+        warnings.append(_unseen_warning(coverage))
+    return Discovery(frozenset(remembered), last_run, progress, tuple(warnings), coverage)

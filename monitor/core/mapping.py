@@ -11,6 +11,7 @@ another `TableMapping`, built from `config.toml` alone.
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -324,8 +325,18 @@ class TableMapping:
     #: The SQL key column's kind, read from the catalog when the stores open; None while unknown
     #: (then an item key of either DynamoDB type is accepted as it is).
     key_kind: KeyKind | None = None
+    #: (column, every value) for each partition column, when configured; () when discovered.
+    partition_values: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.partition_values:
+            given = tuple(column for column, _ in self.partition_values)
+            if sorted(given) != sorted(self.partition_columns):
+                raise TemplateError(
+                    f"partition_values must list every partition column"
+                    f" ({', '.join(self.partition_columns)}) and no other, not {', '.join(given)}",
+                    "partition_values",
+                )
         sk_format = self.sort_template.time_format
         first = self.sort_template.parts[0]
         lead = self.sort_template.parts[1] if isinstance(first, str) else first
@@ -360,6 +371,14 @@ class TableMapping:
     def partition_columns(self) -> tuple[str, ...]:
         """The non-time columns the partition key is built from (enumerated per window)."""
         return tuple(c for c in self.partition_template.columns if c != self.timestamp_column)
+
+    @property
+    def known_partitions(self) -> frozenset[tuple[str, ...]] | None:
+        """Every partition value, when configured (no discovery needed); None otherwise."""
+        if not self.partition_values:
+            return None
+        lists = dict(self.partition_values)
+        return frozenset(itertools.product(*(lists[c] for c in self.partition_columns)))
 
     @property
     def bucket_granularity(self) -> str | None:

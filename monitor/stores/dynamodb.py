@@ -273,30 +273,13 @@ class DynamoStore:
             pending = unprocessed
         return items
 
-    async def scan_partition_keys(self, segments: int = 4) -> set[str]:
-        """Every distinct partition key, by a segmented Scan projecting only the partition key."""
-        found: set[str] = set()
-
-        async def scan(segment: int) -> None:
-            start: dict[str, Any] | None = None
-            while True:
-                keys, start = await self.scan_partition_keys_page(segment, segments, start)
-                found.update(keys)
-                if start is None:
-                    return
-
-        async with anyio.create_task_group() as group:
-            for segment in range(segments):
-                group.start_soon(scan, segment)
-        return found
-
     async def scan_partition_keys_page(
         self,
         segment: int,
         segments: int,
         start_key: dict[str, Any] | None,
         limit: int | None = None,
-    ) -> tuple[set[str], dict[str, Any] | None]:
+    ) -> ScanPage:
         """One page of a segmented, PK-only Scan: its partition keys and where to resume."""
         pk_name = self.mapping.partition_key
         params: dict[str, Any] = {
@@ -316,7 +299,8 @@ class DynamoStore:
             for item in page.get("Items", ())
             if (value := item.get(pk_name, {}).get("S")) is not None
         }
-        return keys, page.get("LastEvaluatedKey") or None
+        consumed = _consumed(page)
+        return ScanPage(keys, page.get("LastEvaluatedKey") or None, consumed or 0.0)
 
     async def query_range(
         self,
@@ -366,6 +350,15 @@ class DynamoStore:
     async def index_names(self) -> set[str]:
         table = await self.describe()
         return {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", ())}
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPage:
+    partition_keys: set[str]
+    #: Where the segment resumes; None when it is finished.
+    next_key: dict[str, Any] | None
+    #: Read units this page cost (this request's own, not the process-wide budget's).
+    read_units: float
 
 
 @dataclass(slots=True)

@@ -1,9 +1,11 @@
-"""Discovery of DynamoDB-only partitions: the first pass runs whole, later passes are spread over
-runs with a read budget each, resuming from cursors kept in the monitor's schema."""
+"""Discovery of DynamoDB-only partitions: every pass, the first included, is spread over runs
+with a read budget each, resuming from cursors kept in the monitor's schema; configured
+partition values need no Scan at all."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 import pytest
@@ -12,10 +14,12 @@ from monitor.checks import partitions
 from monitor.checks.context import open_context
 from monitor.checks.partitions import discover_partitions
 from monitor.config import Settings
+from monitor.stores.dynamodb import DynamoStore
 from monitor.writer.bulk import put_items
 from monitor.writer.items import default_item
 from tests.conftest import make_settings
-from tests.integration.scenario import dynamo_client, make_rows
+from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
+from tests.integration.test_counts import WINDOW, check_counts
 
 NOW = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 
@@ -50,28 +54,44 @@ def test_passes_resume_across_runs_and_find_new_partitions(
         await put(settings, [r for i in range(6) for r in rows_for(f"Svc{i}", 8, 1000 * i)])
         async with open_context(settings) as ctx:
             mapping = ctx.sql.mapping
-            first = await discover_partitions(ctx.dynamo, ctx.state, mapping, NOW)
-            # The first pass ever is not budgeted: it completes inline.
+            # The first pass is budgeted too: it never holds a check back, and until it has
+            # finished the result says how much of the table it covered.
+            moment = NOW
+            first_progress = []
+            for _ in range(200):
+                first = await discover_partitions(ctx.dynamo, ctx.state, mapping, moment)
+                if first.last_run is not None:
+                    break
+                first_progress.append(first.coverage)
+                assert any("may still be unseen" in w for w in first.warnings)
+                moment += timedelta(minutes=5)
+            else:
+                pytest.fail("the first discovery pass never completed")
+            assert len(first_progress) >= 2, "a budgeted first pass should take several runs"
+            assert first_progress == sorted(first_progress) and first_progress[-1] < 1.0
             assert first.values == {(f"Svc{i}",) for i in range(6)}
-            assert first.last_run == NOW and first.progress is None
+            assert first.last_run == moment and first.progress is None
+            assert first.coverage == 1.0 and first.warnings == ()
+            finished = moment
 
             # Not due yet: nothing is scanned.
             requests = ctx.dynamo.requests
             again = await discover_partitions(
-                ctx.dynamo, ctx.state, mapping, NOW + timedelta(minutes=5)
+                ctx.dynamo, ctx.state, mapping, finished + timedelta(minutes=5)
             )
-            assert ctx.dynamo.requests == requests and again.last_run == NOW
+            assert ctx.dynamo.requests == requests and again.last_run == finished
 
             await put(settings, rows_for("Retired", 3, 90_000))
-            moment = NOW + timedelta(hours=1)
+            moment = finished + timedelta(hours=1)
             seen_progress = []
             for _ in range(200):
                 result = await discover_partitions(ctx.dynamo, ctx.state, mapping, moment)
                 if result.progress is None:
                     break
                 seen_progress.append(result.progress)
-                # A pass in progress reports the previous complete pass.
-                assert result.last_run == NOW
+                # A pass in progress reports the previous complete pass, and full coverage.
+                assert result.last_run == finished and result.coverage == 1.0
+                assert result.warnings == ()
                 moment += timedelta(minutes=5)
             else:
                 pytest.fail("the discovery pass never completed")
@@ -81,3 +101,53 @@ def test_passes_resume_across_runs_and_find_new_partitions(
             assert result.last_run == moment
 
     anyio.run(scenario)
+
+
+def test_configured_partition_values_need_no_scan(
+    database: str, dynamo_endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    services = ["CreditCheckService", "IncomeVerification", "FraudScreen", "Retired"]
+    settings = make_settings(database, dynamo_endpoint)
+    rows = make_rows(30)
+    ghost = rows_for("Retired", 3, 5000)
+    seed(settings, rows + ghost, drop_from_sql={r["log_id"] for r in ghost})
+    values = ", ".join(f'"{s}"' for s in services)
+    config = write_config(
+        tmp_path / "c.toml",
+        settings,
+        f"[mapping]\npartition_values = {{ service_name = [{values}] }}\n",
+    )
+    scans: list[str] = []
+    real_page = DynamoStore.scan_partition_keys_page
+
+    async def counted(self: DynamoStore, *args: object, **kwargs: object) -> object:
+        scans.append("scan")
+        return await real_page(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoStore, "scan_partition_keys_page", counted)
+        code, report, err = check_counts(capsys, config, *WINDOW)
+    assert code == 1, err
+    assert {f["key"]["log_id"] for f in report["findings"]} == {5000, 5001, 5002}
+    assert scans == []
+    assert report["summary"]["discovery_coverage"] == 1.0 and "warnings" not in report
+
+
+def test_the_first_counts_run_answers_before_discovery_has_finished(
+    database: str, dynamo_endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(database, dynamo_endpoint)
+    seed(settings, make_rows(60))
+    config = write_config(tmp_path / "c.toml", settings)
+    config.write_text(
+        config.read_text().replace(
+            "[dynamodb]\n", "[dynamodb]\ndiscovery_read_units_per_run = 0.5\n"
+        )
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(partitions, "PAGE_LIMIT", 2)
+        code, report, err = check_counts(capsys, config, *WINDOW)
+    assert code == 0, err
+    assert report["summary"]["sql_count"] == report["summary"]["dynamodb_count"] == 60
+    assert report["summary"]["discovery_coverage"] < 1.0
+    assert any("may still be unseen" in w for w in report.get("warnings", []))

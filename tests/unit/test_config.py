@@ -159,3 +159,13 @@ def test_parse_duration_accepts_only_the_documented_form(text: str) -> None:
 def test_config_error_message_names_key() -> None:
     error = ConfigError("a.b", "is wrong")
     assert str(error) == "configuration error: a.b: is wrong"
+
+
+def test_partition_values_must_name_every_partition_column() -> None:
+    from monitor.config import settings_from_dict
+
+    known = settings_from_dict({"mapping": {"partition_values": {"service_name": ["A", "B"]}}})
+    assert known.table_mapping().known_partitions == {("A",), ("B",)}
+    assert Settings().table_mapping().known_partitions is None
+    with pytest.raises(ConfigError, match="mapping.partition_values"):
+        settings_from_dict({"mapping": {"partition_values": {"log_type": ["Error"]}}})
