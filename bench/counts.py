@@ -1,23 +1,23 @@
-"""Benchmark `check counts` against DynamoDB Local and PostgreSQL, next to a bare floor.
+"""Benchmark `check counts` against DynamoDB Local and PostgreSQL, next to the I/O floor.
 
     .venv/bin/python bench/counts.py --records 200000
-    .venv/bin/python bench/counts.py --records 1000000 --concurrency 4,8,12,16
+    .venv/bin/python bench/counts.py --records 200000 --outside 800000   # a 5x larger table
 
 What it does:
 
 1. starts a throwaway PostgreSQL and DynamoDB Local (`-Xmx384m`), runs `setup`;
-2. loads N records of the default model (5 services, one day, timestamps spread over 20 h,
-   ~300-byte payloads) in a child process, so the loader's memory never shows in the monitor
-   process: PostgreSQL by COPY, DynamoDB by BatchWriteItem with 12 concurrent writers. 0.1 % of
-   the keys are left out of each side (disjoint sets); then ANALYZE;
-3. warms DynamoDB Local up with one untimed floor pass; seeds the discovery cache (what a
-   finished discovery Scan leaves behind, so no check runs the Scan: on DynamoDB Local with
-   `-Xmx384m` that Scan runs out of heap at 200k items; `--discovery-scan` times it alone);
-   then runs one check untimed;
-4. for each concurrency, `--repeat` times: the check (`run_counts`, the report must name exactly
-   the dropped keys) and the floor (bare sliced Queries projecting LogId and WriteStatus, the same
-   slices as the check, concurrently with one asyncpg key stream of the window; raw aiobotocore
-   and asyncpg, no monitor code). Peak RSS is sampled every 50 ms in a thread.
+2. loads N records of the default model into the window (5 services, one day, timestamps spread
+   over 20 h, ~300-byte payloads) and `--outside` more on the 4 days before it, in a child
+   process, so the loader's memory never shows in the monitor process: PostgreSQL by COPY,
+   DynamoDB by BatchWriteItem. 0.1 % of the window's keys are left out of each side;
+3. the floor: the bare read of the window (sliced Queries projecting LogId and WriteStatus,
+   concurrently with one asyncpg key stream; raw aiobotocore and asyncpg, no monitor code),
+   swept over slice sizes and concurrency after one untimed warm-up; the floor is the fastest
+   median found, not the setting the check happens to use;
+4. the program (`run_counts` as the CLI runs it, the report must name exactly the dropped keys):
+   its very first run on an empty monitor schema (discovery never run), the runs until the first
+   discovery pass has finished, `--repeat` steady-state runs at its defaults, and a sweep of its
+   own slice size and concurrency. Peak RSS is sampled every 50 ms in a thread.
 
 The servers are always stopped, whatever happens.
 """
@@ -51,12 +51,10 @@ from aiobotocore.session import get_session
 
 from monitor.checks.context import open_context
 from monitor.checks.counts import run_counts
-from monitor.checks.partitions import discover_partitions
-from monitor.config import Settings, settings_from_dict
+from monitor.config import CountsSettings, DynamoSettings, Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
 from monitor.setup import run_setup
-from monitor.stores.dynamodb import DynamoStore, RetryPolicy
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import DEFAULT_COLUMNS, default_item
 
@@ -117,32 +115,60 @@ def dropped_keys(n: int) -> tuple[frozenset[int], frozenset[int]]:
     return frozenset(picked[:k]), frozenset(picked[k:])
 
 
-def make_settings(dsn: str, endpoint: str, concurrency: int, slice_records: int) -> Settings:
-    return settings_from_dict(
-        {
-            # One pool connection per concurrent slice, or SQL would cap the concurrency.
-            "postgres": {"dsn": dsn, "pool_size": max(8, concurrency)},
-            "dynamodb": {
-                "endpoint_url": endpoint,
-                "table": TABLE,
-                "max_read_units_per_second": 1e9,
-                "max_concurrency": concurrency,
-            },
-            "checks": {"counts": {"slice_records": slice_records}},
-        }
-    )
+@dataclass(frozen=True)
+class Knobs:
+    slice_records: int
+    concurrency: int
+
+    def __str__(self) -> str:
+        return f"slices of ~{self.slice_records:,}, {self.concurrency} in flight"
+
+
+DEFAULT_KNOBS = Knobs(CountsSettings().slice_records, DynamoSettings().max_concurrency)
+
+
+def make_settings(dsn: str, endpoint: str, knobs: Knobs | None) -> Settings:
+    """The check's settings: its defaults (`knobs` None) or the given slice size and concurrency.
+
+    The read budget is lifted either way: the floor has none, and this measures the I/O.
+    """
+    dynamodb: dict[str, Any] = {"endpoint_url": endpoint, "table": TABLE}
+    dynamodb["max_read_units_per_second"] = 1e9
+    data: dict[str, Any] = {"postgres": {"dsn": dsn}, "dynamodb": dynamodb}
+    if knobs is not None:
+        # One pool connection per concurrent slice, or SQL would cap the concurrency.
+        data["postgres"]["pool_size"] = max(8, knobs.concurrency)
+        dynamodb["max_concurrency"] = knobs.concurrency
+        data["checks"] = {"counts": {"slice_records": knobs.slice_records}}
+    return settings_from_dict(data)
 
 
 # --- loading (in a child process) ----------------------------------------------------------------
 
 
-def load(dsn: str, endpoint: str, n: int, chunk: int, concurrency: int) -> dict[str, float]:
+def load(
+    dsn: str, endpoint: str, n: int, chunk: int, concurrency: int, outside: int
+) -> dict[str, float]:
     os.environ.update(local_aws_env())
-    return anyio.run(_load, dsn, endpoint, n, chunk, concurrency)
+    return anyio.run(_load, dsn, endpoint, n, chunk, concurrency, outside)
 
 
-async def _load(dsn: str, endpoint: str, n: int, chunk: int, concurrency: int) -> dict[str, float]:
-    mapping = make_settings(dsn, endpoint, 8, 5000).table_mapping()
+def outside_row(i: int, n: int, outside: int) -> dict[str, Any]:
+    """Record i of the `outside` ones: in both stores, on one of the 4 days before the window."""
+    row = make_row(i, outside)
+    moment = row["log_timestamp"] - timedelta(days=1 + i % 4)
+    return row | {
+        "log_id": n + i + 1,
+        "log_timestamp": moment,
+        "updated_at": moment,
+        "transaction_id": f"tx-{n + i + 1:010d}",
+    }
+
+
+async def _load(
+    dsn: str, endpoint: str, n: int, chunk: int, concurrency: int, outside: int
+) -> dict[str, float]:
+    mapping = make_settings(dsn, endpoint, None).table_mapping()
     drop_sql, drop_dynamo = dropped_keys(n)
     spent = {"generate": 0.0, "copy": 0.0, "items": 0.0, "put": 0.0, "analyze": 0.0}
     written = {"sql": 0, "dynamodb": 0}
@@ -153,9 +179,13 @@ async def _load(dsn: str, endpoint: str, n: int, chunk: int, concurrency: int) -
         async with session.create_client(
             "dynamodb", region_name="us-east-1", endpoint_url=endpoint, config=config
         ) as client:
-            for start in range(0, n, chunk):
+            total = n + outside
+            for start in range(0, total, chunk):
                 t0 = time.perf_counter()
-                rows = [make_row(i, n) for i in range(start, min(n, start + chunk))]
+                rows = [
+                    make_row(i, n) if i < n else outside_row(i - n, n, outside)
+                    for i in range(start, min(total, start + chunk))
+                ]
                 t1 = time.perf_counter()
                 sql_rows = [r for r in rows if r["log_id"] not in drop_sql]
                 written["sql"] += await copy_rows(conn, SQL_TABLE, DEFAULT_COLUMNS, sql_rows)
@@ -170,10 +200,10 @@ async def _load(dsn: str, endpoint: str, n: int, chunk: int, concurrency: int) -
                 spent["copy"] += t2 - t1
                 spent["items"] += t3 - t2
                 spent["put"] += t4 - t3
-                done = min(n, start + chunk)
-                if done % max(chunk, n // 10) < chunk or done == n:
+                done = min(total, start + chunk)
+                if done % max(chunk, total // 10) < chunk or done == total:
                     print(
-                        f"  loaded {done:>9,}/{n:,}  copy {spent['copy']:6.1f}s"
+                        f"  loaded {done:>9,}/{total:,}  copy {spent['copy']:6.1f}s"
                         f"  put {spent['put']:6.1f}s",
                         flush=True,
                     )
@@ -293,7 +323,7 @@ def _cpu(processes: Sequence[psutil.Process]) -> float:
 
 def _system_busy() -> float:
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 @dataclass
@@ -405,30 +435,6 @@ def mb(value: float) -> str:
 # --- the measurements ------------------------------------------------------------------------------
 
 
-@dataclass
-class Figures:
-    concurrency: int
-    slices: int
-    check: list[Sample] = field(default_factory=list)
-    floor: list[Sample] = field(default_factory=list)
-    read_units: list[float] = field(default_factory=list)
-    requests: list[int] = field(default_factory=list)
-
-    def median(self, which: str) -> float:
-        return statistics.median(s.wall for s in getattr(self, which))
-
-    def cpu(self, which: str, party: str = "ours") -> float:
-        runs = getattr(self, which)
-        return statistics.median(s.ours if party == "ours" else s.cpu[party] for s in runs)
-
-    @property
-    def ratio(self) -> float:
-        return self.median("check") / self.median("floor")
-
-    def peak(self, name: str, which: str = "check") -> int:
-        return max(s.rss[name] for s in getattr(self, which))
-
-
 def verify(
     report: CheckReport, n: int, drop_sql: frozenset[int], drop_dynamo: frozenset[int]
 ) -> None:
@@ -452,35 +458,72 @@ def verify(
     assert report.summary["dynamodb_count"] == n - len(drop_dynamo), report.summary
 
 
-async def seed_discovery(settings: Settings) -> None:
-    """What a finished discovery Scan leaves in the monitor's schema, so checks skip the Scan."""
+@dataclass
+class Result:
+    """A measured configuration: one or more timed runs."""
+
+    knobs: Knobs
+    runs: list[Sample] = field(default_factory=list)
+    read_units: list[float] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(s.wall for s in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.ours for s in self.runs)
+
+    @property
+    def peak_rss(self) -> int:
+        return max(s.rss["monitor"] for s in self.runs)
+
+
+async def sweep_floor(
+    client: Any,
+    conn: asyncpg.Connection,
+    meter: Meter,
+    slices: dict[int, list[FloorSlice]],
+    concurrencies: Sequence[int],
+    expect: tuple[int, int],
+    repeat: int,
+) -> tuple[Result, list[Result]]:
+    """Every (slice size, concurrency) once, then the two fastest `repeat` times: the floor is
+    the best median — the fastest bare read found, not the one that matches the check."""
+    grid = []
+    for size, pieces in slices.items():
+        for concurrency in concurrencies:
+            result = Result(Knobs(size, concurrency))
+            with meter.measure() as sample:
+                _, items, rows = await run_floor(client, conn, pieces, concurrency)
+            assert (items, rows) == expect, ((items, rows), expect)
+            result.runs.append(sample)
+            grid.append(result)
+            print(f"  floor {result.knobs}: {sample.wall:6.2f}s", flush=True)
+    finalists = sorted(grid, key=lambda r: r.wall)[:2]
+    for result in finalists:
+        for _ in range(repeat - 1):
+            with meter.measure() as sample:
+                await run_floor(
+                    client, conn, slices[result.knobs.slice_records], result.knobs.concurrency
+                )
+            result.runs.append(sample)
+    return min(finalists, key=lambda r: r.wall), grid
+
+
+async def run_program(
+    dsn: str, endpoint: str, knobs: Knobs | None, meter: Meter, n: int, result: Result
+) -> CheckReport:
+    """One `check counts` of the window, as the CLI runs it (stores opened, state migrated)."""
+    settings = make_settings(dsn, endpoint, knobs)
+    drop_sql, drop_dynamo = dropped_keys(n)
     async with open_context(settings) as ctx:
-        assert ctx.state is not None, ctx.warnings
-        pks = [(f"LOG#{service}#{DAY:%Y-%m-%d}", (service,)) for service in SERVICES]
-        await ctx.state.remember_partitions(pks)
-        await ctx.state.finish_discovery_pass(len(pks), 0.0, NOW)
-
-
-async def time_discovery(settings: Settings) -> str:
-    """The discovery Scan alone (4 segments, PK only), one attempt, 10-minute request timeout."""
-    slow = settings.model_copy(
-        update={
-            "dynamodb": settings.dynamodb.model_copy(
-                update={"request_timeout": timedelta(minutes=10)}
-            )
-        }
-    )
-    mapping = slow.table_mapping()
-    async with DynamoStore.open(slow.dynamodb, mapping, retry=RetryPolicy(attempts=1)) as dynamo:
-        t0 = time.perf_counter()
-        try:
-            found = await discover_partitions(dynamo, None, mapping, NOW)  # no cache: a full Scan
-        except Exception as exc:  # report it, the benchmark goes on with the seeded cache
-            return f"failed after {time.perf_counter() - t0:.1f}s: {exc!r}"[:300]
-        return (
-            f"{time.perf_counter() - t0:.1f}s, {len(found.values)} partitions,"
-            f" {dynamo.budget.consumed:,.0f} RU"
-        )
+        with meter.measure() as sample:
+            report = await run_counts(settings, ctx.sql, ctx.dynamo, ctx.state, WINDOW, NOW)
+    verify(report, n, drop_sql, drop_dynamo)
+    result.runs.append(sample)
+    result.read_units.append(float(report.summary["read_units"]))
+    return report
 
 
 async def measure(
@@ -488,14 +531,15 @@ async def measure(
     dsn: str,
     endpoint: str,
     meter: Meter,
-    slices: Sequence[FloorSlice],
-) -> tuple[list[Figures], dict[str, Any]]:
+    slices: dict[int, list[FloorSlice]],
+) -> dict[str, Any]:
     n = args.records
     drop_sql, drop_dynamo = dropped_keys(n)
-    extra: dict[str, Any] = {}
+    expect = (n - len(drop_dynamo), n - len(drop_sql))
+    out: dict[str, Any] = {}
     session = get_session()
     config = AioConfig(
-        max_pool_connections=max(10, 2 * max(args.concurrency)),
+        max_pool_connections=max(10, 2 * max(args.sweep_concurrency)),
         retries={"total_max_attempts": 1},
     )
     conn = await asyncpg.connect(dsn)
@@ -503,151 +547,131 @@ async def measure(
         async with session.create_client(
             "dynamodb", region_name="us-east-1", endpoint_url=endpoint, config=config
         ) as client:
-            # 3. warm-up: one untimed floor pass (JVM JIT, SQLite page cache, PostgreSQL buffers)
+            # warm-up: one untimed floor pass (JVM JIT, SQLite page cache, PostgreSQL buffers)
             with meter.measure() as warm:
-                _, items, rows = await run_floor(client, conn, slices, args.concurrency[0])
-            assert items == n - len(drop_dynamo), (items, n - len(drop_dynamo))
-            assert rows == n - len(drop_sql), (rows, n - len(drop_sql))
-            extra["warmup_floor"] = warm.wall
-            print(f"warm-up floor pass (untimed): {warm.wall:.2f}s, {len(slices)} slices")
+                _, items, rows = await run_floor(client, conn, slices[min(slices)], 16)
+            assert (items, rows) == expect, ((items, rows), expect)
+            print(f"warm-up floor pass (untimed): {warm.wall:.2f}s", flush=True)
+            out["floor"], out["floor_grid"] = await sweep_floor(
+                client, conn, meter, slices, args.sweep_concurrency, expect, args.repeat
+            )
+            print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
 
-            settings = make_settings(dsn, endpoint, args.concurrency[0], args.slice_records)
-            if args.discovery_scan:
-                extra["discovery"] = await time_discovery(settings)
-                print(f"discovery Scan alone: {extra['discovery']}", flush=True)
-            await seed_discovery(settings)
-            async with open_context(settings) as ctx:
-                extra["baseline_rss"] = meter.rss()["monitor"]
-                with meter.measure() as first:
-                    report = await run_counts(settings, ctx.sql, ctx.dynamo, ctx.state, WINDOW, NOW)
-                verify(report, n, drop_sql, drop_dynamo)
-                assert report.summary["slices"] == len(slices), (report.summary, len(slices))
-                extra["first_check"] = first.wall
-                print(f"first check (untimed): {first.wall:.2f}s", flush=True)
+            # The program's very first run: an empty monitor schema, discovery never run.
+            first = Result(DEFAULT_KNOBS)
+            report = await run_program(dsn, endpoint, None, meter, n, first)
+            out["first"] = first
+            out["first_coverage"] = report.summary["discovery_coverage"]
+            print(
+                f"first run: {first.wall:.2f}s, discovery coverage {out['first_coverage']:.0%}",
+                flush=True,
+            )
+            # Runs until the first discovery pass has finished (each scans its share beside it).
+            during = Result(DEFAULT_KNOBS)
+            while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < 50:
+                report = await run_program(dsn, endpoint, None, meter, n, during)
+            out["during"] = during
+            print(f"discovery finished after {len(during.runs) + 1} runs", flush=True)
 
-            results = []
-            for concurrency in args.concurrency:
-                figures = Figures(concurrency, len(slices))
-                settings = make_settings(dsn, endpoint, concurrency, args.slice_records)
-                async with open_context(settings) as ctx:
-                    for run in range(args.repeat):
-                        requests = ctx.dynamo.requests
-                        with meter.measure() as check:
-                            report = await run_counts(
-                                settings, ctx.sql, ctx.dynamo, ctx.state, WINDOW, NOW
-                            )
-                        verify(report, n, drop_sql, drop_dynamo)
-                        figures.check.append(check)
-                        figures.read_units.append(float(report.summary["read_units"]))
-                        figures.requests.append(ctx.dynamo.requests - requests)
-                        with meter.measure() as floor:
-                            _, items, rows = await run_floor(client, conn, slices, concurrency)
-                        assert items == n - len(drop_dynamo) and rows == n - len(drop_sql)
-                        figures.floor.append(floor)
-                        print(
-                            f"  concurrency {concurrency:>2} run {run + 1}:"
-                            f" check {check.wall:6.2f}s (cpu {check.ours:5.1f}s,"
-                            f" foreign {check.cpu['foreign']:5.1f}s)"
-                            f"  floor {floor.wall:6.2f}s (cpu {floor.ours:5.1f}s,"
-                            f" foreign {floor.cpu['foreign']:5.1f}s)"
-                            f"  ratio {check.wall / floor.wall:4.2f}"
-                            f"  monitor peak {mb(check.rss['monitor'])}",
-                            flush=True,
-                        )
-                results.append(figures)
+            steady = Result(DEFAULT_KNOBS)
+            for _ in range(args.repeat):
+                await run_program(dsn, endpoint, None, meter, n, steady)
+            out["steady"] = steady
+            print(f"steady state, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
+
+            grid = []
+            for size in args.program_slices:
+                for concurrency in args.program_concurrency:
+                    result = Result(Knobs(size, concurrency))
+                    await run_program(dsn, endpoint, result.knobs, meter, n, result)
+                    grid.append(result)
+                    print(f"  program {result.knobs}: {result.wall:6.2f}s", flush=True)
+            best = min(grid, key=lambda r: r.wall)
+            for _ in range(args.repeat - 1):
+                await run_program(dsn, endpoint, best.knobs, meter, n, best)
+            out["program_best"], out["program_grid"] = best, grid
     finally:
         await conn.close()
-    return results, extra
+    return out
 
 
 def print_table(
-    n: int, load: dict[str, float], results: list[Figures], extra: dict[str, Any]
+    n: int, load: dict[str, float], out: dict[str, Any], args: argparse.Namespace
 ) -> None:
+    floor: Result = out["floor"]
     load_time = load["copy"] + load["put"] + load["analyze"]
-    print()
-    print(f"records          {n:,} in 5 partitions, {results[0].slices} slices of ~5,000")
-    print(
-        f"load             {load_time:.1f}s = PostgreSQL COPY {load['copy']:.1f}s"
-        f" ({load['rows_sql'] / load['copy']:,.0f} rows/s) + ANALYZE {load['analyze']:.2f}s"
-        f" + DynamoDB BatchWriteItem x12 {load['put']:.1f}s"
-        f" ({load['rows_dynamodb'] / load['put']:,.0f} items/s)"
-    )
-    print(
-        f"                 not in the load time: generating rows {load['generate']:.1f}s,"
-        f" default_item() {load['items']:.1f}s;"
-        f" PostgreSQL table + indexes {mb(load['pg_bytes'])}"
-    )
-    print(
-        f"untimed          warm-up floor {extra['warmup_floor']:.2f}s,"
-        f" first check {extra['first_check']:.2f}s (discovery cache seeded, no Scan)"
-    )
-    if "discovery" in extra:
-        print(f"discovery Scan   {extra['discovery']}")
-    print(f"monitor RSS      {mb(extra['baseline_rss'])} before the first check (context open)")
+    table = n + args.outside
     print()
     print(
-        f"{'records':>9} {'load':>6} {'conc':>4} {'check':>7} {'floor':>7} {'ratio':>5}"
-        f" {'cpu ratio':>9} {'RU':>7} {'requests':>8} {'monitor RSS':>11} {'servers':>11}"
-        f" {'java':>8} {'pg PSS':>8}"
+        f"records          {n:,} in the window (5 partitions), {table:,} in the table;"
+        f" load {load_time:.0f}s (COPY {load['copy']:.0f}s, BatchWriteItem {load['put']:.0f}s)"
     )
-    for f in results:
+    print()
+    print(
+        "floor sweep (bare reads: sliced Queries projecting LogId+WriteStatus || asyncpg key stream)"
+    )
+    sizes = sorted({r.knobs.slice_records for r in out["floor_grid"]})
+    concs = sorted({r.knobs.concurrency for r in out["floor_grid"]})
+    print("  slice \\ conc " + "".join(f"{c:>8}" for c in concs))
+    for size in sizes:
+        cells = {
+            r.knobs.concurrency: r.runs[0].wall
+            for r in out["floor_grid"]
+            if r.knobs.slice_records == size
+        }
+        print(f"  {size:>12,} " + "".join(f"{cells[c]:>7.2f}s" for c in concs))
+    print()
+    rows = [
+        ("floor (best of the sweep)", floor),
+        ("program, first run (no discovery yet)", out["first"]),
+        ("program, steady state, defaults", out["steady"]),
+        ("program, its best setting", out["program_best"]),
+    ]
+    print(f"{'':40} {'setting':>34} {'wall':>8} {'ratio':>6} {'cpu':>7} {'RU':>9} {'RSS':>8}")
+    for name, result in rows:
+        ru = f"{statistics.median(result.read_units):,.0f}" if result.read_units else "-"
         print(
-            f"{n:>9,} {load_time:>5.0f}s {f.concurrency:>4}"
-            f" {f.median('check'):>6.2f}s {f.median('floor'):>6.2f}s {f.ratio:>5.2f}"
-            f" {f.cpu('check') / f.cpu('floor'):>9.2f}"
-            f" {statistics.median(f.read_units):>7,.0f} {statistics.median(f.requests):>8,.0f}"
-            f" {mb(f.peak('monitor')):>11} {mb(f.peak('servers')):>11}"
-            f" {mb(f.peak('java')):>8} {mb(f.peak('postgres')):>8}"
+            f"{name:40} {str(result.knobs):>34} {result.wall:7.2f}s {result.wall / floor.wall:6.2f}"
+            f" {result.cpu:6.1f}s {ru:>9} {mb(result.peak_rss):>8}"
+        )
+    during: Result = out["during"]
+    if during.runs:
+        print(
+            f"first discovery pass: {len(during.runs) + 1} runs;"
+            f" runs during it {' '.join(f'{s.wall:.2f}' for s in during.runs)}s"
+        )
+    print()
+    print("program sweep (one run each)")
+    for result in out["program_grid"]:
+        print(
+            f"  {str(result.knobs):>34} {result.runs[0].wall:7.2f}s  ratio {result.runs[0].wall / floor.wall:5.2f}"
         )
     print(
-        f"(check, floor: medians of {len(results[0].check)} wall times; cpu ratio: median CPU"
-        " seconds of monitor + java + postgres, check / floor; RSS: peak during the checks)"
+        "wall: medians of the runs; ratio: against the floor of this run; cpu: CPU seconds of"
+        " monitor + java + postgres; RSS: this process's peak (the load ran in a child)"
     )
-    print()
-    print("CPU seconds, medians  check: monitor java postgres foreign | floor: same")
-    for f in results:
-        print(
-            f"  concurrency {f.concurrency:>2}   "
-            + " ".join(
-                f"{f.cpu('check', p):6.1f}" for p in ("monitor", "java", "postgres", "foreign")
-            )
-            + "   | "
-            + " ".join(
-                f"{f.cpu('floor', p):6.1f}" for p in ("monitor", "java", "postgres", "foreign")
-            )
-            + f"   check runs {' '.join(f'{s.wall:.2f}' for s in f.check)}"
-            + f"  floor runs {' '.join(f'{s.wall:.2f}' for s in f.floor)}"
-        )
-    best = min(results, key=lambda f: f.median("check"))
-    print(f"fastest check: concurrency {best.concurrency} ({best.median('check'):.2f}s)")
-    print(
-        "monitor RSS = this Python process alone (the load ran in a child process);"
-        " servers = java RSS + PSS of every postgres process, summed"
-    )
-    print(
-        "foreign = CPU seconds used by other processes on the machine during the run;"
-        " when it is high, wall times are inflated and the cpu ratio is the steadier figure"
-    )
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--records", type=int, default=200_000, help="records in the window")
     parser.add_argument(
-        "--concurrency",
-        type=lambda text: [int(x) for x in text.split(",")],
-        default=[8],
-        help="[dynamodb] max_concurrency of the check and the floor; a list runs each: 4,8,12,16",
+        "--outside",
+        type=int,
+        default=0,
+        help="more records on the 4 days before the window: a larger table, the same window",
     )
-    parser.add_argument("--slice-records", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sweep-slices", type=_ints, default=[250, 500, 1000, 2000, 5000])
+    parser.add_argument("--sweep-concurrency", type=_ints, default=[4, 8, 16, 32])
+    parser.add_argument("--program-slices", type=_ints, default=[500, 1000, 2000, 5000])
+    parser.add_argument("--program-concurrency", type=_ints, default=[8, 16])
     parser.add_argument("--load-concurrency", type=int, default=12)
     parser.add_argument("--chunk", type=int, default=50_000, help="records generated at a time")
-    parser.add_argument(
-        "--discovery-scan",
-        action="store_true",
-        help="also time the discovery Scan alone (DynamoDB Local may run out of heap on it)",
-    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.update(local_aws_env())
@@ -655,27 +679,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with LocalPostgres() as pg, LocalDynamo("ddblocal") as dynamo:
         print(f"PostgreSQL on {pg.port}, DynamoDB Local at {dynamo.endpoint_url}", flush=True)
-        settings = make_settings(pg.dsn, dynamo.endpoint_url, 8, args.slice_records)
-        anyio.run(run_setup, settings)
-        print(f"loading {n:,} records in a child process ...", flush=True)
+        anyio.run(run_setup, make_settings(pg.dsn, dynamo.endpoint_url, None))
+        print(f"loading {n + args.outside:,} records in a child process ...", flush=True)
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
             load_figures = pool.submit(
-                load, pg.dsn, dynamo.endpoint_url, n, args.chunk, args.load_concurrency
+                load,
+                pg.dsn,
+                dynamo.endpoint_url,
+                n,
+                args.chunk,
+                args.load_concurrency,
+                args.outside,
             ).result()
-            slices = [
-                FloorSlice(*piece)
-                for piece in pool.submit(floor_slice_tuples, n, args.slice_records).result()
-            ]
+            slices = {
+                size: [
+                    FloorSlice(*piece)
+                    for piece in pool.submit(floor_slice_tuples, n, size).result()
+                ]
+                for size in args.sweep_slices
+            }
         postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
         meter = Meter(postmaster)
         meter.start()
         try:
-            results, extra = anyio.run(measure, args, pg.dsn, dynamo.endpoint_url, meter, slices)
+            out = anyio.run(measure, args, pg.dsn, dynamo.endpoint_url, meter, slices)
         finally:
             meter.stopped.set()
             meter.join()
-    print_table(n, load_figures, results, extra)
+    print_table(n, load_figures, out, args)
     return 0
 
 
