@@ -2,7 +2,7 @@
 
 The sample is drawn exactly as `check sample` draws it (same window, `[checks.sampling]`
 settings, same sampler), then each record goes through `monitor.core.quality.inspect_record`.
-The grade comes from the share of sampled records with no quality finding (README, "Grades").
+The grade comes from the share of sampled records with no quality finding (docs/checks.md, "Grades").
 """
 
 from __future__ import annotations

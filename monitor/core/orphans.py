@@ -299,7 +299,7 @@ def figures(
     sql_status_counts: Mapping[str | None, int],
     statuses: StatusValues,
 ) -> OrphanFigures:
-    """The ratios of CONTRACT §5 over the orphan window (see the README for the exact terms).
+    """The ratios of CONTRACT §5 over the orphan window (see docs/checks.md for the exact terms).
 
     records  = SQL rows in the window + DynamoDB-only pending records (missing_in_sql)
     orphans  = findings of the four orphan kinds

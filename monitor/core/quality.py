@@ -69,7 +69,7 @@ class Grade(enum.StrEnum):
 
 
 #: The lowest share of clean records (no quality finding) each grade allows; below the last
-#: floor the grade is Critical. Written in the README; change both together.
+#: floor the grade is Critical. Written in docs/checks.md; change both together.
 GRADE_FLOORS: Final[tuple[tuple[Grade, float], ...]] = (
     (Grade.EXCELLENT, 0.999),
     (Grade.GOOD, 0.99),
