@@ -21,6 +21,7 @@ from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.config import Settings, load_settings
 from monitor.errors import (
     EXIT_INCONSISTENT,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         _fail("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except BaseExceptionGroup as group:
         found = first_monitor_error(group)
         if found is None:

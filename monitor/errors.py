@@ -11,6 +11,16 @@ EXIT_OK = 0
 EXIT_INCONSISTENT = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by SIGINT (Ctrl-C)
+
+#: Every exit code of the command line and what it means (docs/commands.md is generated from it).
+EXIT_CODES = {
+    EXIT_OK: "consistent / passed",
+    EXIT_INCONSISTENT: "inconsistency over a threshold (or any finding with `--strict`)",
+    EXIT_USAGE: "usage or configuration error (one line on stderr naming the key and the problem)",
+    EXIT_UNAVAILABLE: "a store could not be reached or a check could not finish",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class MonitorError(Exception):
