@@ -1,0 +1,116 @@
+"""Render captured terminal output (text with ANSI colour codes) to a PNG, offline.
+
+    python scripts/render_terminal.py OUTPUT.txt docs/demo.png [--title TEXT]
+
+Used by scripts/screenshot-demo for the README's picture of the demo. Needs Pillow and a
+monospace TrueType font (Debian's fonts-dejavu-core); nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    "/usr/share/fonts/TTF/DejaVuSansMono.ttf",
+)
+BACKGROUND = (30, 32, 38)
+FOREGROUND = (220, 223, 228)
+TITLE_BAR = (52, 55, 63)
+#: SGR colour numbers (30-37 and their bright 90-97) -> RGB, a muted terminal palette.
+PALETTE = {
+    30: (90, 94, 104),
+    31: (232, 108, 108),
+    32: (132, 206, 120),
+    33: (230, 196, 110),
+    34: (110, 160, 240),
+    35: (200, 140, 230),
+    36: (100, 200, 210),
+    37: (220, 223, 228),
+}
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+_OTHER_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+Span = tuple[str, tuple[int, int, int], bool]
+
+
+def spans(line: str) -> list[Span]:
+    """A line as (text, colour, bold) runs; escapes other than colour are dropped."""
+    out: list[Span] = []
+    colour, bold = FOREGROUND, False
+    at = 0
+    for match in _SGR.finditer(line):
+        if match.start() > at:
+            out.append((_OTHER_ESCAPE.sub("", line[at : match.start()]), colour, bold))
+        for code in [int(c or 0) for c in match[1].split(";")]:
+            if code == 0:
+                colour, bold = FOREGROUND, False
+            elif code == 1:
+                bold = True
+            elif code in PALETTE or code - 60 in PALETTE:
+                colour = PALETTE.get(code) or PALETTE[code - 60]
+        at = match.end()
+    out.append((_OTHER_ESCAPE.sub("", line[at:]), colour, bold))
+    return [s for s in out if s[0]]
+
+
+def terminal_lines(text: str) -> list[str]:
+    """What a terminal shows: a carriage return overwrites the line it ends."""
+    lines = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        lines.append(raw.split("\r")[-1] if "\r" in raw.rstrip("\r") else raw.rstrip("\r"))
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def render(text: str, title: str, size: int = 15) -> Image.Image:
+    path = next((p for p in FONTS if Path(p).exists()), None)
+    if path is None:
+        raise SystemExit(
+            "render_terminal: no DejaVu Sans Mono font (apt-get install fonts-dejavu-core)"
+        )
+    regular = ImageFont.truetype(path, size)
+    bold = ImageFont.truetype(path.replace("Mono.ttf", "Mono-Bold.ttf"), size)
+    lines = terminal_lines(text)
+    cell_w = regular.getlength("M")
+    cell_h = int(size * 1.45)
+    columns = max((len(_SGR.sub("", line)) for line in lines), default=0)
+    pad, bar = 18, 30
+    width = int(pad * 2 + cell_w * max(columns, 60))
+    height = bar + pad * 2 + cell_h * len(lines)
+    image = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width, bar), fill=TITLE_BAR)
+    for i, dot in enumerate(((237, 106, 94), (245, 191, 79), (98, 197, 84))):
+        x = 16 + i * 20
+        draw.ellipse((x, 10, x + 11, 21), fill=dot)
+    draw.text((width / 2, bar / 2), title, fill=(170, 174, 182), font=regular, anchor="mm")
+    for row, line in enumerate(lines):
+        x = float(pad)
+        y = bar + pad + row * cell_h
+        for chunk, colour, strong in spans(line):
+            draw.text((x, y), chunk, fill=colour, font=bold if strong else regular)
+            x += cell_w * len(chunk)
+    return image
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="captured output (ANSI colours allowed)")
+    parser.add_argument("target", type=Path, help="the PNG to write")
+    parser.add_argument("--title", default="./scripts/demo", help="the window's title")
+    args = parser.parse_args(argv)
+    image = render(args.source.read_text(encoding="utf-8", errors="replace"), args.title)
+    image.save(args.target, optimize=True)
+    sys.stdout.write(f"{args.target}: {image.width}x{image.height}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
