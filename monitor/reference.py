@@ -183,7 +183,12 @@ def type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return "one of " + ", ".join(json.dumps(a) for a in typing.get_args(annotation))
     if origin is tuple:
-        return "array of tables"
+        inner = typing.get_args(annotation)[0]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return "array of tables"
+        return f"array of {type_name(inner)}s"
+    if origin is dict:
+        return f"table of {type_name(typing.get_args(annotation)[1])}"
     simple = {
         bool: "boolean",
         int: "integer",
