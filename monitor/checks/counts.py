@@ -123,11 +123,19 @@ async def run_counts(
             progress(tally.slices_done, len(slices), tally.sql + tally.dynamodb)
 
     # Discovery runs beside the slices, never before them (a first pass over a large table
-    # would hold the answer back); partitions it finds that no slice covers are read after it.
+    # would hold the answer back), and it stops when they are done; partitions it finds that no
+    # slice covers are read after it.
+    slices_done = anyio.Event()
+
+    async def run_planned() -> None:
+        async with anyio.create_task_group() as planned:
+            for piece in list(slices):
+                planned.start_soon(run_slice, piece)
+        slices_done.set()
+
     async with anyio.create_task_group() as group:
-        for piece in slices:
-            group.start_soon(run_slice, piece)
-        discovery = await discover_partitions(dynamo, state, mapping, now)
+        group.start_soon(run_planned)
+        discovery = await discover_partitions(dynamo, state, mapping, now, stop=slices_done)
         late = unplanned_slices(mapping, window, discovery.values, {p.pk for p in slices})
         slices += late
         for piece in late:

@@ -87,8 +87,15 @@ async def discover_partitions(
     state: StateStore | None,
     mapping: TableMapping,
     now: datetime,
+    *,
+    stop: anyio.Event | None = None,
 ) -> Discovery:
-    """Remembered partition values, with the discovery pass advanced when one is due."""
+    """Remembered partition values, with the discovery pass advanced when one is due.
+
+    `stop` ends this run's share early (after at least one page per segment, so every run
+    makes progress): `counts` sets it when its slices are done, so discovery never makes a
+    check take longer than its own reads.
+    """
     if not mapping.partition_columns:
         return Discovery(frozenset({()}), None)
     if mapping.known_partitions is not None:
@@ -96,19 +103,23 @@ async def discover_partitions(
     warnings: list[str] = []
     if state is not None:
         try:
-            return await _incremental(dynamo, state, mapping, now, warnings)
+            return await _incremental(dynamo, state, mapping, now, warnings, stop)
         except StoreError as exc:
             warnings.append(f"discovery cache unusable ({exc}); nothing is remembered between runs")
-    return await _one_shot(dynamo, mapping, now, warnings)
+    return await _one_shot(dynamo, mapping, now, warnings, stop)
 
 
 async def _one_shot(
-    dynamo: DynamoStore, mapping: TableMapping, now: datetime, warnings: list[str]
+    dynamo: DynamoStore,
+    mapping: TableMapping,
+    now: datetime,
+    warnings: list[str],
+    stop: anyio.Event | None,
 ) -> Discovery:
     """Without the monitor's schema: one budgeted share of a pass, nothing kept for next time."""
     cursors = [DiscoveryCursor(s, SEGMENTS, None, False, now) for s in range(SEGMENTS)]
     found, cursors, _ = await _advance(
-        dynamo, cursors, dynamo.settings.discovery_read_units_per_run
+        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, stop=stop
     )
     values = frozenset(_values_of(found, mapping, warnings))
     coverage = _coverage(cursors)
@@ -126,6 +137,7 @@ async def _advance(
     cursors: list[DiscoveryCursor],
     limit: float,
     save: Callable[[DiscoveryCursor], Awaitable[None]] | None = None,
+    stop: anyio.Event | None = None,
 ) -> tuple[set[str], list[DiscoveryCursor], float]:
     """Scan the unfinished segments concurrently, at most about `limit` read units in all.
 
@@ -151,7 +163,7 @@ async def _advance(
             advanced[index] = cursor
             if save is not None:
                 await save(cursor)
-            if spent >= share:
+            if spent >= share or (stop is not None and stop.is_set()):
                 break
 
     async with anyio.create_task_group() as group:
@@ -167,6 +179,7 @@ async def _incremental(
     mapping: TableMapping,
     now: datetime,
     warnings: list[str],
+    stop: anyio.Event | None,
 ) -> Discovery:
     remembered = set(await state.remembered_partitions())
     last_run = await state.last_discovery()
@@ -177,7 +190,7 @@ async def _incremental(
     if not cursors or cursors[0].total_segments != SEGMENTS:
         cursors = [DiscoveryCursor(s, SEGMENTS, None, False, now) for s in range(SEGMENTS)]
     found, _, spent = await _advance(
-        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, state.save_cursor
+        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, state.save_cursor, stop
     )
     new_values = _values_of(found, mapping, warnings)
     await state.remember_partitions(
