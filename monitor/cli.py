@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.alerts.commands import add_commands
 
     add_commands(commands, lambda sub: _common(sub, top=False))
+    from monitor.migration.commands import add_commands as add_migration_commands
+
+    add_migration_commands(commands, lambda sub: _common(sub, top=False))
     return parser
 
 
@@ -176,6 +179,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.alerts.commands import run_command
 
         return run_command(settings, args, _out)
+    if args.command == "phase":
+        from monitor.migration.commands import run_command as run_migration_command
+
+        return run_migration_command(settings, args, _out)
     raise UsageError(f"unknown command {args.command}")
 
 

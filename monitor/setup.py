@@ -14,6 +14,7 @@ from typing import Any
 from monitor.config import Settings
 from monitor.core.mapping import TableMapping
 from monitor.errors import StoreError
+from monitor.migration.history import start_development_phase
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
 from monitor.stores.state import StateStore
@@ -196,6 +197,14 @@ async def run_setup(settings: Settings) -> SetupResult:
     mapping = settings.table_mapping()
     async with PostgresStore.open(settings.postgres, mapping) as pg:
         await setup_postgres(pg, settings, result)
-    async with DynamoStore.open(settings.dynamodb, mapping) as dynamo:
-        await setup_dynamodb(dynamo, result)
+        async with DynamoStore.open(settings.dynamodb, mapping) as dynamo:
+            await setup_dynamodb(dynamo, result)
+        both = {f"table {mapping.sql_table}", f"DynamoDB table {settings.dynamodb.table}"}
+        if both <= set(result.created):
+            change = await start_development_phase(pg.pool, settings.postgres.state_schema)
+            if change is not None:
+                result.advice.append(
+                    f"migration phase {change.to_phase}: setup created both tables"
+                    " (a development setup; see `dualwrite-monitor phase show`)"
+                )
     return result

@@ -107,6 +107,39 @@ MIGRATIONS: tuple[str, ...] = (
         pass_started_at timestamptz NOT NULL
     );
     """,
+    # The migration phase and its history (monitor/migration/phase.py), CONTRACT §4b. A new
+    # schema starts at sql_only; `setup` moves a development setup it created on to dual_write.
+    """
+    CREATE TABLE {schema}.phase_history (
+        id bigserial PRIMARY KEY,
+        from_phase text,
+        to_phase text NOT NULL
+            CHECK (to_phase IN ('sql_only', 'dual_write', 'dynamo_reads', 'dynamo_only')),
+        at timestamptz NOT NULL DEFAULT now(),
+        changed_by text NOT NULL,
+        evidence jsonb NOT NULL DEFAULT '{{}}'::jsonb
+    );
+    INSERT INTO {schema}.phase_history (from_phase, to_phase, changed_by, evidence)
+        VALUES (NULL, 'sql_only', 'schema', '{{"reason": "the monitor schema was created"}}');
+    """,
+    # Repair actions, one row per action of a plan, written before it runs and completed after
+    # (monitor/repair/audit.py), CONTRACT §8.
+    """
+    CREATE TABLE {schema}.repair_audit (
+        id bigserial PRIMARY KEY,
+        plan_id text NOT NULL,
+        action text NOT NULL,
+        record_key jsonb NOT NULL,
+        finding text,
+        before jsonb,
+        after jsonb,
+        result text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        changed_by text NOT NULL
+    );
+    CREATE INDEX repair_audit_by_plan ON {schema}.repair_audit (plan_id, action, record_key);
+    """,
 )
 
 #: Any constant unique to this schema's migrations; keeps concurrent starts from racing.

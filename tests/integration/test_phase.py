@@ -1,0 +1,158 @@
+"""The migration phase in the monitor's schema: first creation, setup, rollback, the reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import asyncpg
+import pytest
+
+from monitor.cli import main
+from monitor.config import Settings
+from monitor.core.phases import Phase
+from monitor.errors import UsageError
+from monitor.migration.history import PhaseConflict, phase_history, record_change, rollback
+from monitor.migration.phase import DEFAULT_PHASE, StatePhase, current_phase
+from monitor.setup import DEFAULT_COLUMNS, run_setup
+from monitor.stores.state import StateStore
+from tests.integration.scenario import write_config
+
+SCHEMA = "dualwrite_monitor"
+
+
+async def _pool(settings: Settings) -> asyncpg.Pool:
+    return await asyncpg.create_pool(settings.postgres.dsn.get_secret_value(), min_size=1)
+
+
+def test_a_new_schema_starts_at_sql_only(settings: Settings) -> None:
+    async def scenario() -> None:
+        pool = await _pool(settings)
+        try:
+            assert await current_phase(pool, SCHEMA) is DEFAULT_PHASE  # no schema: dual_write
+            await StateStore(pool, SCHEMA).migrate()
+            assert await current_phase(pool, SCHEMA) is Phase.SQL_ONLY
+            (entry,) = await phase_history(pool, SCHEMA)
+            assert (entry.from_phase, entry.to_phase, entry.by) == (None, Phase.SQL_ONLY, "schema")
+        finally:
+            await pool.close()
+
+    anyio.run(scenario)
+
+
+def test_setup_that_creates_both_tables_starts_dual_writing_once(settings: Settings) -> None:
+    first = anyio.run(run_setup, settings)
+    assert any(a.startswith("migration phase dual_write") for a in first.advice)
+    second = anyio.run(run_setup, settings)
+    assert not any(a.startswith("migration phase") for a in second.advice)
+
+    async def check() -> None:
+        pool = await _pool(settings)
+        try:
+            assert await current_phase(pool, SCHEMA) is Phase.DUAL_WRITE
+            history = await phase_history(pool, SCHEMA)
+            assert [(c.from_phase, c.to_phase, c.by) for c in history] == [
+                (None, Phase.SQL_ONLY, "schema"),
+                (Phase.SQL_ONLY, Phase.DUAL_WRITE, "setup"),
+            ]
+        finally:
+            await pool.close()
+
+    anyio.run(check)
+
+
+def test_setup_over_existing_tables_leaves_sql_only(settings: Settings) -> None:
+    async def scenario() -> None:
+        pool = await _pool(settings)
+        try:
+            await pool.execute(f"CREATE TABLE integration_logs ({DEFAULT_COLUMNS})")
+            await run_setup(settings)
+            assert await current_phase(pool, SCHEMA) is Phase.SQL_ONLY
+        finally:
+            await pool.close()
+
+    anyio.run(scenario)
+
+
+def test_rollback_steps_back_once_and_never_past_sql_only(settings: Settings) -> None:
+    anyio.run(run_setup, settings)
+
+    async def scenario() -> None:
+        pool = await _pool(settings)
+        try:
+            await record_change(
+                pool,
+                SCHEMA,
+                expected=Phase.DUAL_WRITE,
+                to=Phase.DYNAMO_READS,
+                by="t",
+                evidence={"gate": "read-switch"},
+            )
+            with pytest.raises(PhaseConflict, match="the phase is dynamo_reads"):
+                await record_change(
+                    pool,
+                    SCHEMA,
+                    expected=Phase.DUAL_WRITE,
+                    to=Phase.DYNAMO_READS,
+                    by="t",
+                    evidence={},
+                )
+            change = await rollback(pool, SCHEMA, by="oncall", reason="latency")
+            assert (change.from_phase, change.to_phase) == (Phase.DYNAMO_READS, Phase.DUAL_WRITE)
+            await rollback(pool, SCHEMA, by="oncall", reason="again")
+            assert await current_phase(pool, SCHEMA) is Phase.SQL_ONLY
+            with pytest.raises(UsageError, match="no earlier phase"):
+                await rollback(pool, SCHEMA, by="oncall", reason="too far")
+            last = (await phase_history(pool, SCHEMA))[-1]
+            assert last.evidence == {"rollback": True, "reason": "again"}
+        finally:
+            await pool.close()
+
+    anyio.run(scenario)
+
+
+def test_the_cached_reader_follows_a_rollback_within_its_ttl(settings: Settings) -> None:
+    anyio.run(run_setup, settings)
+    clock = [0.0]
+
+    async def scenario() -> None:
+        pool = await _pool(settings)
+        try:
+            reader = StatePhase(pool, SCHEMA, ttl=5.0, clock=lambda: clock[0])
+            assert await reader.current() is Phase.DUAL_WRITE
+            await rollback(pool, SCHEMA, by="t", reason="test")
+            clock[0] = 4.9
+            assert await reader.current() is Phase.DUAL_WRITE  # cached: no round trip
+            assert reader.reads == 1
+            clock[0] = 5.0
+            assert await reader.current() is Phase.SQL_ONLY
+            assert reader.reads == 2
+        finally:
+            await pool.close()
+
+    anyio.run(scenario)
+
+
+def test_phase_commands(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    anyio.run(run_setup, settings)
+    config = write_config(tmp_path / "config.toml", settings)
+    assert main(["--config", str(config), "phase", "show", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["phase"] == "dual_write"
+    assert [h["to"] for h in shown["history"]] == ["sql_only", "dual_write"]
+    assert set(shown["history"][0]) == {"from", "to", "at", "by", "evidence"}
+
+    code = main(
+        ["--config", str(config), "phase", "rollback", "--reason", "bad reads", "--by", "ana"]
+    )
+    assert code == 0
+    assert "dual_write -> sql_only" in capsys.readouterr().out
+    assert main(["--config", str(config), "phase", "rollback", "--reason", "x"]) == 2
+    assert "no earlier phase" in capsys.readouterr().err
+    assert main(["--config", str(config), "phase", "show"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("phase: sql_only")
+    assert "by ana  bad reads" in text
