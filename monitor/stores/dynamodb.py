@@ -146,6 +146,10 @@ class DynamoStore:
                         f"table {self.table!r} (or an index) does not exist; for a development"
                         " table run `dualwrite-monitor setup`",
                     ) from None
+                if code == "ConditionalCheckFailedException":
+                    raise ConditionFailed(
+                        STORE, f"{operation}: the condition does not hold"
+                    ) from None
                 if code not in RETRYABLE_CODES:
                     raise StoreError(STORE, f"{operation} failed: {code}") from None
                 failure = f"{operation} throttled or failing ({code})"
@@ -343,6 +347,79 @@ class DynamoStore:
             items.extend(page.get("Items", ()))
         return items
 
+    # --- the dual writer's side (monitor.writer): conditional, idempotent by transaction id
+
+    def item_key(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        m = self.mapping
+        return {
+            m.partition_key: {"S": m.partition_template.render(row)},
+            m.sort_key: {"S": m.sort_template.render(row)},
+        }
+
+    async def put_new(self, item: Mapping[str, Any], transaction_attribute: str) -> str | None:
+        """Put `item` unless an item with its key exists (`attribute_not_exists`); the existing
+        item's transaction id when it does (None: written). A retry of a put that landed although
+        its answer was lost finds its own id."""
+        m = self.mapping
+        try:
+            await self.call(
+                "put_item",
+                reads=False,
+                TableName=self.table,
+                Item=dict(item),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": m.partition_key},
+            )
+        except ConditionFailed:
+            key = {m.partition_key: item[m.partition_key], m.sort_key: item[m.sort_key]}
+            found = await self.call(
+                "get_item",
+                TableName=self.table,
+                Key=key,
+                ConsistentRead=True,
+                ProjectionExpression="#tx",
+                ExpressionAttributeNames={"#tx": transaction_attribute},
+            )
+            return str(found.get("Item", {}).get(transaction_attribute, {}).get("S", ""))
+        return None
+
+    async def set_status(
+        self,
+        key: Mapping[str, Any],
+        transaction_attribute: str,
+        transaction_id: str,
+        status: str,
+        expected: Sequence[str],
+    ) -> bool:
+        """Move the item of this transaction to `status` if it is in one of `expected` (or there
+        already), removing the pending-index attributes once the status is final. False when no
+        item of this transaction qualifies (nothing is created)."""
+        m = self.mapping
+        allowed = list(dict.fromkeys([*expected, status]))
+        names = {"#st": m.status_attribute, "#tx": transaction_attribute}
+        values: dict[str, Any] = {":st": {"S": status}, ":tx": {"S": transaction_id}}
+        values |= {f":e{i}": {"S": s} for i, s in enumerate(allowed)}
+        update = "SET #st = :st"
+        index = m.pending_index
+        if index is not None and status != m.status_values.pending:
+            names |= {"#ipk": index.partition_key, "#isk": index.sort_key}
+            update += " REMOVE #ipk, #isk"
+        condition = f"#tx = :tx AND #st IN ({', '.join(f':e{i}' for i in range(len(allowed)))})"
+        try:
+            await self.call(
+                "update_item",
+                reads=False,
+                TableName=self.table,
+                Key=dict(key),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ConditionFailed:
+            return False
+        return True
+
     async def describe(self) -> dict[str, Any]:
         response = await self.call("describe_table", reads=False, TableName=self.table)
         return dict(response["Table"])
@@ -359,6 +436,10 @@ class ScanPage:
     next_key: dict[str, Any] | None
     #: Read units this page cost (this request's own, not the process-wide budget's).
     read_units: float
+
+
+class ConditionFailed(StoreError):
+    """A conditional write found the item not in the state it required (nothing was written)."""
 
 
 @dataclass(slots=True)
