@@ -93,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(demo, top=False)
 
+    generate = commands.add_parser(
+        "generate", help="write realistic traffic through the dual writer, with injected faults"
+    )
+    generate.add_argument("--rate", type=float, default=50.0, help="records per second (50)")
+    generate.add_argument("--duration", default="1m", help='how long, e.g. "90s", "5m" (1m)')
+    generate.add_argument(
+        "--faults", default="none", help="none | light (~0.5 %%) | heavy (~5 %%) | a TOML FILE"
+    )
+    generate.add_argument(
+        "--truth", type=Path, help="write the ground truth here: one JSON line per fault"
+    )
+    generate.add_argument("--seed", type=int, default=1, help="same seed, same records and faults")
+    generate.add_argument(
+        "--first-key", type=int, help="first record key (default: from the clock, never reused)"
+    )
+    _common(generate, top=False)
+
     from monitor.alerts.commands import add_commands
 
     add_commands(commands, lambda sub: _common(sub, top=False))
@@ -175,6 +192,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         reports = anyio.run(_run_checks, settings, names, args)
         _print_reports(reports, args.format, combined=args.name == "all")
         return EXIT_OK if all(r.ok for r in reports) else EXIT_INCONSISTENT
+    if args.command == "generate":
+        from monitor.writer.command import options_from_args, run_generate
+
+        options = options_from_args(
+            args.rate, args.duration, args.faults, args.seed, args.truth, args.first_key
+        )
+        return run_generate(settings, options, args.format)
     if args.command in ("silence", "alerts"):
         from monitor.alerts.commands import run_command
 

@@ -432,6 +432,23 @@ class DaemonSettings(Section):
         return value
 
 
+class WriterSettings(Section):
+    """The dual writer (`monitor.writer`, `generate`, `demo`)."""
+
+    #: What a failed dual write does to its SQL row: "soft" marks it Compensated (readers may
+    #: have seen it; the attempt stays on record), "delete" removes it.
+    compensation: Literal["soft", "delete"] = "soft"
+    #: Writes in flight at once (`generate`, the demo, `write_many`).
+    concurrency: int = Field(default=16, ge=1, le=1000)
+    #: Attempts per step on a transient store error (throttling, a lost connection), with capped
+    #: exponential backoff; then the step fails for good (compensation or left pending).
+    retries: int = Field(default=5, ge=3, le=20)
+    #: The first backoff wait; each retry doubles it (with jitter).
+    retry_delay: Duration = timedelta(milliseconds=50)
+    #: How long the writer trusts the migration phase it read before reading it again.
+    phase_cache: Duration = timedelta(seconds=5)
+
+
 class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     dynamodb: DynamoSettings = DynamoSettings()
@@ -441,6 +458,7 @@ class Settings(Section):
     telemetry: TelemetrySettings = TelemetrySettings()
     ha: HaSettings = HaSettings()
     daemon: DaemonSettings = DaemonSettings()
+    writer: WriterSettings = WriterSettings()
 
     def table_mapping(self) -> TableMapping:
         """The core's view of `[mapping]` (validated when the settings were loaded)."""

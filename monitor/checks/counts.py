@@ -38,6 +38,8 @@ class _Tally:
     sql: int = 0
     dynamodb: int = 0
     matched: int = 0
+    #: Abandoned (Compensated/Failed) in one store and absent from the other: they agree.
+    agreed_absent: int = 0
     slices_done: int = 0
     findings: list[Finding] = field(default_factory=list)
 
@@ -160,6 +162,7 @@ async def run_counts(
         "missing_in_sql": missing_sql,
         "status_divergence": sum(f.kind is FindingKind.STATUS_DIVERGENCE for f in findings),
         "invalid_data": sum(f.kind is FindingKind.INVALID_DATA for f in findings),
+        "agreed_absent": tally.agreed_absent,
         "consistency": round(consistency, 9),
         "threshold_percent": config.threshold_percent,
         "slices": len(slices),
@@ -204,8 +207,16 @@ async def _reconcile_slice(
     sql_keys = sort_by_key([KeyStatus(key, status) for key, status in dict(rows).items()])
     dynamo_keys = sort_by_key(items.keys)
     diff = diff_sorted(sql_keys, dynamo_keys)
-    tally.sql += len(sql_keys)
-    tally.dynamodb += len(dynamo_keys) + len(items.invalid)
+    # A transaction that did not happen is absent from one store and abandoned in the other:
+    # the stores agree, so it is neither a finding nor counted on either side (CONTRACT §7).
+    abandoned = mapping.status_values.abandoned
+    agreed_sql = [e for e in diff.missing_in_dynamodb if e.status in abandoned]
+    agreed_dynamo = [e for e in diff.missing_in_sql if e.status in abandoned]
+    diff.missing_in_dynamodb = [e for e in diff.missing_in_dynamodb if e.status not in abandoned]
+    diff.missing_in_sql = [e for e in diff.missing_in_sql if e.status not in abandoned]
+    tally.agreed_absent += len(agreed_sql) + len(agreed_dynamo)
+    tally.sql += len(sql_keys) - len(agreed_sql)
+    tally.dynamodb += len(dynamo_keys) - len(agreed_dynamo) + len(items.invalid)
     tally.matched += diff.matched
 
     # Sort keys for the few SQL records a finding names: one read by key, not the whole slice.

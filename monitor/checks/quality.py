@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.checks.reporting import build_report
-from monitor.checks.sampling import SampleCache
+from monitor.checks.sampling import SampleCache, without_agreed_absent
 from monitor.config import Settings, quality_plan
 from monitor.core.accuracy import interval_json
 from monitor.core.quality import Grade, grade_for, inspect_record
@@ -69,7 +69,8 @@ async def run_quality(
     missing = 0
     errors: Counter[str] = Counter()
     first_error: dict[str, str] = {}
-    for s in records:
+    judged, agreed = without_agreed_absent(mapping, records)
+    for s in judged:
         if s.record is None:
             found: tuple[Finding, ...] = (
                 Finding(
@@ -93,7 +94,7 @@ async def run_quality(
             f"{name} could not be evaluated on {count} sampled record(s): {first_error[name]}"
         )
 
-    sampled = len(records)
+    sampled = len(judged)
     clean = sampled - flagged
     grade = grade_for(clean, sampled)
     minimum = Grade(config.min_grade)
@@ -118,6 +119,7 @@ async def run_quality(
         "violations_by_rule": by_rule,
         "findings_by_attribute": dict(sorted(by_attribute.items())),
         "missing_in_dynamodb": missing,
+        "agreed_absent": agreed,
         "rules_checked": len(plan.rules),
         "indexes_checked": [index.name for index in plan.indexes],
         "sampling": sample.method,

@@ -232,6 +232,21 @@ async def with_counterparts(
     return out
 
 
+def without_agreed_absent(
+    mapping: TableMapping, records: Sequence[SampledRecord]
+) -> tuple[list[SampledRecord], int]:
+    """The sampled records to judge, and how many were left out: a row abandoned in SQL
+    (Compensated/Failed) with no item agrees with DynamoDB that the transaction did not happen
+    (CONTRACT §7), so it is neither judged nor counted."""
+    abandoned = mapping.status_values.abandoned
+    judged = [
+        s
+        for s in records
+        if not (s.record is not None and s.item is None and s.record.status in abandoned)
+    ]
+    return judged, len(records) - len(judged)
+
+
 class SampleCache:
     """The last sample drawn, with its counterparts, for reuse within one request.
 
@@ -308,7 +323,8 @@ async def run_sample(
     )
 
     tally = AccuracyTally(tuple(s.attribute for s in specs))
-    for s in records:
+    judged, agreed = without_agreed_absent(mapping, records)
+    for s in judged:
         if s.record is None:
             tally.add(
                 judge_unmappable(s.key, s.problem or "unreadable", attribute=mapping.partition_key)
@@ -329,6 +345,7 @@ async def run_sample(
         "bad_records": tally.bad,
         "missing_in_dynamodb": tally.missing,
         "invalid_records": tally.invalid_records,
+        "agreed_absent": agreed,
         "mismatches_by_field": tally.by_field,
         "samples_needed": _samples_needed(threshold.target),
         "target_percent": threshold.target,

@@ -284,6 +284,12 @@ class StatusValues:
     def final(self) -> frozenset[str]:
         return frozenset({self.committed, self.failed, self.compensated})
 
+    @property
+    def abandoned(self) -> frozenset[str]:
+        """Final statuses of a transaction that did not happen. Such a record absent from the
+        other store agrees with it (CONTRACT §7): no check reports or counts it."""
+        return frozenset({self.failed, self.compensated})
+
 
 @dataclass(frozen=True, slots=True)
 class IndexMap:

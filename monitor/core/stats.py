@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
 __all__ = [
     "Interval",
     "interval_or_none",
+    "percentile",
     "ratio",
     "ratio_or_none",
     "samples_needed",
@@ -123,3 +125,11 @@ def ratio_or_none(numerator: float, denominator: float) -> float | None:
     if denominator == 0:
         return None
     return numerator / denominator
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The nearest-rank `q` quantile (0 < q <= 1) of values sorted in increasing order."""
+    if not ordered:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]

@@ -20,7 +20,7 @@ def test_shipped_config_is_valid_and_equals_the_defaults() -> None:
     shipped = load_settings(REPO / "config.toml", environ={})
     defaults = Settings()
     assert shipped.table_mapping() == defaults.table_mapping()
-    for section in ("postgres", "dynamodb", "checks", "alerts", "telemetry", "ha"):
+    for section in ("postgres", "dynamodb", "checks", "alerts", "telemetry", "ha", "writer"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 
