@@ -27,9 +27,10 @@ from typing import Any, Literal, Protocol, TypeVar
 import anyio
 
 from monitor.core.mapping import StatusValues, TableMapping
+from monitor.core.phases import Phase
 from monitor.errors import MonitorError, StoreUnavailable
+from monitor.migration.phase import DEFAULT_PHASE, FixedPhase, PhaseSource
 from monitor.writer.items import default_item
-from monitor.writer.phase import DEFAULT_PHASE, FixedPhase, Phase, PhaseSource
 from monitor.writer.results import (
     Committed,
     Compensated,

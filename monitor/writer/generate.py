@@ -27,6 +27,7 @@ import anyio
 from monitor.config import Settings
 from monitor.core.stats import percentile
 from monitor.errors import MonitorError
+from monitor.migration.phase import StatePhase
 from monitor.model import KeyValue
 from monitor.stores.dynamodb import DynamoStore, RetryPolicy
 from monitor.stores.postgres import PostgresStore
@@ -34,7 +35,6 @@ from monitor.writer.dual import TRANSACTION_ATTRIBUTE, DualWriter, WriterCrashed
 from monitor.writer.faults import EXPECT, Fault, FaultPicker, FaultProfile
 from monitor.writer.inject import FaultyClient, crash_hook, location_of
 from monitor.writer.items import default_item
-from monitor.writer.phase import StatePhase
 from monitor.writer.records import RecordFactory
 from monitor.writer.results import Committed, Compensated, LeftPending, WriteResult
 
