@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", type=Path, help="the PNG to write")
     parser.add_argument("--title", default="./scripts/demo", help="the window's title")
     args = parser.parse_args(argv)
-    image = render(args.source.read_text(encoding="utf-8", errors="replace"), args.title)
+    # newline="": a lone carriage return (a progress line being redrawn) must reach the renderer.
+    with args.source.open(encoding="utf-8", errors="replace", newline="") as source:
+        image = render(source.read(), args.title)
     image.save(args.target, optimize=True)
     sys.stdout.write(f"{args.target}: {image.width}x{image.height}\n")
     return 0

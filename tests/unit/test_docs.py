@@ -355,3 +355,11 @@ def test_relative_links_resolve(source: str) -> None:
         assert file.exists(), f"{source}: {link} points at nothing"
         if anchor and file.suffix == ".md":
             assert anchor in anchors(file.read_text()), f"{source}: no anchor for {link}"
+
+
+def test_the_readme_shows_the_two_commands_and_the_demo_picture() -> None:
+    assert "\n./scripts/demo     # the product on this machine" in README
+    assert "\n./scripts/test     # the whole test suite" in README
+    assert (REPO / "docs/demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](docs/demo.png)" in README
+    assert len(README.splitlines()) <= 220, "the README is the front door: details go to docs/"
