@@ -361,8 +361,9 @@ class AlertsSettings(Section):
     hold_runs: int = Field(default=2, ge=1, le=100)
     #: `check_failed:<check>` fires when a check has failed this many runs in a row.
     failure_runs: int = Field(default=3, ge=1, le=1000)
-    #: Linked from every message; `{rule}` is replaced by the rule's name.
-    runbook_url: str = "README.md#alerts"
+    #: Linked from every message when `[telemetry] public_url` is not set: an absolute http(s)
+    #: URL, `{rule}` replaced by the rule's runbook anchor. Empty: no link (the daemon warns).
+    runbook_url: str = ""
     #: Slack Web API base (bot token only); change it for a proxy or a test server.
     slack_api_url: str = "https://slack.com/api/"
     #: One delivery attempt to Slack gives up after this; the outbox tries again later.
@@ -370,6 +371,11 @@ class AlertsSettings(Section):
     #: The outbox retries an undelivered alert with doubling waits, capped at this.
     retry_max_backoff: Duration = timedelta(minutes=5)
     thresholds: ThresholdsSettings = ThresholdsSettings()
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_url(cls, value: str) -> str:
+        return _absolute_url(value, "a runbook link in Slack must open from anywhere")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -380,9 +386,24 @@ class AlertsSettings(Section):
         return value if value.endswith("/") else value + "/"
 
 
+def _absolute_url(value: str, why: str) -> str:
+    """Empty, or an absolute http(s) URL (a relative path is not a link anyone can open)."""
+    if value and not re.match(r"^https?://[^\s/]+[^\s]*$", value):
+        raise ValueError(f"{value!r} is not an absolute http(s) URL ({why})")
+    return value
+
+
 class TelemetrySettings(Section):
     listen: str = "127.0.0.1:9464"
     otlp_endpoint: str = ""
+    #: The URL people reach this daemon at (e.g. the Kubernetes Service); alerts then link to
+    #: its own `/runbook`. Empty: alerts link to `[alerts] runbook_url`.
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _absolute_url(value, "alerts link to it from Slack").rstrip("/")
 
     @field_validator("listen")
     @classmethod
@@ -449,6 +470,48 @@ class WriterSettings(Section):
     phase_cache: Duration = timedelta(seconds=5)
 
 
+#: `[mapping]` keys that name the table and its model: a value other than the default one makes
+#: this another team's mapping.
+_MODEL_KEYS = (
+    "sql_table",
+    "key_column",
+    "timestamp_column",
+    "partition_key_template",
+    "sort_key_template",
+)
+#: Optional keys whose defaults describe the default model's columns: for another mapping, an
+#: omitted one means "none" (no pending index, no compared field, no quality rule or index).
+_MODEL_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("mapping", "pending_index"): None,
+    ("mapping", "fields"): (),
+    ("checks", "quality", "rules"): (),
+    ("checks", "quality", "indexes"): (),
+    ("checks", "quality", "fields"): (),
+}
+
+
+def is_default_model(mapping: Mapping[str, Any]) -> bool:
+    """Whether a `[mapping]` table (as written) describes the default data model."""
+    defaults = MappingSettings.model_fields
+    return all(mapping.get(k, defaults[k].default) == defaults[k].default for k in _MODEL_KEYS)
+
+
+def _without_default_model(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with the default model's optional keys set to "none" where they were omitted."""
+    out = dict(data)
+    for path, none in _MODEL_DEFAULTS.items():
+        node: dict[str, Any] = out
+        for part in path[:-1]:
+            child = node.get(part, {})
+            if not isinstance(child, Mapping):
+                break  # a wrong type: validation names it
+            node[part] = dict(child)
+            node = node[part]
+        else:
+            node.setdefault(path[-1], none)
+    return out
+
+
 class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     dynamodb: DynamoSettings = DynamoSettings()
@@ -459,6 +522,22 @@ class Settings(Section):
     ha: HaSettings = HaSettings()
     daemon: DaemonSettings = DaemonSettings()
     writer: WriterSettings = WriterSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _another_model(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        mapping = data.get("mapping", {})
+        if not isinstance(mapping, Mapping) or is_default_model(mapping):
+            return data
+        return _without_default_model(data)
+
+    def runbook_template(self) -> str:
+        """Where alerts link to, `{rule}` standing for the rule's anchor; empty when nowhere."""
+        if self.telemetry.public_url:
+            return f"{self.telemetry.public_url}/runbook#{{rule}}"
+        return self.alerts.runbook_url
 
     def table_mapping(self) -> TableMapping:
         """The core's view of `[mapping]` (validated when the settings were loaded)."""

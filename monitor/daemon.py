@@ -204,6 +204,14 @@ class Daemon:
                 else:
                     self.metrics.set_leader(True)
                 self._warn_about_timeouts()
+                if not settings.runbook_template():
+                    log.warning(
+                        "daemon.no_runbook_link",
+                        extra={
+                            "hint": "set [telemetry] public_url (alerts then link to this"
+                            " daemon's /runbook) or [alerts] runbook_url"
+                        },
+                    )
                 scheduler = CheckScheduler(
                     [Job(n, i, self._call(n)) for n, i in self._intervals.items()],
                     timeout=settings.daemon.check_timeout,

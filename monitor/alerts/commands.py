@@ -86,7 +86,7 @@ async def _alerts_test(
     notifier = build_notifier(settings, stream=sys.stderr if output_format == "json" else None)
     message = render_test(
         at=now,
-        runbook_url=settings.alerts.runbook_url,
+        runbook_url=settings.runbook_template(),
         table=settings.mapping.sql_table,
         destination=notifier.destination,
     )

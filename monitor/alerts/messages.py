@@ -30,6 +30,7 @@ from monitor.core.rules import (
     Notification,
     Observation,
     RuleSpec,
+    runbook_link,
 )
 
 #: Slack limits: a header's text, a key shown in a message.
@@ -124,7 +125,7 @@ def render_notification(
         sentence_plain=sentence_plain,
         facts=tuple(facts),
         keys=obs.example_keys if kind != "resolved" else (),
-        runbook=runbook_url.replace("{rule}", note.rule),
+        runbook=runbook_link(runbook_url, note.rule),
         rule=note.rule,
         summary=_summary(note),
     )
@@ -145,7 +146,7 @@ def render_test(*, at: datetime, runbook_url: str, table: str, destination: str)
         sentence_plain=sentence.format(t=table),
         facts=(("Sent at", _iso(at)), ("Destination", destination)),
         keys=(),
-        runbook=runbook_url.replace("{rule}", "test"),
+        runbook=runbook_link(runbook_url, "test"),
         rule="test",
         summary=f"test message for table {table}",
     )
@@ -176,7 +177,7 @@ def _render(c: _Content) -> Message:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"{_runbook_md(c.runbook)} · rule `{_code(c.rule)}` · dualwrite-monitor"
+                    text=f"{_runbook_md(c.runbook)}rule `{_code(c.rule)}` · dualwrite-monitor"
                 )
             ]
         ),
@@ -186,7 +187,7 @@ def _render(c: _Content) -> Message:
     plain += [f"  {label.ljust(width)}  {value}" for label, value in c.facts]
     if c.keys:
         plain.append(f"  {'Example keys'.ljust(width)}  {', '.join(c.keys)}")
-    plain.append(f"  Runbook: {c.runbook} (rule {c.rule})")
+    plain.append(f"  Runbook: {c.runbook} (rule {c.rule})" if c.runbook else f"  Rule: {c.rule}")
     return Message(
         text=f"{c.status}: {c.title} — {c.summary}",
         blocks=tuple(blocks),
@@ -303,6 +304,9 @@ def _code(text: str) -> str:
 
 
 def _runbook_md(url: str) -> str:
+    """The context line's runbook part, with its separator (nothing when there is no runbook)."""
+    if not url:
+        return ""
     if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
-        return f"<{url}|Runbook>"
-    return f"Runbook: {_escape(url)}"
+        return f"<{url}|Runbook> · "
+    return f"Runbook: {_escape(url)} · "

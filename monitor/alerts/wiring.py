@@ -110,7 +110,7 @@ def build_alerts(
     outbox = Outbox(
         store,
         notifier if notifier is not None else build_notifier(settings),
-        runbook_url=alerts.runbook_url,
+        runbook_url=settings.runbook_template(),
         clock=clock,
         max_backoff=max(alerts.retry_max_backoff, Outbox.FIRST_BACKOFF),
     )

@@ -115,7 +115,6 @@ async def run_counts(
 
     tally = _Tally()
     limiter = anyio.CapacityLimiter(settings.dynamodb.max_concurrency)
-    units_before = dynamo.budget.consumed
 
     async def run_slice(piece: Slice) -> None:
         async with limiter:
@@ -167,7 +166,7 @@ async def run_counts(
         "threshold_percent": config.threshold_percent,
         "slices": len(slices),
         "partitions": len({s.partition for s in slices}),
-        "read_units": round(dynamo.budget.consumed - units_before, 3),
+        "read_units": round(dynamo.read_units, 3),
         "discovery_last_run": None
         if discovery.last_run is None
         else discovery.last_run.isoformat().replace("+00:00", "Z"),

@@ -82,7 +82,6 @@ async def run_orphans(
     statuses = mapping.status_values
     step = mapping.sort_resolution
     window = Window(align_down(window.start, step), align_down(window.end, step), window.clamped)
-    units_before = dynamo.budget.consumed
     warnings: list[str] = []
 
     problem = index_problem(mapping, await dynamo.describe())
@@ -150,7 +149,7 @@ async def run_orphans(
         "write_success": round(numbers.write_success, 9),
         "transaction_completion": round(numbers.transaction_completion, 9),
         "pending_source": "base table" if index is None else f"index {index.name}",
-        "read_units": round(dynamo.budget.consumed - units_before, 3),
+        "read_units": round(dynamo.read_units, 3),
     }
     return build_report(
         "orphans",

@@ -52,7 +52,6 @@ async def run_quality(
     config = settings.checks.quality
     plan, warnings_list = quality_plan(settings).restricted_to(await table_columns(sql))
     warnings = list(warnings_list)
-    units_before = dynamo.budget.consumed
     sample, records = await (cache or SampleCache()).fetch(
         sql,
         dynamo,
@@ -123,7 +122,7 @@ async def run_quality(
         "rules_checked": len(plan.rules),
         "indexes_checked": [index.name for index in plan.indexes],
         "sampling": sample.method,
-        "read_units": round(dynamo.budget.consumed - units_before, 3),
+        "read_units": round(dynamo.read_units, 3),
     }
     findings.sort(key=lambda f: (f.kind, str(f.key), f.field or "", f.rule or ""))
     return build_report(

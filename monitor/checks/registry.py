@@ -91,7 +91,8 @@ async def run_check(name: str, context: CheckContext, request: CheckRequest) -> 
     check = REGISTRY.get(name)
     if check is None:
         raise UsageError(f"unknown check {name!r}; known: {', '.join(REGISTRY)}")
-    report = await check(context, request)
+    # Its own view of DynamoDB, so `read_units` counts this run alone, not overlapping ones.
+    report = await check(replace(context, dynamo=context.dynamo.for_run()), request)
     if context.warnings:
         report = replace(report, warnings=(*context.warnings, *report.warnings))
     return report

@@ -316,7 +316,6 @@ async def run_sample(
     specs = field_specs(settings.mapping.fields, "mapping.fields")
     rng = rng or random.Random()
     columns = (*mapping.row_columns, *(s.column for s in specs))
-    units_before = dynamo.budget.consumed
     projection = (mapping.key_attribute, mapping.status_attribute, *(s.attribute for s in specs))
     sample, records = await (cache or SampleCache()).fetch(
         sql, dynamo, window, config.sample_size, columns, projection, rng=rng, seed=seed
@@ -352,7 +351,7 @@ async def run_sample(
         "alert_below_percent": threshold.alert_below,
         "sampling": sample.method,
         "keep_probability": round(sample.rate, 9),
-        "read_units": round(dynamo.budget.consumed - units_before, 3),
+        "read_units": round(dynamo.read_units, 3),
     }
     return build_report(
         "sample",

@@ -80,6 +80,17 @@ STORE_UNREACHABLE: Final = "store_unreachable"
 COUNT_VARIANCE: Final = "count_variance"
 CHECK_FAILED_PREFIX: Final = "check_failed:"
 
+
+def runbook_anchor(rule: str) -> str:
+    """The runbook section of a rule: `check_failed:counts` shares `check_failed`'s."""
+    return rule.split(":", 1)[0]
+
+
+def runbook_link(template: str, rule: str) -> str:
+    """The runbook URL for `rule` (`{rule}` becomes its anchor); empty when there is none."""
+    return template.replace("{rule}", runbook_anchor(rule))
+
+
 #: `[alerts.thresholds]` key -> the figure its rule reads (the CONTRACT §5 instrument).
 THRESHOLD_METRICS: Final[Mapping[str, str]] = {
     "data_consistency": "dualwrite.consistency",

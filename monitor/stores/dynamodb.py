@@ -8,6 +8,7 @@ retried until served, or the run fails loudly with `StoreUnavailable`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -82,8 +83,22 @@ def _consumed(response: Mapping[str, Any]) -> float | None:
     return None
 
 
+@dataclass(slots=True)
+class ReadMeter:
+    """What went through one store view: read units consumed, requests sent, retries."""
+
+    units: float = 0.0
+    requests: int = 0
+    retried: int = 0
+
+
 class DynamoStore:
-    """Reads (and, for `setup`, creates) the mapped table. Construct with `DynamoStore.open`."""
+    """Reads (and, for `setup`, creates) the mapped table. Construct with `DynamoStore.open`.
+
+    `for_run()` gives a check run its own view, sharing the client, budget and concurrency
+    limit, whose `read_units` counts only that run's requests (the process's budget counter
+    also counts the checks that overlap it).
+    """
 
     def __init__(
         self,
@@ -101,8 +116,32 @@ class DynamoStore:
         self.retry = retry
         self.budget = budget or ReadBudget(settings.max_read_units_per_second)
         self._limiter = anyio.CapacityLimiter(settings.max_concurrency)
-        self.requests = 0
-        self.retried = 0
+        #: This view's meter first, then those of the views it was derived from.
+        self._meters: tuple[ReadMeter, ...] = (ReadMeter(),)
+
+    def for_run(self) -> DynamoStore:
+        """A view of this store that meters one run on its own (and still counts here)."""
+        view = copy.copy(self)
+        view._meters = (ReadMeter(), *self._meters)
+        return view
+
+    @property
+    def read_units(self) -> float:
+        return self._meters[0].units
+
+    @property
+    def requests(self) -> int:
+        return self._meters[0].requests
+
+    @property
+    def retried(self) -> int:
+        return self._meters[0].retried
+
+    def _count(self, *, units: float = 0.0, requests: int = 0, retried: int = 0) -> None:
+        for meter in self._meters:
+            meter.units += units
+            meter.requests += requests
+            meter.retried += retried
 
     @classmethod
     @asynccontextmanager
@@ -136,7 +175,7 @@ class DynamoStore:
                 params.setdefault("ReturnConsumedCapacity", "TOTAL")
             try:
                 async with self._limiter:
-                    self.requests += 1
+                    self._count(requests=1)
                     response: dict[str, Any] = await method(**params)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
@@ -164,9 +203,11 @@ class DynamoStore:
             else:
                 if reads:
                     consumed = _consumed(response)
-                    self.budget.charge(1.0 if consumed is None else consumed)
+                    units = 1.0 if consumed is None else consumed
+                    self.budget.charge(units)
+                    self._count(units=units)
                 return response
-            self.retried += 1
+            self._count(retried=1)
             log.warning(
                 "DynamoDB %s: %s; retry %d/%d", operation, failure, attempt + 1, self.retry.attempts
             )
@@ -272,7 +313,7 @@ class DynamoStore:
                 raise StoreUnavailable(
                     STORE, f"BatchGetItem made no progress on {left} keys after {stalled} tries"
                 )
-            self.retried += 1
+            self._count(retried=1)
             await anyio.sleep(self.retry.delay(stalled))
             pending = unprocessed
         return items

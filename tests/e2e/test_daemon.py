@@ -401,6 +401,9 @@ def test_runs_checks_on_interval_and_serves_metrics_status_logs_otlp_and_sd_noti
     finished = [line for line in daemon.lines if line["event"] == "check.finished"]
     assert finished and all(line.get("check") and line.get("run_id") for line in finished)
     assert [line["event"] for line in daemon.lines][-1] == "daemon.stopped"
+    # Neither [telemetry] public_url nor [alerts] runbook_url: said once, at start.
+    unlinked = [line for line in daemon.lines if line["event"] == "daemon.no_runbook_link"]
+    assert len(unlinked) == 1 and unlinked[0]["level"] == "warning"
     assert PASSWORD not in output
     assert PASSWORD not in json.dumps(status)
 

@@ -139,3 +139,24 @@ def test_setup_for_another_mapping_creates_only_the_monitor_schema(
     result = json.loads(capsys.readouterr().out)
     assert result["created"] == ["schema dualwrite_monitor"]
     assert any('CREATE INDEX IF NOT EXISTS "events_dwm_slice"' in a for a in result["advice"])
+
+
+def test_another_teams_mapping_that_omits_the_pending_index_runs_on_the_base_table(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Omitted, not `false`: the default model's index (templated on `log_timestamp`) must not
+    be inherited; orphans falls back to the base table and says so."""
+    anyio.run(create_and_fill, settings, set(), set())
+    mapping = MAPPING.replace("pending_index = false\n", "").replace("fields = []\n", "")
+    config = write_config(tmp_path / "c.toml", settings, mapping).read_text()
+    (tmp_path / "c.toml").write_text(config.replace('"IntegrationLogs"', '"AuditEvents"'))
+    window = ["--since", "2026-03-31T21:00:00Z", "--until", "2026-04-01T02:00:00Z"]
+    args = ["--config", str(tmp_path / "c.toml"), "--format", "json", *window]
+    code = main(["check", "orphans", *args])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    report = json.loads(out)
+    assert report["summary"]["pending_source"] == "base table"
+    assert any("no pending index is configured" in w for w in report["warnings"]), report
+    # The pending records (state "P") are found on the base table.
+    assert report["summary"]["sql_pending"] > 0

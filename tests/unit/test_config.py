@@ -169,3 +169,78 @@ def test_partition_values_must_name_every_partition_column() -> None:
     assert Settings().table_mapping().known_partitions is None
     with pytest.raises(ConfigError, match="mapping.partition_values"):
         settings_from_dict({"mapping": {"partition_values": {"log_type": ["Error"]}}})
+
+
+ANOTHER_TEAM = """
+[mapping]
+sql_table = "audit.events"
+key_column = "event_id"
+timestamp_column = "occurred_at"
+status_column = "state"
+partition_key_template = "EVT#{tenant}#{occurred_at:%Y-%m}"
+sort_key_template = "{occurred_at:%Y-%m-%dT%H:%M:%S.%fZ}#{event_id}"
+"""
+
+
+def test_another_teams_mapping_may_omit_what_describes_the_default_model(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(ANOTHER_TEAM)
+    settings = load_settings(config, environ={})
+    # Omitted optional keys mean "none", not the default model's index, fields and rules.
+    assert settings.mapping.pending_index is None
+    assert settings.table_mapping().pending_index is None
+    assert settings.mapping.fields == ()
+    quality = settings.checks.quality
+    assert quality.rules == quality.indexes == quality.fields == ()
+
+
+def test_another_teams_mapping_keeps_what_it_writes(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        ANOTHER_TEAM + 'pending_index = { name = "P", partition_key = "G", sort_key = "GS",'
+        ' partition_key_template = "P#{occurred_at:%Y-%m-%d}" }\n'
+        + 'fields = [{ column = "state", attribute = "State" }]\n'
+    )
+    settings = load_settings(config, environ={})
+    assert settings.mapping.pending_index is not None
+    assert settings.mapping.pending_index.name == "P"
+    assert [f.column for f in settings.mapping.fields] == ["state"]
+
+
+def test_the_default_mapping_keeps_its_pending_index(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[mapping]\nsql_table = "integration_logs"\nstatus_column = "write_status"\n')
+    settings = load_settings(config, environ={})
+    assert settings.mapping.pending_index == Settings().mapping.pending_index
+    assert settings.checks.quality == Settings().checks.quality
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[alerts]\nrunbook_url = "README.md#alerts"\n', "alerts.runbook_url"),
+        ('[alerts]\nrunbook_url = "ftp://wiki/x"\n', "alerts.runbook_url"),
+        ('[telemetry]\npublic_url = "monitor.internal:9464"\n', "telemetry.public_url"),
+    ],
+)
+def test_runbook_links_must_be_absolute_http_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    assert main(["check", "counts", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert key in err and "absolute http(s) URL" in err and err.count("\n") == 1, err
+
+
+def test_alerts_link_to_the_daemons_runbook_when_public_url_is_set() -> None:
+    public = Settings.model_validate(
+        {
+            "telemetry": {"public_url": "http://monitor.svc:9464/"},
+            "alerts": {"runbook_url": "https://wiki.example/dw#{rule}"},
+        }
+    )
+    assert public.runbook_template() == "http://monitor.svc:9464/runbook#{rule}"
+    wiki = Settings.model_validate({"alerts": {"runbook_url": "https://wiki.example/dw#{rule}"}})
+    assert wiki.runbook_template() == "https://wiki.example/dw#{rule}"
+    assert Settings().runbook_template() == ""
