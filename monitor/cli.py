@@ -30,6 +30,7 @@ from monitor.errors import (
     first_monitor_error,
 )
 from monitor.model import CheckReport
+from monitor.retryline import attach_retry_line, clear_retry_line
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -131,11 +132,15 @@ def _timestamp(text: str) -> datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.WARNING
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(level)  # its own level: the retry line below lowers a logger's
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=level, format="%(levelname)s %(name)s: %(message)s", handlers=[stderr]
     )
+    if not args.debug:
+        # Store retries: one line updated in place on a terminal, nothing in a pipe.
+        attach_retry_line(sys.stderr)
     try:
         return _dispatch(args)
     except MonitorError as exc:
@@ -162,10 +167,12 @@ def _unexpected(exc: BaseException, debug: bool) -> int:
 
 
 def _fail(message: str) -> None:
+    clear_retry_line()  # the final message stands alone on its line
     print(f"dualwrite-monitor: {message}", file=sys.stderr)  # noqa: T201
 
 
 def _out(text: str) -> None:
+    clear_retry_line()
     print(text)  # noqa: T201
 
 

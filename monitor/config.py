@@ -479,14 +479,12 @@ _MODEL_KEYS = (
     "partition_key_template",
     "sort_key_template",
 )
-#: Optional keys whose defaults describe the default model's columns: for another mapping, an
-#: omitted one means "none" (no pending index, no compared field, no quality rule or index).
+#: Optional `[mapping]` keys whose defaults describe the default model's columns: for another
+#: mapping, an omitted one means "none" (no pending index, no compared field). (`[checks.quality]`
+#: defaults need not: they are restricted to the table's columns at run time, with a warning.)
 _MODEL_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("mapping", "pending_index"): None,
     ("mapping", "fields"): (),
-    ("checks", "quality", "rules"): (),
-    ("checks", "quality", "indexes"): (),
-    ("checks", "quality", "fields"): (),
 }
 
 

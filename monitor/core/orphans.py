@@ -352,7 +352,10 @@ def index_problem(mapping: TableMapping, table: Mapping[str, Any]) -> str | None
     """Why the pending index cannot be used for this table (`describe_table`'s `Table`), or None."""
     index = mapping.pending_index
     if index is None:
-        return "no pending index is configured ([mapping] pending_index is false or omitted)"
+        return (
+            "no pending index is configured ([mapping] pending_index = false, or omitted for a"
+            " table other than the default one)"
+        )
     gsis = {g.get("IndexName"): g for g in table.get("GlobalSecondaryIndexes", ())}
     gsi = gsis.get(index.name)
     if gsi is None:

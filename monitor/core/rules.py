@@ -81,14 +81,9 @@ COUNT_VARIANCE: Final = "count_variance"
 CHECK_FAILED_PREFIX: Final = "check_failed:"
 
 
-def runbook_anchor(rule: str) -> str:
-    """The runbook section of a rule: `check_failed:counts` shares `check_failed`'s."""
-    return rule.split(":", 1)[0]
-
-
 def runbook_link(template: str, rule: str) -> str:
-    """The runbook URL for `rule` (`{rule}` becomes its anchor); empty when there is none."""
-    return template.replace("{rule}", runbook_anchor(rule))
+    """The runbook URL for `rule` (`{rule}` becomes its name, the runbook's anchor for it)."""
+    return template.replace("{rule}", rule)
 
 
 #: `[alerts.thresholds]` key -> the figure its rule reads (the CONTRACT §5 instrument).
@@ -438,6 +433,11 @@ def _notify(
         silenced=silenced,
         inhibited=inhibited,
     )
+
+
+def breaches(spec: RuleSpec, obs: Observation) -> bool:
+    """Whether `obs` is bad enough for `spec` to open an incident (what the status page marks)."""
+    return _breaches(spec, obs)
 
 
 def _breaches(spec: RuleSpec, obs: Observation) -> bool:

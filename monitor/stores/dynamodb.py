@@ -60,6 +60,10 @@ TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
+class TableNotFound(StoreError):
+    """The table (or an index a request named) does not exist."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Capped exponential backoff with full jitter. Tests pass `base_delay=0` to skip waits."""
@@ -180,7 +184,7 @@ class DynamoStore:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
-                    raise StoreError(
+                    raise TableNotFound(
                         STORE,
                         f"table {self.table!r} (or an index) does not exist; for a development"
                         " table run `dualwrite-monitor setup`",
@@ -208,8 +212,15 @@ class DynamoStore:
                     self._count(units=units)
                 return response
             self._count(retried=1)
-            log.warning(
-                "DynamoDB %s: %s; retry %d/%d", operation, failure, attempt + 1, self.retry.attempts
+            # Debug: the final StoreUnavailable says what happened; on a terminal the CLI shows
+            # these as one line updated in place (monitor.retryline).
+            log.debug(
+                "DynamoDB %s: %s; retry %d/%d",
+                operation,
+                failure,
+                attempt + 1,
+                self.retry.attempts,
+                extra={"retry_attempt": attempt + 1, "retry_attempts": self.retry.attempts},
             )
             await anyio.sleep(self.retry.delay(attempt))
         raise StoreUnavailable(STORE, f"{failure} after {self.retry.attempts} attempts")

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from monitor.daemon import Daemon, ReportSink
 from monitor.local import LocalPostgres
 from monitor.model import CheckReport
 from tests.conftest import make_settings
+from tests.http_server import serve_http
 from tests.integration.scenario import make_rows, seed, write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -277,15 +278,8 @@ def otlp_receiver() -> Iterator[tuple[str, list[ExportMetricsServiceRequest]]]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_http(Handler) as url:
+        yield url, received
 
 
 def received_datagrams(sock: socket.socket) -> list[str]:

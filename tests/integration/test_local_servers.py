@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -75,6 +77,29 @@ def _check_dynamo(ddb: LocalDynamo) -> None:
     ddb.reset()
     assert asyncio.run(_dynamo(ddb.endpoint_url)) == []
     assert asyncio.run(_dynamo(ddb.endpoint_url, create="events")) == ["events"]
+
+
+def _modes(path: Path) -> dict[Path, int]:
+    resolved = path.resolve()
+    return {p: p.stat().st_mode for p in (resolved, *resolved.parents)}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root case: run the suite as root to check it")
+def test_as_root_the_cluster_leaves_no_trace_beyond_its_folder(tmp_path: Path) -> None:
+    """No account added, no folder's permissions relaxed; the folder goes on close."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    accounts = Path("/etc/passwd").read_text()
+    modes = _modes(private)
+    pg = LocalPostgres(private)
+    with pg:
+        assert asyncio.run(_select_one(pg.dsn)) == 1
+        root = pg.data_dir.parent
+        assert Path("/etc/passwd").read_text() == accounts
+        assert _modes(private) == modes
+    assert not root.exists()
+    assert Path("/etc/passwd").read_text() == accounts
+    assert _modes(private) == modes
 
 
 def test_moto_lists_creates_and_resets() -> None:

@@ -284,13 +284,13 @@ def test_no_value_of_a_finding_or_summary_ever_reaches_a_message(
             assert all(key in message.plain for key in obs.example_keys)
 
 
-def test_check_failures_link_to_their_shared_runbook_anchor() -> None:
+def test_check_failures_link_to_their_own_runbook_anchor() -> None:
     spec = rules_from_thresholds({}, count_threshold_percent=0.1, failure_runs=3, checks=["counts"])
     failing = Notification("check_failed:counts", "firing", OBS, spec[-1], T0, None)
     template = "http://monitor.svc:9464/runbook#{rule}"
     message = render_notification(failing, at=T0, runbook_url=template)
     context = message.blocks_json()[-1]["elements"][0]["text"]
-    assert "<http://monitor.svc:9464/runbook#check_failed|Runbook>" in context
+    assert "<http://monitor.svc:9464/runbook#check_failed:counts|Runbook>" in context
     assert "rule `check_failed:counts`" in context
 
 

@@ -190,8 +190,6 @@ def test_another_teams_mapping_may_omit_what_describes_the_default_model(tmp_pat
     assert settings.mapping.pending_index is None
     assert settings.table_mapping().pending_index is None
     assert settings.mapping.fields == ()
-    quality = settings.checks.quality
-    assert quality.rules == quality.indexes == quality.fields == ()
 
 
 def test_another_teams_mapping_keeps_what_it_writes(tmp_path: Path) -> None:
@@ -212,7 +210,7 @@ def test_the_default_mapping_keeps_its_pending_index(tmp_path: Path) -> None:
     config.write_text('[mapping]\nsql_table = "integration_logs"\nstatus_column = "write_status"\n')
     settings = load_settings(config, environ={})
     assert settings.mapping.pending_index == Settings().mapping.pending_index
-    assert settings.checks.quality == Settings().checks.quality
+    assert settings.mapping.fields == Settings().mapping.fields
 
 
 @pytest.mark.parametrize(
