@@ -6,7 +6,7 @@
     deploy/make-configmap.py --check              # exit 1 when the committed ConfigMap is stale
 
 The file is embedded as a YAML literal block, so comments survive and `kubectl get cm -o yaml`
-reads like the original. Secrets do not belong in it: they come from the Secret (see README).
+reads like the original. Secrets do not belong in it: they come from the Secret (see docs/deployment.md).
 Standard library only, so it runs before the package is installed.
 """
 
