@@ -16,33 +16,9 @@ Readiness for systemd: READY=1 once the scheduler runs, WATCHDOG=1 on each sched
 check is stuck past its timeout (so the watchdog follows the check loop, not a timer of its own),
 STOPPING=1 when shutdown begins.
 
-Alerts hook. The daemon calls every report sink after every run (a run that ended with a report,
-failed, timed out, or could not start) as `await sink(check, report, error)`, exactly one of
-`report`/`error` set. Sinks run one at a time, after metrics and /status are updated; each call is
-bounded by `check_timeout`; a sink that raises is logged and the others still run. A sink is
-registered as a factory, entered on the daemon's exit stack (so it can own a task group), and the
-lead wires the alerts engine (monitor.alerts) like this — built on first use, because the stores
-may be down when the daemon starts, and only on the leader, because a standby performs no runs:
-
-    @asynccontextmanager
-    async def alerts_sink(daemon: Daemon) -> AsyncIterator[ReportSink]:
-        alerts: Alerts | None = None
-        async with anyio.create_task_group() as group:
-            async def sink(check, report, error) -> None:
-                nonlocal alerts
-                if alerts is None:
-                    context = await daemon.context()   # StoreUnavailable: tried again next run
-                    alerts = build_alerts(daemon.settings, context.sql.pool, checks=REGISTRY)
-                    alerts.engine.add_listener(...)    # -> daemon.metrics.record_alert(rule, state)
-                    group.start_soon(alerts.outbox.run)
-                await alerts.engine.observe(check, report, error)
-            yield sink
-            group.cancel_scope.cancel()
-
-    run_daemon(settings, sinks=[alerts_sink], debug=args.debug)     # in cli.py
-
-`daemon.context()` opens (or returns) the shared stores; `daemon.metrics.record_alert(rule,
-state)` feeds `dualwrite.alerts`; `daemon.leading` is the leader flag.
+Report sinks (monitor/sinks.py) are called after every run with a narrow `SinkContext`: the
+shared stores, the `dualwrite.alerts` hook and the settings; the alerts engine is one
+(monitor/alerts/sink.py), registered by the `run` command.
 """
 
 from __future__ import annotations
@@ -50,8 +26,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +42,7 @@ from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
 from monitor.model import CheckReport
 from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
+from monitor.sinks import ReportSink, SinkContext, SinkFactory
 from monitor.telemetry.logs import configure_logging, redact_text
 from monitor.telemetry.metrics import Telemetry, build_telemetry
 from monitor.telemetry.sdnotify import notify, watchdog_seconds
@@ -73,9 +50,6 @@ from monitor.telemetry.server import serve
 from monitor.telemetry.status import StatusBoard
 
 log = logging.getLogger(__name__)
-
-ReportSink = Callable[[str, CheckReport | None, BaseException | None], Awaitable[None]]
-SinkFactory = Callable[["Daemon"], AbstractAsyncContextManager[ReportSink]]
 
 #: A run still going this long past its timeout means cancellation is not working: unhealthy.
 OVERDUE_GRACE = 30.0
@@ -162,7 +136,7 @@ class Daemon:
         self._stop: anyio.Event | None = None
         self._stop_requested = False
 
-    # --- what sinks may use ------------------------------------------------------------------
+    # --- for sinks and embedding --------------------------------------------------------------
 
     async def context(self) -> CheckContext:
         """The shared stores, opened on first use (raises StoreUnavailable while they are down)."""
@@ -191,8 +165,9 @@ class Daemon:
                     serve(settings.telemetry.listen, self._telemetry.prometheus_text, self)
                 )
                 log.info("http.listening", extra={"address": f"{host}:{port}", "port": port})
+                sink_context = SinkContext(settings, self.context, self.metrics.record_alert)
                 for factory in self._factories:
-                    self._sinks.append(await stack.enter_async_context(factory(self)))
+                    self._sinks.append(await stack.enter_async_context(factory(sink_context)))
                 group = await stack.enter_async_context(anyio.create_task_group())
                 stop = self._stop = anyio.Event()
                 if self._stop_requested:
@@ -385,4 +360,4 @@ def run_daemon(
     return EXIT_OK
 
 
-__all__ = ["Daemon", "ReportSink", "SinkFactory", "run_daemon"]
+__all__ = ["Daemon", "ReportSink", "SinkContext", "SinkFactory", "run_daemon"]

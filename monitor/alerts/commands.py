@@ -21,7 +21,7 @@ from monitor.config import Settings, parse_duration
 from monitor.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from monitor.alerts.store import AlertStore, StoredSilence
+    from monitor.stores.alert_state import AlertStore, StoredSilence
 
 
 def _positive_duration(text: str) -> timedelta:
@@ -77,9 +77,9 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
 async def _alerts_test(
     settings: Settings, output_format: str, out: Callable[[str], None], now: datetime
 ) -> int:
+    from monitor.alerts.channels import build_notifier
     from monitor.alerts.messages import render_test
     from monitor.alerts.notifier import Delivery
-    from monitor.alerts.wiring import build_notifier
     from monitor.report import dumps
 
     # With --format json stdout is for the one JSON document: the console message goes aside.
@@ -101,7 +101,7 @@ async def _alerts_test(
 async def _with_store(
     settings: Settings, args: argparse.Namespace, out: Callable[[str], None], now: datetime
 ) -> int:
-    from monitor.alerts.store import AlertStore
+    from monitor.stores.alert_state import AlertStore
     from monitor.stores.postgres import PostgresStore
     from monitor.stores.state import StateStore
 

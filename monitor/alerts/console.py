@@ -1,4 +1,4 @@
-"""Alerts printed on a stream: for the demo and for installs without Slack."""
+"""Alerts as text on a stream (the demo, `alerts test` without Slack) or as JSON log events."""
 
 from __future__ import annotations
 
@@ -6,8 +6,21 @@ import logging
 import sys
 from typing import TextIO
 
+from monitor.alerts.messages import Message
 from monitor.alerts.notifier import Delivery
 from monitor.errors import AlertDeliveryError
+
+
+def plain_text(message: Message) -> str:
+    """The content of a Slack message as aligned plain lines."""
+    lines = [f"[{message.status}] {message.title}", message.sentence_text]
+    width = max((len(label) for label, _ in message.facts), default=0)
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in message.facts]
+    if message.example_keys:
+        lines.append(f"  {'Example keys'.ljust(width)}  {', '.join(message.example_keys)}")
+    links = "; ".join(f"{link.label}: {link.url}" for link in message.links)
+    lines.append(f"  {links} (rule {message.rule})" if links else f"  Rule: {message.rule}")
+    return "\n".join(lines)
 
 
 class ConsoleNotifier:
@@ -24,7 +37,7 @@ class ConsoleNotifier:
     async def send(self, delivery: Delivery) -> str | None:
         stream = self._stream if self._stream is not None else sys.stdout
         try:
-            stream.write(delivery.message.plain + "\n\n")
+            stream.write(plain_text(delivery.message) + "\n\n")
             stream.flush()
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
             raise AlertDeliveryError(f"console: {type(exc).__name__}") from None
@@ -47,6 +60,6 @@ class LogNotifier:
         self._log.warning(
             "alert.%s",
             delivery.kind,
-            extra={"summary": message.text, "lines": message.plain.splitlines()},
+            extra={"summary": message.headline, "lines": plain_text(message).splitlines()},
         )
         return None

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from monitor.alerts.store import AlertStore
 from monitor.core.alertmap import run_observations
 from monitor.core.rules import STORE_UNREACHABLE, Notification, RuleSpec, RuleState, evaluate
 from monitor.errors import MonitorError, StoreError, StoreUnavailable, first_monitor_error
 from monitor.model import CheckReport
+from monitor.stores.alert_state import AlertStore
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,12 @@
-"""A notification as a Slack message (Block Kit + plain `text` fallback) and as console text.
+"""A notification as a neutral message: title, state, sentence, facts, example keys, links.
 
-Pure. What a message may contain is fixed here: the rule, the figure against its threshold
-(with the 95 % interval of a sampled figure), the window, the table, up to five record keys,
-the incident's times, a value-free cause (an error's type) and the runbook link. A notification
-carries nothing else, so request/response data and free-text values cannot reach a message.
-Dynamic text is escaped for Slack's mrkdwn so a key cannot ping a channel or forge a link.
+Pure, and free of any channel's format: `monitor.alerts.blocks` renders it as Slack Block Kit,
+`monitor.alerts.console` as text (the console) or a JSON log event. What a message may contain
+is fixed here: the rule, the figure against its threshold (with the 95 % interval of a sampled
+figure), the window, the table, up to five record keys, the incident's times, a value-free cause
+(an error's type) and links (the runbook). A notification carries nothing else, so
+request/response data and free-text values cannot reach a message. Renderers escape dynamic text
+for their channel (Slack's mrkdwn: a key cannot ping a channel or forge a link).
 """
 
 from __future__ import annotations
@@ -12,16 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
-
-from slack_sdk.models.blocks import (
-    Block,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from typing import Final, Literal
 
 from monitor.core.rules import (
     CHECK_FAILED_PREFIX,
@@ -33,9 +26,6 @@ from monitor.core.rules import (
     runbook_link,
 )
 
-#: Slack limits: a header's text, a key shown in a message.
-_HEADER_MAX: Final = 150
-_KEY_MAX: Final = 80
 #: A message delivered this long after it was queued says so (and since when).
 _LATE: Final = timedelta(minutes=1)
 
@@ -48,42 +38,60 @@ _TITLES: Final = {
     "count_variance": "Count variance",
     "store_unreachable": "Store unreachable",
 }
-_STATUS: Final = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED"}
-_EMOJI: Final = {
-    "firing": ":rotating_light:",
-    "repeat": ":repeat:",
-    "resolved": ":white_check_mark:",
-    "test": ":wave:",
+
+MessageState = Literal["firing", "repeat", "resolved", "test"]
+#: How each state is named in every rendering.
+STATUS: Final[dict[MessageState, str]] = {
+    "firing": "FIRING",
+    "repeat": "STILL FIRING",
+    "resolved": "RESOLVED",
+    "test": "TEST",
 }
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One message, three renderings of the same content."""
+class Span:
+    """A piece of the sentence: plain text, an emphasised figure, or a literal name."""
 
-    #: Slack's notification fallback: one line.
     text: str
-    blocks: tuple[Block, ...]
-    #: The same content as plain lines, for the console.
-    plain: str
-
-    def blocks_json(self) -> list[dict[str, Any]]:
-        return [block.to_dict() for block in self.blocks]
+    style: Literal["text", "strong", "code"] = "text"
 
 
 @dataclass(frozen=True, slots=True)
-class _Content:
-    status: str
-    emoji: str
+class Link:
+    """A link a message offers (the runbook; any other page on-call may need)."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message's content; each notifier renders it in its channel's format."""
+
+    state: MessageState
     title: str
-    #: The sentence, rendered for mrkdwn and for plain text.
-    sentence_md: str
-    sentence_plain: str
+    sentence: tuple[Span, ...]
+    #: (label, value) pairs, in the order they are shown.
     facts: tuple[tuple[str, str], ...]
-    keys: tuple[str, ...]
-    runbook: str
+    example_keys: tuple[str, ...]
+    links: tuple[Link, ...]
     rule: str
+    #: A few words after the title in the one-line form (notification previews, log events).
     summary: str
+
+    @property
+    def status(self) -> str:
+        return STATUS[self.state]
+
+    @property
+    def headline(self) -> str:
+        """The message in one line."""
+        return f"{self.status}: {self.title} — {self.summary}"
+
+    @property
+    def sentence_text(self) -> str:
+        return "".join(span.text for span in self.sentence)
 
 
 def rule_title(rule: str) -> str:
@@ -114,133 +122,119 @@ def render_notification(
         facts.append(("Cause", obs.cause))
     if sent_at is not None and sent_at - at >= _LATE:
         facts.append(("Delivered late", f"queued {_iso(at)}, held {_duration(sent_at - at)}"))
-    title = rule_title(note.rule)
-    sentence_md = _sentence(note, at, md=True)
-    sentence_plain = _sentence(note, at, md=False)
-    content = _Content(
-        status=_STATUS[kind],
-        emoji=_EMOJI[kind],
-        title=title,
-        sentence_md=sentence_md,
-        sentence_plain=sentence_plain,
+    return Message(
+        state=kind,
+        title=rule_title(note.rule),
+        sentence=_sentence(note, at),
         facts=tuple(facts),
-        keys=obs.example_keys if kind != "resolved" else (),
-        runbook=runbook_link(runbook_url, note.rule),
+        example_keys=obs.example_keys if kind != "resolved" else (),
+        links=_runbook(runbook_url, note.rule),
         rule=note.rule,
         summary=_summary(note),
     )
-    return _render(content)
 
 
 def render_test(*, at: datetime, runbook_url: str, table: str, destination: str) -> Message:
     """`alerts test`: proves the path works; says plainly that nothing is wrong."""
-    sentence = (
-        "This is a test message from dualwrite-monitor: alerts about table {t} will arrive "
-        "here. Nothing is wrong."
-    )
-    content = _Content(
-        status="TEST",
-        emoji=_EMOJI["test"],
+    return Message(
+        state="test",
         title="dualwrite-monitor alerts",
-        sentence_md=sentence.format(t=f"`{_escape(table)}`"),
-        sentence_plain=sentence.format(t=table),
+        sentence=(
+            Span("This is a test message from dualwrite-monitor: alerts about table "),
+            Span(table, "code"),
+            Span(" will arrive here. Nothing is wrong."),
+        ),
         facts=(("Sent at", _iso(at)), ("Destination", destination)),
-        keys=(),
-        runbook=runbook_link(runbook_url, "test"),
+        example_keys=(),
+        links=_runbook(runbook_url, "test"),
         rule="test",
         summary=f"test message for table {table}",
     )
-    return _render(content)
 
 
-# --- rendering ------------------------------------------------------------------------------
+def _runbook(template: str, rule: str) -> tuple[Link, ...]:
+    url = runbook_link(template, rule)
+    return (Link("Runbook", url),) if url else ()
 
 
-def _render(c: _Content) -> Message:
-    header = f"{c.emoji} {c.status}: {c.title}"
-    if len(header) > _HEADER_MAX:
-        header = header[: _HEADER_MAX - 1] + "…"
-    blocks: list[Block] = [
-        HeaderBlock(text=header),
-        SectionBlock(text=MarkdownTextObject(text=c.sentence_md)),
-        SectionBlock(
-            fields=[MarkdownTextObject(text=f"*{label}*\n{_escape(v)}") for label, v in c.facts]
-        ),
-    ]
-    if c.keys:
-        shown = "  ".join(f"`{_code(key)}`" for key in c.keys)
-        blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=f"*Example keys* (up to 5)\n{shown}"))
-        )
-    blocks += [
-        DividerBlock(),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"{_runbook_md(c.runbook)}rule `{_code(c.rule)}` · dualwrite-monitor"
-                )
-            ]
-        ),
-    ]
-    plain = [f"[{c.status}] {c.title}", c.sentence_plain]
-    width = max((len(label) for label, _ in c.facts), default=0)
-    plain += [f"  {label.ljust(width)}  {value}" for label, value in c.facts]
-    if c.keys:
-        plain.append(f"  {'Example keys'.ljust(width)}  {', '.join(c.keys)}")
-    plain.append(f"  Runbook: {c.runbook} (rule {c.rule})" if c.runbook else f"  Rule: {c.rule}")
-    return Message(
-        text=f"{c.status}: {c.title} — {c.summary}",
-        blocks=tuple(blocks),
-        plain="\n".join(plain),
-    )
+def _strong(words: str) -> Span:
+    return Span(words, "strong")
 
 
-def _sentence(note: Notification, at: datetime, *, md: bool) -> str:
+def _sentence(note: Notification, at: datetime) -> tuple[Span, ...]:
     obs, spec = note.observation, note.spec
-
-    def bold(text: str) -> str:
-        return f"*{text}*" if md else text
-
+    text = Span
     title = rule_title(note.rule)
     since = _iso(note.firing_since)
     lasted = _duration(at - note.firing_since)
-    cause = f" ({_escape(obs.cause) if md else obs.cause})" if obs.cause else ""
+    cause = f" ({obs.cause})" if obs.cause else ""
     if spec.metric == STORE_UNREACHABLE_METRIC:
-        return {
+        said = {
             "firing": f"A store could not be reached{cause}. "
             "Data and check rules are held back while this fires.",
             "repeat": f"A store is still unreachable{cause}, since {since} ({lasted}).",
             "resolved": f"Both stores answer again; they were unreachable from {since} "
             f"for {lasted}.",
         }[note.kind]
+        return (text(said),)
     if spec.metric == CHECK_FAILURES_METRIC:
-        check = note.rule.removeprefix(CHECK_FAILED_PREFIX)
-        runs = _count(obs.value)
-        return {
-            "firing": f"Check {bold(check)} failed {bold(runs)} runs in a row "
-            f"(the rule fires at {_count(spec.threshold + 0.5)}){cause}.",
-            "repeat": f"Check {bold(check)} is still failing: {bold(runs)} runs in a row, "
-            f"since {since}{cause}.",
-            "resolved": f"Check {bold(check)} finishes again; it failed from {since} for {lasted}.",
-        }[note.kind]
-    value = bold(_percent(obs.value))
-    threshold = bold(_percent(spec.threshold))
+        check = _strong(note.rule.removeprefix(CHECK_FAILED_PREFIX))
+        runs = _strong(_count(obs.value))
+        if note.kind == "firing":
+            fires_at = _count(spec.threshold + 0.5)
+            return (
+                text("Check "),
+                check,
+                text(" failed "),
+                runs,
+                text(f" runs in a row (the rule fires at {fires_at}){cause}."),
+            )
+        if note.kind == "repeat":
+            return (
+                text("Check "),
+                check,
+                text(" is still failing: "),
+                runs,
+                text(f" runs in a row, since {since}{cause}."),
+            )
+        return (
+            text("Check "),
+            check,
+            text(f" finishes again; it failed from {since} for {lasted}."),
+        )
+    value = _strong(_percent(obs.value))
+    threshold = _strong(_percent(spec.threshold))
     side = spec.direction
     if note.kind == "resolved":
         estimate = "the point estimate " if spec.sampled else ""
         return (
-            f"{title} is back: {estimate}{value} is no longer {side} the alert threshold of "
-            f"{threshold}. It fired from {since} for {lasted}."
+            text(f"{title} is back: {estimate}"),
+            value,
+            text(f" is no longer {side} the alert threshold of "),
+            threshold,
+            text(f". It fired from {since} for {lasted}."),
         )
     prefix = f"Still firing since {since} ({lasted}): " if note.kind == "repeat" else ""
     if spec.sampled and obs.lower is not None and obs.upper is not None:
         bound = "upper" if side == "below" else "lower"
         return (
-            f"{prefix}{title} is {value} on a sample (95 % confidence interval "
-            f"{_percent(obs.lower)} – {_percent(obs.upper)}): even the interval's {bound} bound "
-            f"is {side} the alert threshold of {threshold}."
+            text(f"{prefix}{title} is "),
+            value,
+            text(
+                f" on a sample (95 % confidence interval {_percent(obs.lower)} – "
+                f"{_percent(obs.upper)}): even the interval's {bound} bound is {side} the alert "
+                "threshold of "
+            ),
+            threshold,
+            text("."),
         )
-    return f"{prefix}{title} is {value}, {side} the alert threshold of {threshold}."
+    return (
+        text(f"{prefix}{title} is "),
+        value,
+        text(f", {side} the alert threshold of "),
+        threshold,
+        text("."),
+    )
 
 
 def _summary(note: Notification) -> str:
@@ -290,23 +284,3 @@ def _duration(span: timedelta) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters; `<!channel>` or `<url|x>` in data must stay literal."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _code(text: str) -> str:
-    if len(text) > _KEY_MAX:
-        text = text[: _KEY_MAX - 1] + "…"
-    return _escape(text.replace("`", "'"))
-
-
-def _runbook_md(url: str) -> str:
-    """The context line's runbook part, with its separator (nothing when there is no runbook)."""
-    if not url:
-        return ""
-    if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
-        return f"<{url}|Runbook> · "
-    return f"Runbook: {_escape(url)} · "

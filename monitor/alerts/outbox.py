@@ -19,8 +19,8 @@ import anyio
 
 from monitor.alerts.messages import render_notification
 from monitor.alerts.notifier import Delivery, Notifier
-from monitor.alerts.store import AlertStore, OutboxRow
 from monitor.errors import AlertDeliveryError, MonitorError
+from monitor.stores.alert_state import AlertStore, OutboxRow
 
 log = logging.getLogger(__name__)
 

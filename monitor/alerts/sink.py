@@ -1,4 +1,4 @@
-"""The alerts engine as a report sink of the daemon (see the wiring notes in monitor/daemon.py).
+"""The alerts engine as a report sink of the daemon (see monitor/sinks.py).
 
 Built on first use, because the stores may be down when the daemon starts; then every run's
 report (or error) is observed, the outbox delivers in the background, and each alert event feeds
@@ -9,44 +9,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio
 
-from monitor.alerts.console import LogNotifier
+from monitor.alerts.channels import build_notifier
 from monitor.alerts.engine import counter_state
-from monitor.alerts.wiring import Alerts, build_alerts, build_notifier, slack_configured
+from monitor.alerts.wiring import Alerts, build_alerts
 from monitor.checks.registry import REGISTRY
 from monitor.core.rules import Notification
 from monitor.model import CheckReport
-
-if TYPE_CHECKING:
-    from monitor.daemon import Daemon, ReportSink
+from monitor.sinks import ReportSink, SinkContext
 
 
 @asynccontextmanager
-async def alerts_sink(daemon: Daemon) -> AsyncIterator[ReportSink]:
+async def alerts_sink(context: SinkContext) -> AsyncIterator[ReportSink]:
     alerts: Alerts | None = None
 
     def count(note: Notification) -> None:
         state = counter_state(note)
         if state is not None:
-            daemon.metrics.record_alert(note.rule, state)
+            context.record_alert(note.rule, state)
 
     async with anyio.create_task_group() as group:
 
         async def sink(check: str, report: CheckReport | None, error: BaseException | None) -> None:
             nonlocal alerts
             if alerts is None:
-                context = await daemon.context()  # StoreUnavailable: tried again next run
-                # Without Slack, alerts become JSON log events: stdout is the JSON log stream.
-                notifier = (
-                    build_notifier(daemon.settings)
-                    if slack_configured(daemon.settings)
-                    else LogNotifier()
-                )
+                stores = await context.stores()  # StoreUnavailable: tried again next run
+                # Without a channel, alerts become JSON log events: stdout is the JSON log stream.
+                notifier = build_notifier(context.settings, fallback="log")
                 alerts = build_alerts(
-                    daemon.settings, context.sql.pool, checks=REGISTRY, notifier=notifier
+                    context.settings, stores.sql.pool, checks=REGISTRY, notifier=notifier
                 )
                 alerts.engine.add_listener(count)
                 group.start_soon(alerts.outbox.run)

@@ -33,6 +33,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from monitor.alerts.blocks import slack_blocks
 from monitor.alerts.notifier import Delivery
 from monitor.errors import AlertDeliveryError, ConfigError
 
@@ -193,7 +194,7 @@ class SlackNotifier:
     async def _send_webhook(self, client: AsyncWebhookClient, delivery: Delivery) -> None:
         message = delivery.message
         response = await client.send(
-            text=message.text, blocks=list(message.blocks), unfurl_links=False
+            text=message.headline, blocks=slack_blocks(message), unfurl_links=False
         )
         if response.status_code != 200:
             body = (response.body or "").strip()
@@ -209,8 +210,8 @@ class SlackNotifier:
                 response = await client.chat_update(
                     channel=ref_channel or self._channel,
                     ts=ref_ts,
-                    text=message.text,
-                    blocks=list(message.blocks),
+                    text=message.headline,
+                    blocks=slack_blocks(message),
                 )
                 return _ref(response.data, ref_channel, ref_ts)
             except SlackApiError as exc:
@@ -220,8 +221,8 @@ class SlackNotifier:
         thread = ref_ts if delivery.kind == "repeat" else None
         response = await client.chat_postMessage(
             channel=ref_channel if thread and ref_channel else self._channel,
-            text=message.text,
-            blocks=list(message.blocks),
+            text=message.headline,
+            blocks=slack_blocks(message),
             thread_ts=thread,
             unfurl_links=False,
         )

@@ -1,34 +1,25 @@
 """Settings -> the alert parts, built once: rules, notifier, store, engine, outbox.
 
-The daemon wires them in three lines::
-
-    alerts = build_alerts(settings, pool, checks=REGISTRY)
-    sink = alerts.engine.observe              # after every check run
-    task_group.start_soon(alerts.outbox.run)  # background delivery
+`monitor.alerts.sink` wires them into the daemon: `engine.observe` after every check run,
+`outbox.run` in the background.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TextIO
 
 import asyncpg
-from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 
-from monitor.alerts.console import ConsoleNotifier
+from monitor.alerts.channels import build_notifier
 from monitor.alerts.engine import AlertEngine, utc_now
 from monitor.alerts.notifier import Notifier
 from monitor.alerts.outbox import Outbox
-from monitor.alerts.slack import SlackNotifier
-from monitor.alerts.store import AlertStore
 from monitor.config import Settings
 from monitor.core.rules import RuleSpec, rules_from_thresholds
 from monitor.errors import ConfigError
-
-log = logging.getLogger(__name__)
+from monitor.stores.alert_state import AlertStore
 
 
 def build_rules(settings: Settings, checks: Iterable[str]) -> list[RuleSpec]:
@@ -49,41 +40,6 @@ def build_rules(settings: Settings, checks: Iterable[str]) -> list[RuleSpec]:
     except ValueError as exc:
         key, _, problem = str(exc).partition(": ")
         raise ConfigError(key, problem or key) from None
-
-
-def slack_configured(settings: Settings) -> bool:
-    alerts = settings.alerts
-    return bool(
-        alerts.slack_bot_token.get_secret_value() or alerts.slack_webhook_url.get_secret_value()
-    )
-
-
-def build_notifier(
-    settings: Settings,
-    *,
-    stream: TextIO | None = None,
-    retry_interval: RetryIntervalCalculator | None = None,
-) -> Notifier:
-    """Slack when a bot token (with `channel`) or a webhook is configured, else the console.
-
-    The bot token wins; without `channel` it cannot post, so the webhook is used if there is
-    one (with a warning), else this raises ConfigError.
-    """
-    alerts = settings.alerts
-    if not slack_configured(settings):
-        return ConsoleNotifier(stream)
-    token = alerts.slack_bot_token.get_secret_value()
-    if token and not alerts.channel and alerts.slack_webhook_url.get_secret_value():
-        log.warning("SLACK_BOT_TOKEN is set but [alerts] channel is empty: using the webhook")
-        token = ""
-    return SlackNotifier(
-        webhook_url=alerts.slack_webhook_url.get_secret_value(),
-        token=token,
-        channel=alerts.channel,
-        api_url=alerts.slack_api_url,
-        timeout=alerts.send_timeout.total_seconds(),
-        retry_interval=retry_interval,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +79,6 @@ def build_alerts(
         on_queued=outbox.wake,
     )
     return Alerts(store, engine, outbox)
+
+
+__all__ = ["Alerts", "build_alerts", "build_notifier", "build_rules"]

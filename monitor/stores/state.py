@@ -45,7 +45,7 @@ MIGRATIONS: tuple[str, ...] = (
         read_units double precision NOT NULL
     );
     """,
-    # Alerts (monitor/alerts/store.py): rule state, failed runs in a row, silences, outbox.
+    # Alerts (monitor/stores/alert_state.py): rule state, failed runs in a row, silences, outbox.
     """
     CREATE TABLE {schema}.alert_rules (
         rule text PRIMARY KEY,

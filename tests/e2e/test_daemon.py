@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import Settings
-from monitor.daemon import Daemon, ReportSink
+from monitor.daemon import Daemon, ReportSink, SinkContext
 from monitor.local import LocalPostgres
 from monitor.model import CheckReport
 from tests.conftest import make_settings
@@ -557,7 +557,7 @@ def test_report_sinks_are_called_after_every_run_in_process(settings: Settings) 
     entered: list[str] = []
 
     @asynccontextmanager
-    async def recording(_: Daemon) -> AsyncIterator[ReportSink]:
+    async def recording(_: SinkContext) -> AsyncIterator[ReportSink]:
         entered.append("enter")
 
         async def sink(check: str, report: CheckReport | None, error: BaseException | None) -> None:
@@ -570,7 +570,7 @@ def test_report_sinks_are_called_after_every_run_in_process(settings: Settings) 
         entered.append("exit")
 
     @asynccontextmanager
-    async def broken(_: Daemon) -> AsyncIterator[ReportSink]:
+    async def broken(_: SinkContext) -> AsyncIterator[ReportSink]:
         async def sink(check: str, report: CheckReport | None, error: BaseException | None) -> None:
             raise RuntimeError("a bug in a sink")
 

@@ -8,14 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.alerts.codec import observation_from_json, observation_to_json
+from monitor.alerts import channels
+from monitor.alerts.channels import Channel
+from monitor.alerts.console import ConsoleNotifier
 from monitor.alerts.engine import counter_state, describe_error, store_unreachable
 from monitor.alerts.outbox import retry_delay
 from monitor.alerts.slack import SlackNotifier, retry_after
 from monitor.alerts.wiring import build_notifier, build_rules
-from monitor.config import settings_from_dict
+from monitor.config import Settings, settings_from_dict
 from monitor.core.rules import Notification, Observation, RuleSpec
 from monitor.errors import ConfigError, StoreError, StoreUnavailable
+from monitor.stores.alert_codec import observation_from_json, observation_to_json
 
 SECOND = timedelta(seconds=1)
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -70,6 +73,25 @@ def test_the_notifier_follows_the_settings() -> None:
         }
     )
     assert build_notifier(both).destination == "Slack bot token, channel #ops"
+
+
+def test_without_a_channel_the_fallback_carries_alerts_and_a_new_channel_is_one_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bare = settings_from_dict({})
+    assert build_notifier(bare, fallback="log").destination.startswith("log (alert.* events")
+    console = ConsoleNotifier()
+
+    def pager_configured(settings: Settings) -> bool:
+        return settings.alerts.channel == "pager"
+
+    pager = Channel("pager", pager_configured, lambda _: console)
+    monkeypatch.setattr(channels, "CHANNELS", (*channels.CHANNELS, pager))
+    assert build_notifier(settings_from_dict({"alerts": {"channel": "pager"}})) is console
+    hook = settings_from_dict(
+        {"alerts": {"channel": "pager", "slack_webhook_url": "https://hooks.example/x"}}
+    )
+    assert build_notifier(hook).destination == "Slack incoming webhook"  # the first one wins
 
 
 def test_a_bot_token_without_a_channel_falls_back_to_the_webhook_or_is_refused() -> None:

@@ -10,11 +10,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts.codec import notification_from_json, notification_to_json
+from monitor.alerts.blocks import blocks_json
+from monitor.alerts.console import plain_text
 from monitor.alerts.messages import Message, render_notification, render_test
 from monitor.core.alertmap import report_observations, run_observations
 from monitor.core.rules import Notification, Observation, rules_from_thresholds
 from monitor.model import CheckReport, Finding, FindingKind, Window
+from monitor.stores.alert_codec import notification_from_json, notification_to_json
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 AT = T0 + timedelta(hours=4, minutes=12)
@@ -58,16 +60,16 @@ def note(rule: str = "data_consistency", kind: str = "firing", **changes: Any) -
 
 
 def everything(message: Message) -> str:
-    return json.dumps(message.blocks_json()) + message.text + message.plain
+    return json.dumps(blocks_json(message)) + message.headline + plain_text(message)
 
 
 def block_types(message: Message) -> list[str]:
-    return [str(block["type"]) for block in message.blocks_json()]
+    return [str(block["type"]) for block in blocks_json(message)]
 
 
 def test_firing_says_what_crossed_against_the_threshold_where_and_when() -> None:
     message = render_notification(note(), at=T0, runbook_url=RUNBOOK)
-    blocks = message.blocks_json()
+    blocks = blocks_json(message)
     assert block_types(message) == ["header", "section", "section", "section", "divider", "context"]
     assert blocks[0]["text"]["text"] == ":rotating_light: FIRING: Data consistency"
     sentence = blocks[1]["text"]["text"]
@@ -83,20 +85,20 @@ def test_firing_says_what_crossed_against_the_threshold_where_and_when() -> None
     assert blocks[3]["text"]["text"] == "*Example keys* (up to 5)\n`log_id=1`  `log_id=2`"
     context = blocks[5]["elements"][0]["text"]
     assert "<https://runbooks.example/dualwrite#data_consistency|Runbook>" in context
-    assert message.text == (
+    assert message.headline == (
         "FIRING: Data consistency — 99.2 % (alert below 99.5 %) on integration_logs"
     )
 
 
 def test_console_text_carries_the_same_content() -> None:
     message = render_notification(note(), at=T0, runbook_url="README.md#alerts")
-    lines = message.plain.splitlines()
+    lines = plain_text(message).splitlines()
     assert lines[0] == "[FIRING] Data consistency"
     assert lines[1] == "Data consistency is 99.2 %, below the alert threshold of 99.5 %."
     assert "  Table         integration_logs" in lines
     assert "  Example keys  log_id=1, log_id=2" in lines
     assert lines[-1] == "  Runbook: README.md#alerts (rule data_consistency)"
-    assert "*" not in message.plain
+    assert "*" not in plain_text(message)
 
 
 def test_a_sampled_rule_shows_its_interval_and_why_it_fired() -> None:
@@ -104,7 +106,7 @@ def test_a_sampled_rule_shows_its_interval_and_why_it_fired() -> None:
     message = render_notification(
         note("field_accuracy", observation=obs), at=T0, runbook_url=RUNBOOK
     )
-    blocks = message.blocks_json()
+    blocks = blocks_json(message)
     assert blocks[1]["text"]["text"] == (
         "Field accuracy is *99.6 %* on a sample (95 % confidence interval 99.3 % – 99.8 %): "
         "even the interval's upper bound is below the alert threshold of *99.9 %*."
@@ -117,14 +119,14 @@ def test_an_above_rule_reads_the_lower_bound_side() -> None:
     message = render_notification(
         note("orphaned_records", observation=obs), at=T0, runbook_url=RUNBOOK
     )
-    assert "is *0.4 %*, above the alert threshold of *0.1 %*" in message.text + json.dumps(
-        message.blocks_json()
+    assert "is *0.4 %*, above the alert threshold of *0.1 %*" in message.headline + json.dumps(
+        blocks_json(message)
     )
 
 
 def test_repeat_and_resolved() -> None:
     repeat = render_notification(note(kind="repeat"), at=AT, runbook_url=RUNBOOK)
-    blocks = repeat.blocks_json()
+    blocks = blocks_json(repeat)
     assert blocks[0]["text"]["text"] == ":repeat: STILL FIRING: Data consistency"
     assert blocks[1]["text"]["text"].startswith(
         "Still firing since 2026-11-24T10:00:00Z (4h 12m): Data consistency is *99.2 %*"
@@ -135,7 +137,7 @@ def test_repeat_and_resolved() -> None:
     resolved = render_notification(
         note(kind="resolved", observation=healthy), at=AT, runbook_url=RUNBOOK
     )
-    blocks = resolved.blocks_json()
+    blocks = blocks_json(resolved)
     assert blocks[0]["text"]["text"] == ":white_check_mark: RESOLVED: Data consistency"
     assert blocks[1]["text"]["text"] == (
         "Data consistency is back: *99.91 %* is no longer below the alert threshold of "
@@ -157,12 +159,12 @@ def test_check_failed_and_store_unreachable_say_what_failed_without_error_text()
         at=T0,
         runbook_url=RUNBOOK,
     )
-    blocks = message.blocks_json()
+    blocks = blocks_json(message)
     assert blocks[0]["text"]["text"] == ":rotating_light: FIRING: Check counts failing"
     assert blocks[1]["text"]["text"] == (
         "Check *counts* failed *3* runs in a row (the rule fires at 3) (StoreUnavailable (X))."
     )
-    assert message.text == "FIRING: Check counts failing — 3 failed runs in a row on t"
+    assert message.headline == "FIRING: Check counts failing — 3 failed runs in a row on t"
     down = render_notification(
         note("store_unreachable", observation=failing["store_unreachable"]),
         at=T0,
@@ -176,14 +178,14 @@ def test_a_late_delivery_says_when_it_was_queued() -> None:
     on_time = render_notification(note(), at=T0, runbook_url=RUNBOOK, sent_at=T0 + MINUTE / 2)
     assert "Delivered late" not in everything(on_time)
     late = render_notification(note(), at=T0, runbook_url=RUNBOOK, sent_at=T0 + 23 * MINUTE)
-    facts = [field["text"] for field in late.blocks_json()[2]["fields"]]
+    facts = [field["text"] for field in blocks_json(late)[2]["fields"]]
     assert facts[-1] == "*Delivered late*\nqueued 2026-11-24T10:00:00Z, held 23m"
 
 
 def test_dynamic_text_cannot_ping_or_forge_links() -> None:
     obs = replace(OBS, example_keys=("id=<!channel>", "id=<https://evil|click>", "id=`x`&"))
     text = json.dumps(
-        render_notification(note(observation=obs), at=T0, runbook_url=RUNBOOK).blocks_json()
+        blocks_json(render_notification(note(observation=obs), at=T0, runbook_url=RUNBOOK))
     )
     assert "<!channel>" not in text and "<https://evil" not in text
     assert "&lt;!channel&gt;" in text and "'x'&amp;" in text
@@ -199,7 +201,7 @@ def test_a_non_url_runbook_is_plain_text_and_long_names_fit_the_header() -> None
         at=T0,
         runbook_url="README.md#alerts",
     )
-    blocks = message.blocks_json()
+    blocks = blocks_json(message)
     assert len(blocks[0]["text"]["text"]) <= 150
     assert "Runbook: README.md#alerts" in blocks[-1]["elements"][0]["text"]
 
@@ -208,9 +210,9 @@ def test_the_test_message_says_nothing_is_wrong() -> None:
     message = render_test(
         at=T0, runbook_url=RUNBOOK, table="integration_logs", destination="console"
     )
-    assert message.blocks_json()[0]["text"]["text"] == ":wave: TEST: dualwrite-monitor alerts"
-    assert "Nothing is wrong." in message.plain
-    assert "integration_logs" in message.text
+    assert blocks_json(message)[0]["text"]["text"] == ":wave: TEST: dualwrite-monitor alerts"
+    assert "Nothing is wrong." in plain_text(message)
+    assert "integration_logs" in message.headline
 
 
 def test_a_notification_survives_the_outbox_codec() -> None:
@@ -281,7 +283,7 @@ def test_no_value_of_a_finding_or_summary_ever_reaches_a_message(
         assert SENTINEL not in json.dumps(notification_to_json(candidate))
         if kind != "resolved":
             # The keys are shown (keys are allowed): the check above read a full message.
-            assert all(key in message.plain for key in obs.example_keys)
+            assert all(key in plain_text(message) for key in obs.example_keys)
 
 
 def test_check_failures_link_to_their_own_runbook_anchor() -> None:
@@ -289,13 +291,15 @@ def test_check_failures_link_to_their_own_runbook_anchor() -> None:
     failing = Notification("check_failed:counts", "firing", OBS, spec[-1], T0, None)
     template = "http://monitor.svc:9464/runbook#{rule}"
     message = render_notification(failing, at=T0, runbook_url=template)
-    context = message.blocks_json()[-1]["elements"][0]["text"]
+    context = blocks_json(message)[-1]["elements"][0]["text"]
     assert "<http://monitor.svc:9464/runbook#check_failed:counts|Runbook>" in context
     assert "rule `check_failed:counts`" in context
 
 
 def test_without_a_runbook_the_message_has_no_dangling_link() -> None:
     message = render_notification(note(), at=T0, runbook_url="")
-    context = message.blocks_json()[-1]["elements"][0]["text"]
+    context = blocks_json(message)[-1]["elements"][0]["text"]
     assert context == "rule `data_consistency` · dualwrite-monitor"
-    assert "Runbook" not in message.plain and message.plain.endswith("Rule: data_consistency")
+    assert "Runbook" not in plain_text(message) and plain_text(message).endswith(
+        "Rule: data_consistency"
+    )

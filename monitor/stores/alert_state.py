@@ -18,13 +18,13 @@ from typing import cast
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from monitor.alerts.codec import (
+from monitor.core.rules import AlertState, Muting, Notification, RuleState, Silence, mark_sent
+from monitor.stores.alert_codec import (
     notification_from_json,
     notification_to_json,
     observation_from_json,
     observation_to_json,
 )
-from monitor.core.rules import AlertState, Muting, Notification, RuleState, Silence, mark_sent
 from monitor.stores.postgres import quote_ident, translate_errors
 
 #: Serialises alert evaluations and delivery records across processes (any unique constant).
