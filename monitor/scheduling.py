@@ -1,26 +1,31 @@
-"""Runs each check on its interval with APScheduler 3 (the only module that imports apscheduler).
+"""Runs each check on its interval, on the event loop's clock (so tests can fast-forward it).
 
 Every run is bounded by `timeout` and accounted for: it ends as one `RunRecord` whatever happens
-(a report, an error, a timeout, a cancellation), and so does a run APScheduler could not start
-(skipped because the previous one is still in flight, or missed because the loop was late). A
-hung check therefore shows up as errors, never as silence (the failure of APScheduler #423).
+(a report, an error, a timeout, a cancellation), and so does a run that could not start (skipped
+because the previous one is still in flight, or missed because the loop woke up later than the
+grace time). A hung check therefore shows up as errors, never as silence (the failure of
+APScheduler #423).
+
+Timing is APScheduler's interval trigger with `max_instances=1, coalesce=True`: each check runs
+at once, then at start + n × interval; a due time that finds the previous run in flight is a
+skipped run; due times passed while the loop was blocked collapse into one, which is a missed run
+when it is more than `max(1 s, interval)` late. Every wait reads the event loop's time
+(`anyio.current_time`, `anyio.sleep_until`), never the wall clock, so a test on a fast-forwarding
+loop (looptime) runs hours of schedule in milliseconds.
 
 Records go into a stream; `deliver` (run in the daemon's task group) hands them, one at a time,
 to the daemon's sink. A job that returns None did nothing on purpose (a standby replica) and is
 not recorded.
 
 Shutdown is staged (`stop`): pause, let in-flight runs finish until the drain deadline, cancel
-the rest through their own cancel scopes, then shut APScheduler down (its `shutdown()` alone
-would cancel coroutine jobs without waiting).
+the rest through their own cancel scopes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,23 +33,13 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import anyio.lowlevel
-from apscheduler.events import (
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    JobEvent,
-)
-from apscheduler.schedulers import SchedulerNotRunningError
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from anyio.abc import TaskGroup
 from structlog.contextvars import bound_contextvars
 
 from monitor.errors import MonitorError, first_monitor_error
 from monitor.model import CheckReport, Outcome
 
 log = logging.getLogger(__name__)
-
-TICK_JOB = "__tick__"
 
 #: A check as the scheduler sees it: a report, or None for "nothing to do this time".
 CheckCall = Callable[[], Awaitable[CheckReport | None]]
@@ -108,7 +103,7 @@ class _InFlight:
 
 
 class CheckScheduler:
-    """APScheduler jobs for `jobs`, plus a tick job that proves the scheduler is turning."""
+    """One timer per job plus a tick that proves the scheduler is turning."""
 
     def __init__(
         self,
@@ -117,7 +112,7 @@ class CheckScheduler:
         timeout: timedelta,
         tick_interval: float = 2.0,
         on_tick: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = anyio.current_time,
         accountable: Callable[[], bool] = lambda: True,
     ) -> None:
         self.jobs = tuple(jobs)
@@ -125,6 +120,7 @@ class CheckScheduler:
         self.tick_interval = tick_interval
         #: Called on every tick (the daemon feeds the systemd watchdog from it).
         self.on_tick = on_tick
+        #: Measures durations and tick ages (the event loop's clock unless a test injects one).
         self.clock = clock
         #: False while a skipped or missed run would not have been ours to run (a standby).
         self.accountable = accountable
@@ -136,38 +132,22 @@ class CheckScheduler:
         self._in_flight: dict[str, _InFlight] = {}
         self._changed = anyio.Event()
         self._send, self._receive = anyio.create_memory_object_stream[RunRecord](math.inf)
-        self._scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
-        )
+        #: Each job's next due time, on the event loop's clock.
+        self._due: dict[str, float] = {}
+        self._wake: dict[str, anyio.Event] = {}
+        self._group: TaskGroup | None = None
+        self._timers = anyio.CancelScope()
 
     async def __aenter__(self) -> CheckScheduler:
-        """Start APScheduler in the running loop; every check runs once at once, then on its interval."""
-        now = datetime.now(UTC)
+        """Start the timers; every check runs once at once, then on its interval."""
+        group = self._group = anyio.create_task_group()
+        await group.__aenter__()
+        now = anyio.current_time()
         for job in self.jobs:
-            seconds = job.interval.total_seconds()
-            self._scheduler.add_job(
-                self._run,
-                IntervalTrigger(seconds=seconds, timezone=UTC),
-                args=(job,),
-                id=job.name,
-                name=job.name,
-                next_run_time=now,
-                # A run later than its interval is pointless: the next one is due anyway.
-                misfire_grace_time=max(1, round(seconds)),
-                replace_existing=True,
-            )
-        self._scheduler.add_job(
-            self._tick,
-            IntervalTrigger(seconds=self.tick_interval, timezone=UTC),
-            id=TICK_JOB,
-            name=TICK_JOB,
-            next_run_time=now,
-            misfire_grace_time=max(1, round(self.tick_interval)),
-        )
-        self._scheduler.add_listener(self._on_lost_run, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+            self._due[job.name] = now
+            self._wake[job.name] = anyio.Event()
+        group.start_soon(self._run_timers)
         self.last_tick = self.clock()
-        self._scheduler.start()
         self.started = True
         return self
 
@@ -177,7 +157,55 @@ class CheckScheduler:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.stop(timedelta(0))
+        try:
+            await self.stop(timedelta(0))
+        finally:
+            group, self._group = self._group, None
+            if group is not None:
+                group.cancel_scope.cancel()
+                await group.__aexit__(exc_type, exc, tb)
+
+    # --- timers ---------------------------------------------------------------------------
+
+    async def _run_timers(self) -> None:
+        with self._timers:
+            async with anyio.create_task_group() as timers:
+                timers.start_soon(self._tick_loop)
+                for job in self.jobs:
+                    timers.start_soon(self._job_loop, job)
+
+    async def _tick_loop(self) -> None:
+        next_tick = anyio.current_time()
+        while True:
+            await self._tick()
+            now = anyio.current_time()
+            next_tick += self.tick_interval
+            if next_tick <= now:  # a blocked loop: the missed ticks collapse into the next one
+                next_tick = now + self.tick_interval
+            await anyio.sleep_until(next_tick)
+
+    async def _job_loop(self, job: Job) -> None:
+        interval = job.interval.total_seconds()
+        # A run later than its interval is pointless: the next one is due anyway.
+        grace = max(1.0, float(round(interval)))
+        while True:
+            due = self._due[job.name]
+            wake = self._wake[job.name]
+            with anyio.move_on_after(max(0.0, due - anyio.current_time())):
+                await wake.wait()
+            if wake.is_set():  # `run_soon` moved the due time
+                self._wake[job.name] = anyio.Event()
+                continue
+            now = anyio.current_time()
+            behind = max(0, math.floor((now - due) / interval)) if interval > 0 else 0
+            latest = due + behind * interval  # due times passed meanwhile coalesce into one
+            self._due[job.name] = latest + interval
+            if any(flight.check == job.name for flight in self._in_flight.values()):
+                self._lost(job.name, "skipped: the previous run is still in flight")
+            elif now - latest > grace:
+                self._lost(job.name, "missed: the scheduler woke up later than misfire_grace_time")
+            else:
+                self._start(job)
 
     # --- runs -----------------------------------------------------------------------------
 
@@ -186,11 +214,16 @@ class CheckScheduler:
         if self.on_tick is not None:
             self.on_tick()
 
-    async def _run(self, job: Job) -> None:
+    def _start(self, job: Job) -> None:
+        # In flight from now on (not from when the task first runs), so it is never run twice.
         run_id = secrets.token_hex(6)
         flight = _InFlight(job.name, self.clock(), anyio.CancelScope())
         flight.scope.deadline = anyio.current_time() + self.timeout.total_seconds()
         self._in_flight[run_id] = flight
+        assert self._group is not None
+        self._group.start_soon(self._run, job, run_id, flight, name=f"check {job.name}")
+
+    async def _run(self, job: Job, run_id: str, flight: _InFlight) -> None:
         started_at = datetime.now(UTC)
         report: CheckReport | None = None
         error: BaseException | None = None
@@ -218,18 +251,14 @@ class CheckScheduler:
             del self._in_flight[run_id]
             self._signal_change()
 
-    def _on_lost_run(self, event: JobEvent) -> None:
-        if event.job_id == TICK_JOB or not self.accountable():
+    def _lost(self, check: str, reason: str) -> None:
+        if not self.accountable():
             return
-        if event.code == EVENT_JOB_MAX_INSTANCES:
-            reason = "skipped: the previous run is still in flight"
-        else:
-            reason = "missed: the scheduler woke up later than misfire_grace_time"
-        error = RunNotStarted(event.job_id, reason)
+        error = RunNotStarted(check, reason)
         run_id = secrets.token_hex(6)
-        with bound_contextvars(check=event.job_id, run_id=run_id):
+        with bound_contextvars(check=check, run_id=run_id):
             self._emit(
-                RunRecord(event.job_id, run_id, datetime.now(UTC), None, Outcome.ERROR, None, error)
+                RunRecord(check, run_id, datetime.now(UTC), None, Outcome.ERROR, None, error)
             )
 
     def _emit(self, record: RunRecord) -> None:
@@ -275,19 +304,23 @@ class CheckScheduler:
         return sorted({f.check for f in self._in_flight.values() if now - f.started > limit})
 
     def next_run_times(self) -> dict[str, datetime | None]:
-        out: dict[str, datetime | None] = {}
-        for job in self.jobs:
-            scheduled = self._scheduler.get_job(job.name)
-            out[job.name] = None if scheduled is None else scheduled.next_run_time
-        return out
+        """Each check's next run as a UTC time (None once stopped)."""
+        if not self.started:
+            return {job.name: None for job in self.jobs}
+        now, wall = anyio.current_time(), datetime.now(UTC)
+        return {
+            job.name: wall + timedelta(seconds=max(0.0, self._due[job.name] - now))
+            for job in self.jobs
+        }
 
     def run_soon(self) -> None:
         """Bring every check's next run forward to now (e.g. on becoming the leader)."""
         if not self.started:
             return
-        now = datetime.now(UTC)
+        now = anyio.current_time()
         for job in self.jobs:
-            self._scheduler.modify_job(job.name, next_run_time=now)
+            self._due[job.name] = now
+            self._wake[job.name].set()
 
     # --- shutdown ---------------------------------------------------------------------------
 
@@ -326,7 +359,7 @@ class CheckScheduler:
             self._stopped.set()
 
     async def _drain(self, drain: timedelta) -> None:
-        self._scheduler.pause()
+        self._timers.cancel()  # pause: nothing new starts
         with anyio.move_on_after(drain.total_seconds(), shield=True):
             await self.wait_idle()
         if self._in_flight:
@@ -334,9 +367,6 @@ class CheckScheduler:
             self.cancel_all("the daemon is shutting down (drain_timeout passed)")
             with anyio.move_on_after(5, shield=True):
                 await self.wait_idle()
-        with contextlib.suppress(SchedulerNotRunningError):
-            self._scheduler.shutdown(wait=False)
-        await anyio.lowlevel.checkpoint()  # AsyncIOScheduler defers its shutdown to the loop
 
     def running(self) -> list[str]:
         return [f.check for f in self._in_flight.values()]

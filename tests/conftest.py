@@ -2,13 +2,19 @@
 
 PostgreSQL: one throwaway cluster; each test gets its own fresh database.
 DynamoDB: one moto server (or DynamoDB Local with DDB_BACKEND=ddblocal), reset between tests.
+
+Every test that uses either server is marked `services`, so `pytest -m "not services"` runs the
+fast suite alone. Every async test fails if it leaves an asyncio task pending.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +23,47 @@ from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 
 _databases = itertools.count()
+#: The fixtures that start a local server: a test using any of them (even through another
+#: fixture) needs the services.
+_SERVER_FIXTURES = frozenset({"pg_server", "dynamo_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_tasks(request: pytest.FixtureRequest) -> None:
+    """An async test fails when it returns with a task it started still pending (kopf's
+    `_no_asyncio_pending_tasks`): a leaked task outlives its test and hides a missing cancel."""
+    item = request.node
+    if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+        item.obj = _failing_on_pending_tasks(item.obj)
+
+
+def _failing_on_pending_tasks(
+    test: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            before = asyncio.all_tasks()
+        except RuntimeError:  # not on asyncio (trio): nothing to check
+            await test(*args, **kwargs)
+            return
+        await test(*args, **kwargs)
+        for _ in range(3):  # let tasks that were just cancelled or finished settle
+            await asyncio.sleep(0)
+        left = asyncio.all_tasks() - before
+        for task in left:
+            task.cancel()
+        if left:
+            names = ", ".join(sorted(task.get_name() for task in left))
+            pytest.fail(f"the test left {len(left)} asyncio task(s) pending: {names}")
+
+    return wrapper
 
 
 @pytest.fixture(scope="session")

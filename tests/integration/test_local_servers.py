@@ -14,6 +14,8 @@ from aiobotocore.session import get_session
 
 from monitor.local import LocalDynamo, LocalPostgres, install_dynamodb_local
 
+pytestmark = pytest.mark.services
+
 
 async def _select_one(dsn: str) -> Any:
     conn = await asyncpg.connect(dsn, timeout=5)

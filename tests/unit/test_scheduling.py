@@ -1,4 +1,4 @@
-"""The scheduler on a real AsyncIOScheduler with fake checks: every run is bounded and counted."""
+"""The scheduler with fake checks on a fast-forwarding loop clock: every run is bounded and counted."""
 
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ from monitor.scheduling import (
     describe_error,
     key_figures,
 )
+from tests.fake_time import fake_time_backend
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # APScheduler's AsyncIOScheduler needs asyncio
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return fake_time_backend()  # the scheduler waits on the loop's clock: no real waiting
 
 
 def report(ok: bool = True, **summary: Any) -> CheckReport:
@@ -308,6 +309,34 @@ async def test_ticks_feed_the_callback_and_overdue_runs_are_reported() -> None:
         now[0] += 91  # injected clock: the run is now 1 s beyond timeout + grace
         assert scheduler.overdue(grace=30) == ["fake"]
         await scheduler.stop(timedelta(0))
+
+
+@pytest.mark.anyio
+async def test_runs_keep_a_fixed_rate_on_the_loop_clock_and_an_overrun_skips_one() -> None:
+    """APScheduler's interval semantics: start + n x interval, whatever a run takes; a due time
+    that finds the previous run in flight is one skipped run, then the rate resumes."""
+    collector = Collector()
+    started: list[float] = []
+
+    async def timed() -> CheckReport:
+        started.append(anyio.current_time())
+        await anyio.sleep(90 if len(started) == 3 else 10)  # the third run overruns
+        return report()
+
+    call, _ = scripted(timed)
+    origin = anyio.current_time()
+    async with running([Job("fake", timedelta(minutes=1), call)], 600, collector):
+        records = await collector.wait_for(lambda r: len(r) >= 6, limit=3600)
+    assert [round(t - origin) for t in started[:5]] == [0, 60, 120, 240, 300]
+    assert [r.outcome for r in records[:6]] == [
+        Outcome.OK,
+        Outcome.OK,
+        Outcome.ERROR,  # 180 s: the 120 s run is still in flight
+        Outcome.OK,
+        Outcome.OK,
+        Outcome.OK,
+    ]
+    assert isinstance(records[2].error, RunNotStarted)
 
 
 def test_key_figures_keep_numbers_only() -> None:
