@@ -31,6 +31,7 @@ from monitor.errors import (
 )
 from monitor.model import CheckReport
 from monitor.retryline import attach_retry_line, clear_retry_line
+from monitor.telemetry.logs import quiet_drivers
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -138,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", handlers=[stderr]
     )
+    quiet_drivers()
     if not args.debug:
         # Store retries: one line updated in place on a terminal, nothing in a pipe.
         attach_retry_line(sys.stderr)

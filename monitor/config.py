@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +34,7 @@ from pydantic import (
 )
 
 from monitor.core.compare import FieldSpec
+from monitor.core.dsn import dsn_hosts
 from monitor.core.mapping import (
     FieldMap,
     IndexMap,
@@ -44,6 +46,7 @@ from monitor.core.mapping import (
     pascal_case,
 )
 from monitor.core.quality import PlanError, QualityPlan, build_plan
+from monitor.core.sqlnames import index_names
 from monitor.errors import ConfigError
 
 ENV_PREFIX = "DUALWRITE_MONITOR_"
@@ -103,7 +106,7 @@ class Section(BaseModel):
 
 
 class PostgresSettings(Section):
-    #: Secret: prefer env DUALWRITE_MONITOR_POSTGRES_DSN.
+    #: Secret: prefer env DUALWRITE_MONITOR_POSTGRES_DSN. Checked here, never echoed.
     dsn: SecretStr = SecretStr("postgresql://localhost:5432/loans")
     #: Every statement the monitor sends is cut off after this (protects production).
     statement_timeout: Duration = timedelta(seconds=30)
@@ -113,6 +116,17 @@ class PostgresSettings(Section):
     pool_size: int = Field(default=8, ge=1, le=100)
     #: How long to wait for a connection to open before calling PostgreSQL unreachable.
     connect_timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: SecretStr) -> SecretStr:
+        dsn_hosts(value.get_secret_value())  # DsnError (a ValueError) names no part of it
+        return value
+
+    @property
+    def servers(self) -> str:
+        """The DSN's `host:port` list, for messages (no user, no password)."""
+        return ", ".join(dsn_hosts(self.dsn.get_secret_value()))
 
 
 class DynamoSettings(Section):
@@ -139,11 +153,22 @@ class DynamoSettings(Section):
         return value
 
 
+def _status_value(value: str) -> str:
+    # Spliced into the partial index's predicate as an escape-string literal (quote_literal):
+    # any text is safe there, but PostgreSQL text cannot hold NUL.
+    if "\x00" in value:
+        raise ValueError("a status value cannot contain a NUL character")
+    return value
+
+
+StatusValue = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_status_value)]
+
+
 class StatusValuesSettings(Section):
-    pending: str = "Pending"
-    committed: str = "Committed"
-    failed: str = "Failed"
-    compensated: str = "Compensated"
+    pending: StatusValue = "Pending"
+    committed: StatusValue = "Committed"
+    failed: StatusValue = "Failed"
+    compensated: StatusValue = "Compensated"
 
 
 class PendingIndexSettings(Section):
@@ -324,10 +349,21 @@ class QualitySettings(Section):
 
 
 class ChecksSettings(Section):
+    #: The longest window one `check` run accepts; longer ranges are for `verify`.
+    max_window: Duration = timedelta(days=7)
     orphans: OrphansSettings = OrphansSettings()
     counts: CountsSettings = CountsSettings()
     sampling: SamplingSettings = SamplingSettings()
     quality: QualitySettings = QualitySettings()
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> ChecksSettings:
+        for name in ("orphans", "counts", "sampling"):
+            if getattr(self, name).window > self.max_window:
+                raise ValueError(
+                    f"checks.{name}.window is longer than checks.max_window ({self.max_window})"
+                )
+        return self
 
 
 class Threshold(Section):
@@ -648,6 +684,11 @@ def settings_from_dict(data: Mapping[str, Any], *, source: str = "config") -> Se
         settings.table_mapping()
     except TemplateError as exc:
         raise ConfigError(f"mapping.{exc.template or 'templates'}", str(exc)) from None
+    try:
+        # The index names `setup` derives are checked now, before anything is created.
+        index_names(settings.mapping.sql_table)
+    except ValueError as exc:
+        raise ConfigError("mapping.sql_table", str(exc)) from None
     quality_plan(settings)
     return settings
 

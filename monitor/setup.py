@@ -13,10 +13,11 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.core.mapping import TableMapping
+from monitor.core.sqlnames import index_names, quote_literal
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.migration.history import start_development_phase
 from monitor.stores.dynamodb import DynamoStore, TableNotFound
-from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
+from monitor.stores.postgres import PostgresStore, execute_one, quote_ident, translate_errors
 from monitor.stores.state import StateStore
 
 DEFAULT_COLUMNS = """
@@ -61,31 +62,31 @@ def is_default_model(mapping: TableMapping) -> bool:
 
 
 def sql_indexes(mapping: TableMapping) -> list[tuple[str, str]]:
-    """(name, DDL) of the indexes the checks rely on, for any mapping."""
+    """(name, DDL) of the indexes the checks rely on, for any mapping: one statement each."""
     table = quote_ident(mapping.sql_table)
-    base = mapping.sql_table.split(".")[-1]
+    names = index_names(mapping.sql_table)
     ts = quote_ident(mapping.timestamp_column)
     partition = [quote_ident(c) for c in mapping.partition_columns]
     status = quote_ident(mapping.status_column)
-    pending = mapping.status_values.pending.replace("'", "''")
+    pending = quote_literal(mapping.status_values.pending)
     return [
         # Slices: WHERE partition = $1 AND ts range -> an index range scan.
         (
-            f"{base}_dwm_slice",
-            f"CREATE INDEX IF NOT EXISTS {quote_ident(base + '_dwm_slice')} ON {table}"
+            names["slice"],
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(names['slice'])} ON {table}"
             f" ({', '.join([*partition, ts])})",
         ),
         # Window counts grouped by partition: an index-only scan on the time range.
         (
-            f"{base}_dwm_window",
-            f"CREATE INDEX IF NOT EXISTS {quote_ident(base + '_dwm_window')} ON {table}"
+            names["window"],
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(names['window'])} ON {table}"
             f" ({', '.join([ts, *partition])})",
         ),
         # Orphans: cost proportional to what is pending, not to the table.
         (
-            f"{base}_dwm_pending",
-            f"CREATE INDEX IF NOT EXISTS {quote_ident(base + '_dwm_pending')} ON {table} ({ts})"
-            f" WHERE {status} = '{pending}'",
+            names["pending"],
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(names['pending'])} ON {table} ({ts})"
+            f" WHERE {status} = {pending}",
         ),
     ]
 
@@ -104,12 +105,12 @@ async def setup_postgres(pg: PostgresStore, settings: Settings, result: SetupRes
         exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", mapping.sql_table)
         if "." in mapping.sql_table:
             schema = quote_ident(mapping.sql_table.split(".")[0])
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        await conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({DEFAULT_COLUMNS})")
+            await execute_one(conn, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await execute_one(conn, f"CREATE TABLE IF NOT EXISTS {table} ({DEFAULT_COLUMNS})")
         (result.existing if exists else result.created).append(f"table {mapping.sql_table}")
         for name, ddl in sql_indexes(mapping):
             had = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", _qualify(mapping, name))
-            await conn.execute(ddl)
+            await execute_one(conn, ddl)
             (result.existing if had else result.created).append(f"index {name}")
 
 

@@ -140,7 +140,7 @@ async def run_quality(
 async def quality_check(context: CheckContext, request: CheckRequest) -> CheckReport:
     # `quality` judges the same window as `sample` ([checks.sampling] window and settle).
     config = context.settings.checks.sampling
-    window = request.window(config.window, config.settle)
+    window = request.window(config.window, config.settle, context.settings.checks.max_window)
     return await run_quality(
         context.settings,
         context.sql,

@@ -30,12 +30,25 @@ class CheckRequest:
     #: Show progress on stderr when it is a terminal (the CLI; never the daemon).
     interactive: bool = False
 
-    def window(self, length: timedelta, settle: timedelta) -> Window:
-        """The settled window for a check, or the one `--since`/`--until` asked for (clamped)."""
+    def window(
+        self, length: timedelta, settle: timedelta, max_window: timedelta | None = None
+    ) -> Window:
+        """The settled window for a check, or the one `--since`/`--until` asked for (clamped).
+
+        A window longer than `max_window` is refused: one run of a check is not the tool for a
+        whole history (`verify` walks it window by window, resumably).
+        """
         try:
-            return settled_window(self.now, length, settle, since=self.since, until=self.until)
+            window = settled_window(self.now, length, settle, since=self.since, until=self.until)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if max_window is not None and window.end - window.start > max_window:
+            raise UsageError(
+                f"the window {window.start.isoformat()} .. {window.end.isoformat()} is longer"
+                f" than [checks] max_window ({max_window}); use `dualwrite-monitor verify"
+                " --from ... --until ...` for a long range, or narrow --since/--until"
+            )
+        return window
 
 
 CheckFunction = Callable[[CheckContext, CheckRequest], Awaitable[CheckReport]]
@@ -44,7 +57,7 @@ CheckFunction = Callable[[CheckContext, CheckRequest], Awaitable[CheckReport]]
 async def orphans_check(context: CheckContext, request: CheckRequest) -> CheckReport:
     config = context.settings.checks.orphans
     # The window ends at now - grace: younger records are in flight and never judged.
-    window = request.window(config.window, config.grace)
+    window = request.window(config.window, config.grace, context.settings.checks.max_window)
     return await run_orphans(
         context.settings,
         context.sql,
@@ -58,7 +71,7 @@ async def orphans_check(context: CheckContext, request: CheckRequest) -> CheckRe
 
 async def counts_check(context: CheckContext, request: CheckRequest) -> CheckReport:
     config = context.settings.checks.counts
-    window = request.window(config.window, config.settle)
+    window = request.window(config.window, config.settle, context.settings.checks.max_window)
     progress = TerminalProgress("counts") if request.interactive else None
     try:
         return await run_counts(

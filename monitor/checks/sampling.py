@@ -366,7 +366,7 @@ async def run_sample(
 
 async def sample_check(context: CheckContext, request: CheckRequest) -> CheckReport:
     config = context.settings.checks.sampling
-    window = request.window(config.window, config.settle)
+    window = request.window(config.window, config.settle, context.settings.checks.max_window)
     return await run_sample(
         context.settings,
         context.sql,

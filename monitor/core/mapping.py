@@ -32,7 +32,7 @@ _DIRECTIVE_PATTERNS = {
     "%S": r"\d{2}",
     "%f": r"\d{6}",
 }
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{([^{}:]*)(?::([^{}]*))?\}")
 
 
@@ -62,7 +62,8 @@ def pascal_case(name: str) -> str:
 
 def is_sql_identifier(name: str) -> bool:
     """A bare identifier we are willing to quote: letters, digits, underscore, at most 63 bytes."""
-    return bool(_IDENTIFIER.match(name))
+    # fullmatch: `$` would also match before a trailing newline ("integration_logs\n").
+    return isinstance(name, str) and _IDENTIFIER.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class KeyTemplate:
     @classmethod
     def parse(cls, source: str, *, timestamp_column: str) -> KeyTemplate:
         parts: list[str | Placeholder] = []
-        regex = ["^"]
+        regex: list[str] = []
         position = 0
         seen: set[str] = set()
         for match in _PLACEHOLDER.finditer(source):
@@ -118,8 +119,9 @@ class KeyTemplate:
             regex.append(re.escape(tail))
         if not any(isinstance(part, Placeholder) for part in parts):
             raise TemplateError(f"{source!r} has no {{column}} placeholder")
-        regex.append("$")
-        return cls(source, tuple(parts), timestamp_column, re.compile("".join(regex), re.DOTALL))
+        return cls(
+            source, tuple(parts), timestamp_column, re.compile("".join(regex), re.DOTALL | re.ASCII)
+        )
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -149,7 +151,7 @@ class KeyTemplate:
 
     def match(self, rendered: str) -> dict[str, str] | None:
         """The placeholder values of a rendered key, as text; None when it does not fit."""
-        found = self._pattern.match(rendered)
+        found = self._pattern.fullmatch(rendered)
         return None if found is None else found.groupdict()
 
 

@@ -14,10 +14,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
+import anyio
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from monitor.config import PostgresSettings
 from monitor.core.mapping import KeyKind, TableMapping, is_sql_identifier
+from monitor.core.sqlnames import quote_literal
 from monitor.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,16 @@ def key_kind_of(type_name: str) -> KeyKind | None:
     return None
 
 
+async def execute_one(conn: asyncpg.Connection | PoolConnectionProxy, sql: str) -> None:
+    """Run one DDL statement through the extended protocol, which refuses a second statement.
+
+    `Connection.execute` without arguments uses the simple protocol, where `a; b` runs both: a
+    value that ever escaped its literal could then append a statement of its own.
+    """
+    statement = await conn.prepare(sql)
+    await statement.fetch()
+
+
 @asynccontextmanager
 async def translate_errors(what: str) -> AsyncIterator[None]:
     """Turn driver exceptions into the monitor's error tree, with a message that says what next."""
@@ -73,10 +86,34 @@ async def translate_errors(what: str) -> AsyncIterator[None]:
         ) from None
     except asyncpg.InvalidCatalogNameError as exc:
         raise StoreError(STORE, f"{exc.args[0] if exc.args else exc}") from None
+    except TimeoutError:
+        raise StoreUnavailable(STORE, f"{what}: no answer in time (TimeoutError)") from None
     except TRANSIENT_EXCEPTIONS as exc:
         raise StoreUnavailable(STORE, f"{what}: {type(exc).__name__}: {exc}") from None
     except asyncpg.PostgresError as exc:
         raise StoreError(STORE, f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+#: A graceful close waits for connections to be released; a hung server must not hold it.
+CLOSE_TIMEOUT = 5.0
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully within CLOSE_TIMEOUT, else terminate; never raise.
+
+    Runs in a `finally`: an error here would replace the one that caused the close (a hung
+    server's statement timeout would turn into a bare TimeoutError from `close`).
+    """
+    with anyio.move_on_after(CLOSE_TIMEOUT, shield=True) as scope:
+        try:
+            await pool.close()
+        except Exception as exc:  # the connection is gone either way; say so in one line
+            log.warning("closing the PostgreSQL pool failed (%s); terminated", type(exc).__name__)
+            pool.terminate()
+            return
+    if scope.cancelled_caught:
+        log.warning("closing the PostgreSQL pool took over %.0fs; terminated", CLOSE_TIMEOUT)
+        pool.terminate()
 
 
 class PostgresStore:
@@ -99,7 +136,7 @@ class PostgresStore:
         cls, settings: PostgresSettings, mapping: TableMapping
     ) -> AsyncIterator[PostgresStore]:
         timeout_ms = int(settings.statement_timeout.total_seconds() * 1000)
-        async with translate_errors("cannot connect"):
+        async with translate_errors(f"cannot connect to {settings.servers}"):
             pool = await asyncpg.create_pool(
                 settings.dsn.get_secret_value(),
                 min_size=1,
@@ -116,7 +153,7 @@ class PostgresStore:
             await store.learn_key_kind()
             yield store
         finally:
-            await pool.close()
+            await close_pool(pool)
 
     async def learn_key_kind(self) -> None:
         """Read the key column's type from the catalog into `mapping.key_kind`.
@@ -223,10 +260,10 @@ class PostgresStore:
         # The pending value is a literal, quoted as in setup's DDL: the planner can use the
         # partial index `<table>_dwm_pending ... WHERE status = '<pending>'` only when the
         # query's predicate is that same constant, never a bound parameter.
-        pending = self.mapping.status_values.pending.replace("'", "''")
+        pending = quote_literal(self.mapping.status_values.pending)
         sql = (
             f"SELECT {self._row_columns} FROM {self._table}"
-            f" WHERE {self._status} = '{pending}' AND {self._ts} >= $1 AND {self._ts} < $2"
+            f" WHERE {self._status} = {pending} AND {self._ts} >= $1 AND {self._ts} < $2"
         )
         return sql, (start, end)
 

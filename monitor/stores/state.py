@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from monitor.stores.postgres import quote_ident, translate_errors
+from monitor.stores.postgres import execute_one, quote_ident, translate_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,117 +29,142 @@ class DiscoveryCursor:
     pass_started_at: datetime
 
 
-#: Each entry runs once, in order. Append; never edit a migration that has shipped.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE {schema}.discovered_partitions (
-        partition_key text PRIMARY KEY,
-        partition_values jsonb NOT NULL,
-        first_seen timestamptz NOT NULL DEFAULT now(),
-        last_seen timestamptz NOT NULL DEFAULT now()
-    );
-    CREATE TABLE {schema}.discovery_runs (
-        id bigserial PRIMARY KEY,
-        finished_at timestamptz NOT NULL DEFAULT now(),
-        partition_keys integer NOT NULL,
-        read_units double precision NOT NULL
-    );
-    """,
+#: Each entry runs once, in order, one statement at a time (never a multi-statement string).
+#: Append; never edit a migration that has shipped.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE {schema}.discovered_partitions (
+            partition_key text PRIMARY KEY,
+            partition_values jsonb NOT NULL,
+            first_seen timestamptz NOT NULL DEFAULT now(),
+            last_seen timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE {schema}.discovery_runs (
+            id bigserial PRIMARY KEY,
+            finished_at timestamptz NOT NULL DEFAULT now(),
+            partition_keys integer NOT NULL,
+            read_units double precision NOT NULL
+        )
+        """,
+    ),
     # Alerts (monitor/stores/alert_state.py): rule state, failed runs in a row, silences, outbox.
-    """
-    CREATE TABLE {schema}.alert_rules (
-        rule text PRIMARY KEY,
-        state text NOT NULL,
-        breach_streak integer NOT NULL,
-        healthy_streak integer NOT NULL,
-        streak_since timestamptz,
-        firing_since timestamptz,
-        last_sent_at timestamptz,
-        last_emitted_at timestamptz,
-        message_ref text,
-        unannounced text,
-        last_observation jsonb,
-        updated_at timestamptz NOT NULL
-    );
-    CREATE TABLE {schema}.alert_check_failures (
-        check_name text PRIMARY KEY,
-        failures integer NOT NULL,
-        updated_at timestamptz NOT NULL
-    );
-    CREATE TABLE {schema}.alert_silences (
-        id bigserial PRIMARY KEY,
-        rule text NOT NULL,
-        starts_at timestamptz NOT NULL,
-        ends_at timestamptz NOT NULL,
-        reason text NOT NULL,
-        created_by text NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        removed_at timestamptz,
-        removed_by text,
-        CHECK (ends_at > starts_at)
-    );
-    CREATE TABLE {schema}.alert_outbox (
-        id bigserial PRIMARY KEY,
-        rule text NOT NULL,
-        kind text NOT NULL,
-        firing_since timestamptz NOT NULL,
-        notification jsonb NOT NULL,
-        created_at timestamptz NOT NULL,
-        attempts integer NOT NULL DEFAULT 0,
-        next_attempt_at timestamptz NOT NULL,
-        claimed_until timestamptz,
-        last_error text,
-        delivered_at timestamptz,
-        message_ref text,
-        superseded_at timestamptz,
-        superseded_by bigint
-    );
-    CREATE INDEX alert_outbox_waiting ON {schema}.alert_outbox (rule, id)
-        WHERE delivered_at IS NULL AND superseded_at IS NULL;
-    """,
+    (
+        """
+        CREATE TABLE {schema}.alert_rules (
+            rule text PRIMARY KEY,
+            state text NOT NULL,
+            breach_streak integer NOT NULL,
+            healthy_streak integer NOT NULL,
+            streak_since timestamptz,
+            firing_since timestamptz,
+            last_sent_at timestamptz,
+            last_emitted_at timestamptz,
+            message_ref text,
+            unannounced text,
+            last_observation jsonb,
+            updated_at timestamptz NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE {schema}.alert_check_failures (
+            check_name text PRIMARY KEY,
+            failures integer NOT NULL,
+            updated_at timestamptz NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE {schema}.alert_silences (
+            id bigserial PRIMARY KEY,
+            rule text NOT NULL,
+            starts_at timestamptz NOT NULL,
+            ends_at timestamptz NOT NULL,
+            reason text NOT NULL,
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            removed_at timestamptz,
+            removed_by text,
+            CHECK (ends_at > starts_at)
+        )
+        """,
+        """
+        CREATE TABLE {schema}.alert_outbox (
+            id bigserial PRIMARY KEY,
+            rule text NOT NULL,
+            kind text NOT NULL,
+            firing_since timestamptz NOT NULL,
+            notification jsonb NOT NULL,
+            created_at timestamptz NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL,
+            claimed_until timestamptz,
+            last_error text,
+            delivered_at timestamptz,
+            message_ref text,
+            superseded_at timestamptz,
+            superseded_by bigint
+        )
+        """,
+        """
+        CREATE INDEX alert_outbox_waiting ON {schema}.alert_outbox (rule, id)
+            WHERE delivered_at IS NULL AND superseded_at IS NULL
+        """,
+    ),
     # Discovery Scan cursors: a pass over a large table is spread over many runs.
-    """
-    CREATE TABLE {schema}.discovery_cursor (
-        segment integer PRIMARY KEY,
-        total_segments integer NOT NULL,
-        last_key jsonb,
-        done boolean NOT NULL DEFAULT false,
-        pass_started_at timestamptz NOT NULL
-    );
-    """,
+    (
+        """
+        CREATE TABLE {schema}.discovery_cursor (
+            segment integer PRIMARY KEY,
+            total_segments integer NOT NULL,
+            last_key jsonb,
+            done boolean NOT NULL DEFAULT false,
+            pass_started_at timestamptz NOT NULL
+        )
+        """,
+    ),
     # The migration phase and its history (monitor/migration/phase.py), CONTRACT §4b. A new
     # schema starts at sql_only; `setup` moves a development setup it created on to dual_write.
-    """
-    CREATE TABLE {schema}.phase_history (
-        id bigserial PRIMARY KEY,
-        from_phase text,
-        to_phase text NOT NULL
+    (
+        """
+        CREATE TABLE {schema}.phase_history (
+            id bigserial PRIMARY KEY,
+            from_phase text,
+            to_phase text NOT NULL
             CHECK (to_phase IN ('sql_only', 'dual_write', 'dynamo_reads', 'dynamo_only')),
-        at timestamptz NOT NULL DEFAULT now(),
-        changed_by text NOT NULL,
-        evidence jsonb NOT NULL DEFAULT '{{}}'::jsonb
-    );
-    INSERT INTO {schema}.phase_history (from_phase, to_phase, changed_by, evidence)
-        VALUES (NULL, 'sql_only', 'schema', '{{"reason": "the monitor schema was created"}}');
-    """,
+            at timestamptz NOT NULL DEFAULT now(),
+            changed_by text NOT NULL,
+            evidence jsonb NOT NULL DEFAULT '{{}}'::jsonb
+        )
+        """,
+        """
+        INSERT INTO {schema}.phase_history (from_phase, to_phase, changed_by, evidence)
+            VALUES (NULL, 'sql_only', 'schema', '{{"reason": "the monitor schema was created"}}')
+        """,
+    ),
     # Repair actions, one row per action of a plan, written before it runs and completed after
     # (monitor/repair/audit.py), CONTRACT §8.
-    """
-    CREATE TABLE {schema}.repair_audit (
-        id bigserial PRIMARY KEY,
-        plan_id text NOT NULL,
-        action text NOT NULL,
-        record_key jsonb NOT NULL,
-        finding text,
-        before jsonb,
-        after jsonb,
-        result text NOT NULL,
-        at timestamptz NOT NULL DEFAULT now(),
-        finished_at timestamptz,
-        changed_by text NOT NULL
-    );
-    CREATE INDEX repair_audit_by_plan ON {schema}.repair_audit (plan_id, action, record_key);
-    """,
+    (
+        """
+        CREATE TABLE {schema}.repair_audit (
+            id bigserial PRIMARY KEY,
+            plan_id text NOT NULL,
+            action text NOT NULL,
+            record_key jsonb NOT NULL,
+            finding text,
+            before jsonb,
+            after jsonb,
+            result text NOT NULL,
+            at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz,
+            changed_by text NOT NULL
+        )
+        """,
+        """
+        CREATE INDEX repair_audit_by_plan ON {schema}.repair_audit (plan_id, action, record_key)
+        """,
+    ),
 )
 
 #: Any constant unique to this schema's migrations; keeps concurrent starts from racing.
@@ -159,18 +184,20 @@ class StateStore:
             conn.transaction(),
         ):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            await conn.execute(
+            await execute_one(conn, f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            await execute_one(
+                conn,
                 f"CREATE TABLE IF NOT EXISTS {self.schema}.schema_version"
-                " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
             )
             done = await conn.fetchval(
                 f"SELECT coalesce(max(version), 0) FROM {self.schema}.schema_version"
             )
-            for version, sql in enumerate(MIGRATIONS, start=1):
+            for version, statements in enumerate(MIGRATIONS, start=1):
                 if version <= done:
                     continue
-                await conn.execute(sql.format(schema=self.schema))
+                for statement in statements:
+                    await execute_one(conn, statement.format(schema=self.schema))
                 await conn.execute(
                     f"INSERT INTO {self.schema}.schema_version (version) VALUES ($1)", version
                 )

@@ -6,7 +6,7 @@ binds `check` and `run_id` (contextvars), so every line it causes carries them.
 
 Never in a log: secrets (passwords in DSNs, tokens, webhook URLs are masked by `redact`, and keys
 named like secrets are dropped to "***"), and never request/response data (the AWS SDK's debug
-loggers, which print bodies, are held at WARNING even with --debug; a traceback keeps frames and
+loggers, which print bodies, are held at WARNING even with --debug, in the CLI too; a traceback keeps frames and
 exception types but drops foreign exception messages, which may quote a value).
 
 One-shot CLI commands keep plain stderr logging; only `run` calls `configure_logging`.
@@ -43,15 +43,44 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "AKIA***"),
 )
 
-#: Loggers that would print request/response data at DEBUG, or a line per scrape or job run.
+#: Loggers that would print request/response data at DEBUG (botocore's "Response body" holds
+#: whole items), or a line per scrape or job run. Held at WARNING whatever the level, --debug
+#: included: debug output is still governed by the no-data rule.
 _QUIET = {
     "botocore": logging.WARNING,
     "aiobotocore": logging.WARNING,
     "urllib3": logging.WARNING,
-    "aiohttp.access": logging.WARNING,
+    "aiohttp": logging.WARNING,
+    "s3transfer": logging.WARNING,
     "apscheduler.executors": logging.WARNING,
     "apscheduler.scheduler": logging.WARNING,
 }
+#: Loggers whose warnings of an expected fault carry a traceback: kept to one line.
+_ONE_LINE = ("asyncpg.pool",)
+
+
+class OneLineFault(logging.Filter):
+    """A driver's warning about a fault we expect (asyncpg's pool failing to reconnect while
+    PostgreSQL is down) becomes one line naming the exception type, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = _exception_of(record.exc_info)
+        if exc is not None:
+            record.msg = f"{record.getMessage()} ({type(exc).__name__})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_drivers() -> None:
+    """Wire loggers held at WARNING, fault tracebacks of driver loggers cut to one line."""
+    for name, level in _QUIET.items():
+        logging.getLogger(name).setLevel(level)
+    for name in _ONE_LINE:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLineFault) for f in logger.filters):
+            logger.addFilter(OneLineFault())
 
 
 def redact_text(text: str) -> str:
@@ -138,5 +167,4 @@ def configure_logging(*, debug: bool = False, stream: TextIO | None = None) -> N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for name, level in _QUIET.items():
-        logging.getLogger(name).setLevel(level)
+    quiet_drivers()
