@@ -144,8 +144,14 @@ def _settings_from_env(env: list[dict[str, Any]]) -> tuple[Any, list[str]]:
         secret = entry.get("valueFrom", {}).get("secretKeyRef")
         if secret is not None and secret["key"] not in CREDENTIALS:
             problems.append(f"container: secret key {secret['key']!r} is not a known credential")
-        # Secrets and downward-API values are only known in the cluster; any text will do.
-        environ[entry["name"]] = entry.get("value", "placeholder")
+        # Secrets and downward-API values are only known in the cluster; any text of the
+        # right shape will do (a DSN is checked when the settings load).
+        placeholder = (
+            "postgresql://placeholder@placeholder/placeholder"
+            if entry["name"].endswith("_DSN")
+            else "placeholder"
+        )
+        environ[entry["name"]] = entry.get("value", placeholder)
     try:
         return load_settings(CONFIG, environ=environ), problems
     except ConfigError as exc:
