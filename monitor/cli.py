@@ -85,8 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check, top=False)
 
     demo = commands.add_parser("demo", help="everything on this machine, no setup needed")
-    demo.add_argument("--records", type=int, default=5000, help="records to write (default 5000)")
-    demo.add_argument("--missing", type=int, default=5, help="keys to drop from each store")
+    demo.add_argument("--duration", default="40s", help="how long traffic runs (default 40s)")
+    demo.add_argument("--rate", type=float, default=20.0, help="records per second (default 20)")
+    demo.add_argument(
+        "--faults", default="heavy", help="none | light | heavy (default) | a TOML FILE"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="same seed, same records and faults")
+    demo.add_argument("--truth", type=Path, help="also write the ground truth here")
     demo.add_argument(
         "--dynamodb",
         choices=("auto", "moto", "ddblocal"),
@@ -183,8 +188,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.demo import run_demo
 
         return run_demo(
-            records=args.records,
-            missing=args.missing,
+            duration=args.duration,
+            rate=args.rate,
+            faults=args.faults,
+            seed=args.seed,
+            truth=args.truth,
+            config=args.config,
             dynamodb_backend=args.dynamodb,
             output_format=args.format,
         )

@@ -1,139 +1,357 @@
-"""`dualwrite-monitor demo`: the product on one machine with no setup.
+"""`dualwrite-monitor demo`: the whole product on one machine, with nothing to set up.
 
-Starts a throwaway PostgreSQL and a local DynamoDB-API server (the same code the tests use),
-runs `setup`, writes a few thousand records with a known handful missing on each side, runs
-`check counts`, prints the report, and stops everything it started — also on Ctrl-C.
+1. starts a throwaway PostgreSQL and a local DynamoDB-API server (`monitor.local`), runs `setup`;
+2. runs the traffic generator (heavy faults by default) through the dual writer and, at the same
+   time, the daemon in-process with intervals of a few seconds, its endpoints on a free local port
+   and its alerts on the console;
+3. shows a live view on a terminal (plain lines otherwise);
+4. waits until the last records are older than grace and settle, runs every check once more over
+   the whole run, and compares what the checks found with the generator's ground truth.
+
+Exit 0 only when every injected fault was found with its expected kind and no other key was
+reported. Ctrl-C (or SIGTERM) stops it early; everything it started is stopped and removed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import random
+import socket
 import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from pathlib import Path
+from typing import IO, Any, Literal
 
 import anyio
-import asyncpg
-from aiobotocore.session import get_session
 
+from monitor.alerts.engine import counter_state
+from monitor.alerts.sink import alerts_sink
 from monitor.checks.context import open_context
-from monitor.checks.registry import CheckRequest, run_check
+from monitor.checks.registry import REGISTRY, CheckRequest, run_check
+from monitor.checks.sampling import SampleCache
 from monitor.config import Settings, settings_from_dict
+from monitor.core.rules import Notification
+from monitor.errors import UsageError
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
-from monitor.model import CheckReport, FindingKind
-from monitor.report import render_json, render_text
+from monitor.model import CheckReport
+from monitor.report import dumps
 from monitor.setup import run_setup
-from monitor.writer.bulk import copy_rows, put_items
-from monitor.writer.items import DEFAULT_COLUMNS, default_item
+from monitor.writer.generate import GenerateOptions, Progress, TruthEntry, open_generator
 
-SERVICES = ("CreditCheckService", "IncomeVerification", "FraudScreen", "DocumentStore")
+#: How often the in-process daemon runs each check, and how young a record may be and still be
+#: in flight: short, so that a one-minute demo sees findings, alerts and recoveries.
+CHECK_INTERVAL = "5s"
+GRACE = "5s"
+#: Each of the demo's checks compares every record of its run (the acceptance of CONTRACT §7).
+SAMPLE_SIZE = 20_000
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
-def demo_rows(count: int, now: datetime, seed: int = 7) -> list[dict[str, Any]]:
-    """`count` records spread over the settled part of the default counts window."""
-    rng = random.Random(seed)
-    start = now - timedelta(minutes=11)
-    span = timedelta(minutes=8).total_seconds()
-    rows = []
-    for i in range(count):
-        moment = start + timedelta(seconds=span * i / max(count, 1))
-        ok = rng.random() > 0.1
-        rows.append(
-            {
-                "log_id": 1_000_000 + i,
-                "application_id": f"APP-{rng.randrange(500):04d}",
-                "service_name": SERVICES[i % len(SERVICES)],
-                "log_type": "Response" if ok else "Error",
-                "log_timestamp": moment,
-                "request_data": f'{{"applicant": "redacted", "amount": {rng.randrange(10**5)}}}',
-                "response_data": f'{{"score": {rng.randrange(900)}}}',
-                "status_code": "200" if ok else "503",
-                "is_success": ok,
-                "error_message": None if ok else "upstream timeout",
-                "processing_time_ms": rng.randrange(5, 900),
-                "correlation_id": f"corr-{i}",
-                "transaction_id": f"tx-{i}",
-                "write_status": "Committed",
-                "updated_at": moment,
-            }
+def demo_settings(dsn: str, endpoint: str, port: int) -> Settings:
+    window = "30m"
+    return settings_from_dict(
+        {
+            "postgres": {"dsn": dsn, "pool_size": 16},
+            # A loaded laptop: local servers may answer slowly while the writer is busy.
+            "dynamodb": {"endpoint_url": endpoint, "request_timeout": "30s", "max_concurrency": 16},
+            "checks": {
+                "orphans": {"interval": CHECK_INTERVAL, "window": window, "grace": GRACE},
+                "counts": {"interval": CHECK_INTERVAL, "window": window, "settle": GRACE},
+                "sampling": {
+                    "interval": "10s",
+                    "window": window,
+                    "settle": GRACE,
+                    "sample_size": SAMPLE_SIZE,
+                },
+            },
+            "alerts": {"hold_runs": 1, "repeat_interval": "1h"},
+            "telemetry": {"listen": f"127.0.0.1:{port}"},
+            "daemon": {"check_timeout": "60s", "drain_timeout": "5s"},
+        }
+    )
+
+
+# --- scoring: what the checks found against the ground truth (pure) ---------------------------
+
+
+def findings_by_key(reports: Iterable[CheckReport]) -> dict[Any, set[str]]:
+    found: dict[Any, set[str]] = {}
+    for report in reports:
+        for finding in report.findings:
+            found.setdefault(finding.key, set()).add(str(finding.kind))
+    return found
+
+
+def score(
+    entries: Sequence[TruthEntry], found: Mapping[Any, set[str]], key_column: str
+) -> dict[str, Any]:
+    """Per fault kind injected vs found; every missed fault and every false finding, by key.
+
+    A fault whose `expect` is null is found when nothing is reported for its key (its final
+    states agree). A false finding is a reported key that is not in the truth file, or a fault
+    whose states agree but was reported anyway.
+    """
+    injected: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    missed: list[dict[str, Any]] = []
+    false: list[dict[str, Any]] = []
+    truth_keys = set()
+    for entry in entries:
+        truth_keys.add(entry.key)
+        kind = str(entry.fault)
+        injected[kind] += 1
+        reported = found.get(entry.key, set())
+        if entry.expect is None:
+            if reported:
+                false.append(
+                    {"key": {key_column: entry.key}, "kinds": sorted(reported), "fault": kind}
+                )
+            else:
+                hits[kind] += 1
+        elif entry.expect in reported:
+            hits[kind] += 1
+        else:
+            missed.append({"key": {key_column: entry.key}, "fault": kind, "expect": entry.expect})
+    for key in sorted(set(found) - truth_keys, key=str):
+        false.append({"key": {key_column: key}, "kinds": sorted(found[key]), "fault": None})
+    return {
+        "injected": dict(sorted(injected.items())),
+        "found": {kind: hits[kind] for kind in sorted(injected)},
+        "missed": missed,
+        "false_findings": false,
+    }
+
+
+# --- the live view ------------------------------------------------------------------------------
+
+
+@dataclass
+class View:
+    """What the demo shows while it runs: checks' last outcomes, the writer, the alerts."""
+
+    stream: IO[str]
+    live: bool
+    port: int
+    progress: Progress | None = None
+    last: dict[str, str] = field(default_factory=dict)
+    fired: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    reports: list[CheckReport] = field(default_factory=list)
+    _drawn: int = 0
+
+    def say(self, line: str) -> None:
+        if self.live:
+            self._clear()
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        if self.live:
+            self.draw()
+
+    async def on_report(
+        self, check: str, report: CheckReport | None, error: BaseException | None
+    ) -> None:
+        if report is None:
+            self.last[check] = f"error: {type(error).__name__ if error else 'skipped'}"
+        else:
+            self.reports.append(report)
+            self.last[check] = f"{report.outcome}: {figures(report)}"
+        if not self.live:
+            self.say(f"check {check:<8} {self.last[check]}")
+
+    def on_alert(self, note: Notification) -> None:
+        state = counter_state(note)
+        if state == "firing":
+            self.fired.append(note.rule)
+        elif state == "resolved":
+            self.resolved.append(note.rule)
+        if state is not None:
+            self.say(f"alert {state:<8} {note.rule}")
+
+    def lines(self) -> list[str]:
+        out = [f"daemon: http://127.0.0.1:{self.port}/metrics  /status  /healthz"]
+        progress = self.progress
+        if progress is not None:
+            faults = sum(progress.faults.values())
+            out.append(
+                f"writer: {progress.written} written  {progress.achieved_rate:.1f}/s"
+                f"  p50 {progress.latency_ms(0.5) or 0:.0f} ms  p99"
+                f" {progress.latency_ms(0.99) or 0:.0f} ms  faults injected {faults}"
+            )
+        for check in REGISTRY:
+            out.append(f"  {check:<8} {self.last.get(check, 'waiting for its first run')}")
+        firing = sorted(set(self.fired) - set(self.resolved))
+        out.append(f"alerts: firing {', '.join(firing) or 'none'}; resolved {len(self.resolved)}")
+        return out
+
+    def draw(self) -> None:
+        self._clear()
+        lines = self.lines()
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\033[{self._drawn}F\033[J")
+            self._drawn = 0
+
+
+def figures(report: CheckReport) -> str:
+    s = report.summary
+    if report.check == "counts":
+        return (
+            f"sql {s.get('sql_count')} dynamodb {s.get('dynamodb_count')}"
+            f" missing {s.get('missing_in_dynamodb')}/{s.get('missing_in_sql')}"
+            f" divergent {s.get('status_divergence')}"
         )
-    return rows
+    if report.check == "sample":
+        accuracy = s.get("accuracy") or {}
+        return f"sampled {s.get('sampled')} accuracy {accuracy.get('point', 'n/a')}"
+    if report.check == "quality":
+        return f"grade {s.get('grade')} findings {len(report.findings)}"
+    return f"{len(report.findings)} findings"
 
 
-async def _write(
-    settings: Settings, rows: list[dict[str, Any]], not_sql: set[int], not_dynamo: set[int]
-) -> None:
-    mapping = settings.table_mapping()
-    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
-    try:
-        await copy_rows(
-            conn,
-            mapping.sql_table,
-            DEFAULT_COLUMNS,
-            [r for r in rows if r["log_id"] not in not_sql],
-        )
-    finally:
-        await conn.close()
-    items = [default_item(r, mapping) for r in rows if r["log_id"] not in not_dynamo]
-    async with get_session().create_client(
-        "dynamodb",
-        region_name=settings.dynamodb.region,
-        endpoint_url=settings.dynamodb.endpoint_url,
-    ) as client:
-        await put_items(client, settings.dynamodb.table, items)
+# --- the run ------------------------------------------------------------------------------------
 
 
-async def _run(
-    settings: Settings, records: int, missing: int
-) -> tuple[CheckReport, set[int], set[int]]:
-    _say("creating tables (setup) ...")
+@asynccontextmanager
+async def _view_sink(view: View) -> AsyncIterator[Any]:
+    yield view.on_report
+
+
+async def _demo(
+    settings: Settings, options: GenerateOptions, view: View, truth: IO[str] | None
+) -> tuple[Progress, list[CheckReport], bool]:
+    from monitor.daemon import Daemon
+
     await run_setup(settings)
-    now = datetime.now(UTC)
-    rows = demo_rows(records, now)
-    picks = random.Random(11).sample([r["log_id"] for r in rows], 2 * missing)
-    not_dynamo, not_sql = set(picks[:missing]), set(picks[missing:])
-    _say(f"writing {records} records, {missing} kept out of each store ...")
-    await _write(settings, rows, not_sql, not_dynamo)
-    _say("running check counts ...")
-    async with open_context(settings) as context:
-        request = CheckRequest(now=datetime.now(UTC), interactive=True)
-        report = await run_check("counts", context, request)
-    return report, not_dynamo, not_sql
+    started = datetime.now(UTC)
+    daemon = Daemon(
+        settings,
+        sinks=[lambda d: alerts_sink(d, [view.on_alert]), lambda d: _view_sink(view)],
+        environ={},
+    )
+    stop = anyio.Event()
+    interrupted = False
+    async with open_generator(settings, options, truth) as generator:
+        view.progress = generator.progress
+
+        async def daemon_then_stop() -> None:
+            nonlocal interrupted
+            await daemon.run()  # returns on SIGINT/SIGTERM, or when asked to stop
+            if not stop.is_set():
+                interrupted = True
+                stop.set()
+
+        finished = anyio.Event()
+
+        async def refresh() -> None:
+            while not finished.is_set():
+                view.draw()
+                with anyio.move_on_after(1):
+                    await finished.wait()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(daemon_then_stop)
+            if view.live:
+                group.start_soon(refresh)
+            await generator.run(stop)
+            if not interrupted:
+                # Judge the last records too: wait until they are older than grace and settle.
+                view.say("traffic done; waiting for the last records to settle ...")
+                with anyio.move_on_after(settings.checks.counts.settle.total_seconds() + 2):
+                    await stop.wait()
+            stop.set()
+            finished.set()
+            daemon.request_stop()
+    reports: list[CheckReport] = []
+    if not interrupted:
+        view.say("final check over the whole run ...")
+        request = CheckRequest(now=datetime.now(UTC), since=started - timedelta(seconds=1))
+        async with open_context(settings) as context:
+            context.samples = SampleCache()
+            reports = [await run_check(name, context, request) for name in REGISTRY]
+    return generator.progress, [*view.reports, *reports], interrupted
 
 
 def run_demo(
     *,
-    records: int = 5000,
-    missing: int = 5,
+    duration: str = "40s",
+    rate: float = 20.0,
+    faults: str = "heavy",
+    seed: int = 1,
+    truth: Path | None = None,
+    config: Path | None = None,
     dynamodb_backend: Literal["auto", "moto", "ddblocal"] = "auto",
     output_format: str = "text",
 ) -> int:
-    if records < 2 * missing or missing < 0:
-        from monitor.errors import UsageError
+    from monitor.writer.command import options_from_args
 
-        raise UsageError("--records must be at least twice --missing")
+    if config is not None:
+        raise UsageError(
+            "demo runs its own local PostgreSQL and DynamoDB and ignores config files; to watch"
+            " your stores use `generate` and `run` with --config"
+        )
+    options = options_from_args(rate, duration, faults, seed, None, None)
+    # The view and the summary say what happened; store retries and compensations are expected.
+    logging.getLogger("monitor").setLevel(logging.CRITICAL)
     os.environ.update({k: v for k, v in local_aws_env().items() if k not in os.environ})
-    _say("starting a local PostgreSQL and a local DynamoDB-API server ...")
-    with LocalPostgres() as pg, LocalDynamo(dynamodb_backend) as dynamo:
-        _say(f"  PostgreSQL at {pg.dsn}; DynamoDB ({dynamo.backend}) at {dynamo.endpoint_url}")
-        settings = settings_from_dict(
-            {"postgres": {"dsn": pg.dsn}, "dynamodb": {"endpoint_url": dynamo.endpoint_url}}
-        )
-        report, not_dynamo, not_sql = anyio.run(_run, settings, records, missing)
-        if output_format == "json":
-            print(render_json([report], combined=False))  # noqa: T201
-        else:
-            print(render_text(report, colour=sys.stdout.isatty()))  # noqa: T201
-        found_dynamo = {f.key for f in report.findings if f.kind is FindingKind.MISSING_IN_DYNAMODB}
-        found_sql = {f.key for f in report.findings if f.kind is FindingKind.MISSING_IN_SQL}
-        exact = found_dynamo == not_dynamo and found_sql == not_sql
-        _say(
-            f"\nplanted: {len(not_dynamo)} missing in DynamoDB, {len(not_sql)} missing in SQL;"
-            f" found exactly those: {'yes' if exact else 'NO'}. Stopping the local servers ..."
-        )
-    return 0 if exact else 1
+    view = View(sys.stderr, live=sys.stderr.isatty() and output_format == "text", port=_free_port())
+    view.say("starting a local PostgreSQL and a local DynamoDB-API server ...")
+    stream = None if truth is None else truth.open("w")
+    try:
+        with LocalPostgres() as pg, LocalDynamo(dynamodb_backend) as dynamo:
+            settings = demo_settings(pg.dsn, dynamo.endpoint_url, view.port)
+            view.say(
+                f"  PostgreSQL at {pg.dsn}; DynamoDB ({dynamo.backend}) at {dynamo.endpoint_url}"
+            )
+            view.say(
+                f"writing {rate:g}/s for {duration} with {faults} faults; the daemon checks every"
+                f" {CHECK_INTERVAL} (metrics at http://127.0.0.1:{view.port}/metrics)"
+            )
+            progress, reports, interrupted = anyio.run(_demo, settings, options, view, stream)
+    finally:
+        if stream is not None:
+            stream.close()
+    result = score(progress.entries, findings_by_key(reports), settings.mapping.key_column)
+    result["alerts"] = {"fired": sorted(set(view.fired)), "resolved": sorted(set(view.resolved))}
+    result["written"] = progress.written
+    result["interrupted"] = interrupted
+    passed = not interrupted and not result["missed"] and not result["false_findings"]
+    if output_format == "json":
+        print(dumps(result))  # noqa: T201
+    else:
+        print(summary_text(result, passed))  # noqa: T201
+    return 130 if interrupted else 0 if passed else 1
+
+
+def summary_text(result: Mapping[str, Any], passed: bool) -> str:
+    lines = [f"\n{result['written']} records written through the dual writer.", ""]
+    lines.append(f"{'fault':<24} {'injected':>8} {'found':>6}")
+    for kind, count in result["injected"].items():
+        lines.append(f"{kind:<24} {count:>8} {result['found'][kind]:>6}")
+    for miss in result["missed"]:
+        lines.append(f"MISSED {miss['fault']} {miss['key']} (expected {miss['expect']})")
+    for false in result["false_findings"]:
+        lines.append(f"FALSE FINDING {false['key']}: {', '.join(false['kinds'])}")
+    alerts = result["alerts"]
+    lines.append(
+        f"alerts fired: {', '.join(alerts['fired']) or 'none'};"
+        f" resolved: {', '.join(alerts['resolved']) or 'none'}"
+    )
+    lines.append(
+        "every injected fault was found, and nothing else."
+        if passed
+        else "the checks did NOT find exactly the injected faults."
+    )
+    return "\n".join(lines)

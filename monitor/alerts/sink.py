@@ -7,7 +7,7 @@ the `dualwrite.alerts` counter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -22,13 +22,18 @@ from monitor.sinks import ReportSink, SinkContext
 
 
 @asynccontextmanager
-async def alerts_sink(context: SinkContext) -> AsyncIterator[ReportSink]:
+async def alerts_sink(
+    context: SinkContext, listeners: Sequence[Callable[[Notification], None]] = ()
+) -> AsyncIterator[ReportSink]:
+    """`listeners` also hear every alert event (the demo's live view shows them)."""
     alerts: Alerts | None = None
 
     def count(note: Notification) -> None:
         state = counter_state(note)
         if state is not None:
             context.record_alert(note.rule, state)
+        for listener in listeners:
+            listener(note)
 
     async with anyio.create_task_group() as group:
 

@@ -183,8 +183,11 @@ class Generator:
         progress.started = time.monotonic()
         try:
             async with anyio.create_task_group() as group:
+                deadline = progress.started + options.duration.total_seconds()
                 for index in range(total):
                     due = progress.started + index / options.rate
+                    if time.monotonic() > deadline:
+                        break  # a store slower than the rate: stop on time, report the rate
                     with anyio.move_on_after(max(0.0, due - time.monotonic())):
                         await stop.wait()
                     if stop.is_set():

@@ -114,3 +114,31 @@ def test_an_invalid_json_record_is_not_json() -> None:
     row = RecordFactory(1, 1).make(invalid_json=True)
     with pytest.raises(json.JSONDecodeError):
         json.loads(row["request_data"])
+
+
+def test_the_demo_scores_found_missed_and_false_findings() -> None:
+    from monitor.demo import score
+    from monitor.writer.generate import TruthEntry
+
+    entries = [
+        TruthEntry(Fault.CRASH_AFTER_SQL, 1, "crashed"),
+        TruthEntry(Fault.COMMIT_MARK_FAILED, 2, "left_pending"),
+        TruthEntry(Fault.DYNAMODB_WRITE_FAILED, 3, "compensated"),
+        TruthEntry(Fault.DYNAMODB_WRITE_FAILED, 4, "compensated"),
+    ]
+    found = {1: {"missing_in_dynamodb"}, 2: {"stuck_pending"}, 4: {"missing_in_dynamodb"}, 9: {"x"}}
+    result = score(entries, found, "log_id")
+    assert result["injected"] == {
+        "commit_mark_failed": 1,
+        "crash_after_sql": 1,
+        "dynamodb_write_failed": 2,
+    }
+    assert result["found"] == {
+        "commit_mark_failed": 0,
+        "crash_after_sql": 1,
+        "dynamodb_write_failed": 1,
+    }
+    assert result["missed"] == [
+        {"key": {"log_id": 2}, "fault": "commit_mark_failed", "expect": "status_divergence"}
+    ]
+    assert [f["key"] for f in result["false_findings"]] == [{"log_id": 4}, {"log_id": 9}]
