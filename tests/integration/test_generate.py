@@ -79,7 +79,11 @@ def test_heavy_faults_are_all_found_and_nothing_else_is(
 ) -> None:
     settings = settings_for(database, dynamo_endpoint)
     options = GenerateOptions(
-        rate=100, duration=timedelta(seconds=2), profile=FaultProfile.named("heavy"), seed=41
+        rate=100,
+        duration=timedelta(seconds=2),
+        profile=FaultProfile.named("heavy"),
+        seed=41,
+        every_record=True,
     )
     lines, reports = generate_then_check(settings, options, tmp_path / "truth.jsonl")
     *faults, last = lines
@@ -102,7 +106,11 @@ def test_heavy_faults_are_all_found_and_nothing_else_is(
 def test_no_faults_no_findings(database: str, dynamo_endpoint: str, tmp_path: Path) -> None:
     settings = settings_for(database, dynamo_endpoint)
     options = GenerateOptions(
-        rate=100, duration=timedelta(seconds=1), profile=FaultProfile.named("none"), seed=2
+        rate=100,
+        duration=timedelta(seconds=1),
+        profile=FaultProfile.named("none"),
+        seed=2,
+        every_record=True,
     )
     lines, reports = generate_then_check(settings, options, tmp_path / "truth.jsonl")
     assert lines == [lines[-1]] and lines[-1]["summary"]["written"] == 100
@@ -124,9 +132,9 @@ def test_generate_command_writes_the_truth_file(
             "--config",
             str(config),
             "--rate",
-            "200",
+            "50",
             "--duration",
-            "250ms",
+            "1s",
             "--faults",
             str(faults),
             "--truth",
@@ -140,9 +148,11 @@ def test_generate_command_writes_the_truth_file(
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     lines = [json.loads(line) for line in truth.read_text().splitlines()]
-    assert lines[-1]["summary"]["written"] == summary["written"] == 50
+    # The run stops on time: on a slow machine it writes fewer than rate x duration.
+    assert 0 < lines[-1]["summary"]["written"] == summary["written"] <= 50
     crashed = lines[:-1]
-    assert 10 < len(crashed) < 40
+    assert 0 < len(crashed) < summary["written"]
+    assert summary["faults"] == {"crash_after_sql": len(crashed)}
     assert all(
         f
         == {
