@@ -21,6 +21,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from markdown.extensions.toc import slugify
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from monitor import errors
 from monitor.alerts.wiring import build_rules
@@ -33,6 +35,7 @@ from monitor.config import (
     parse_duration,
     settings_from_dict,
 )
+from monitor.model import CheckReport, Window
 from monitor.reference import (
     ReferenceError,
     config_reference,
@@ -209,6 +212,45 @@ def test_the_metrics_table_lists_every_instrument_with_its_kind_and_unit() -> No
         if unit not in ("", "1"):
             assert unit in words[1:], f"{name}: unit {unit} not documented"
         assert prometheus_name(name, kind, unit) in text, f"{name}: Prometheus series missing"
+
+
+def test_the_metrics_table_names_the_attributes_each_instrument_is_recorded_with() -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics = Metrics(provider.get_meter("docs"))
+    window = Window(
+        datetime(2026, 11, 24, 10, tzinfo=UTC), datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
+    )
+    summaries = {
+        "counts": {"sql_count": 10, "dynamodb_count": 9, "consistency": 0.9},
+        "orphans": {"orphan_ratio": 0.1, "write_success": 0.9, "transaction_completion": 1.0},
+        "sample": {
+            "accuracy": {"point": 1, "lower": 0.9, "upper": 1},
+            "mismatches_by_field": {"A": 1},
+        },
+    }
+    for check, summary in summaries.items():
+        metrics.record_report(CheckReport(check, "t", "log_id", window, True, summary, ()))
+        metrics.record_run(check, "ok", 0.5)
+    metrics.record_alert("data_consistency", "firing")
+    metrics.set_leader(True)
+    recorded: dict[str, set[str]] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    recorded.setdefault(metric.name, set()).update(point.attributes or {})
+    provider.shutdown()
+    documented = {
+        row[0].strip("`"): {a.split("=")[0].strip() for a in row[2].split(",") if a.strip()}
+        for row in table_rows(page("metrics.md"))
+        if len(row) >= 4 and re.fullmatch(r"`dualwrite\.[a-z_.]+`", row[0])
+    }
+    assert len(recorded) >= 14
+    for name, keys in recorded.items():
+        assert documented[name] == keys, f"{name}: documented {documented[name]}, recorded {keys}"
 
 
 # --- runbook, commands -------------------------------------------------------------------
