@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.migration.commands import add_commands as add_migration_commands
 
     add_migration_commands(commands, lambda sub: _common(sub, top=False))
+    from monitor.repair.commands import add_commands as add_repair_commands
+
+    add_repair_commands(commands, lambda sub: _common(sub, top=False), _timestamp)
     return parser
 
 
@@ -225,6 +228,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.migration.commands import run_command as run_migration_command
 
         return run_migration_command(settings, args, _out)
+    if args.command == "repair":
+        from monitor.repair.commands import run_command as run_repair_command
+
+        return run_repair_command(settings, args, _out)
     raise UsageError(f"unknown command {args.command}")
 
 

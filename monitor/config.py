@@ -546,6 +546,23 @@ def _without_default_model(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+class RepairSettings(Section):
+    """`dualwrite-monitor repair` (CONTRACT §8)."""
+
+    #: A DynamoDB item with no SQL row: mark it Compensated (soft), or delete it.
+    dynamodb_only: Literal["compensate", "delete"] = "compensate"
+    #: A SQL column repair compares with the status in its WHERE (and sets to now()); empty:
+    #: the table has none, and only the status is compared.
+    updated_at_column: str = "updated_at"
+    #: Conditional writes per second, both stores together: repair never writes faster.
+    max_writes_per_second: float = Field(default=50, gt=0)
+
+    @field_validator("updated_at_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        return value and _identifier(value)
+
+
 class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     dynamodb: DynamoSettings = DynamoSettings()
@@ -556,6 +573,7 @@ class Settings(Section):
     ha: HaSettings = HaSettings()
     daemon: DaemonSettings = DaemonSettings()
     writer: WriterSettings = WriterSettings()
+    repair: RepairSettings = RepairSettings()
 
     @model_validator(mode="before")
     @classmethod

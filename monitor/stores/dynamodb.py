@@ -283,14 +283,18 @@ class DynamoStore:
         return out
 
     async def batch_get(
-        self, keys: Sequence[tuple[str, str]], projection: Sequence[str] | None = None
+        self,
+        keys: Sequence[tuple[str, str]],
+        projection: Sequence[str] | None = None,
+        *,
+        consistent: bool = False,
     ) -> list[dict[str, Any]]:
         """Items for (pk, sk) pairs: BatchGetItem of 100, concurrently, UnprocessedKeys retried."""
         unique = list(dict.fromkeys(keys))
         results: list[dict[str, Any]] = []
 
         async def fetch(chunk: list[tuple[str, str]]) -> None:
-            results.extend(await self._batch_get_chunk(chunk, projection))
+            results.extend(await self._batch_get_chunk(chunk, projection, consistent))
 
         async with anyio.create_task_group() as group:
             for start in range(0, len(unique), BATCH_GET_LIMIT):
@@ -298,12 +302,14 @@ class DynamoStore:
         return results
 
     async def _batch_get_chunk(
-        self, chunk: list[tuple[str, str]], projection: Sequence[str] | None
+        self, chunk: list[tuple[str, str]], projection: Sequence[str] | None, consistent: bool
     ) -> list[dict[str, Any]]:
         m = self.mapping
         request: dict[str, Any] = {
             "Keys": [{m.partition_key: {"S": pk}, m.sort_key: {"S": sk}} for pk, sk in chunk]
         }
+        if consistent:
+            request["ConsistentRead"] = True
         if projection:
             names = {f"#a{i}": name for i, name in enumerate(projection)}
             request["ProjectionExpression"] = ", ".join(names)
@@ -471,6 +477,24 @@ class DynamoStore:
         except ConditionFailed:
             return False
         return True
+
+    # --- repair's side (monitor.repair): every write conditional ---------------------------
+
+    async def conditional_write(self, operation: str, **params: Any) -> bool:
+        """`put_item`, `update_item` or `delete_item` with a ConditionExpression in `params`;
+        False (nothing written) when the condition does not hold."""
+        if "ConditionExpression" not in params:
+            raise ValueError("repair writes are always conditional")
+        try:
+            await self.call(operation, reads=False, TableName=self.table, **params)
+        except ConditionFailed:
+            return False
+        return True
+
+    async def consistent_items(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Whole items for (pk, sk) pairs with strongly consistent reads (repair checks the state
+        it is about to change), BatchGetItem of 100, UnprocessedKeys retried."""
+        return await self.batch_get(keys, consistent=True)
 
     async def describe(self) -> dict[str, Any]:
         response = await self.call("describe_table", reads=False, TableName=self.table)

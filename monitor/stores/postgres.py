@@ -357,3 +357,39 @@ class PostgresStore:
             if await conn.fetchval(delete, key, transaction_id, pending) is not None:
                 return True
             return await conn.fetchval(left, key, transaction_id) is None
+
+    # --- repair's side (monitor.repair): every write conditional ---------------------------
+
+    async def whole_rows(self, keys: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+        """Every column of the rows with these keys (repair copies them to DynamoDB)."""
+        sql = f"SELECT * FROM {self._table} WHERE {self._key} = ANY($1)"
+        async with translate_errors("reading rows to repair"):
+            try:
+                rows = await self.pool.fetch(sql, list(keys))
+            except asyncpg.DataError:
+                return []
+        return cast(Sequence[Mapping[str, Any]], rows)
+
+    async def conditional_status(
+        self,
+        key: Any,
+        status: str,
+        *,
+        seen_status: str | None,
+        seen_updated_at: datetime | None,
+        updated_at_column: str | None,
+    ) -> bool:
+        """Set the row's status only if it still has the status (and `updated_at`) repair saw;
+        False (nothing written) when it changed meanwhile."""
+        sets = f"{self._status} = $2"
+        where = f"{self._key} = $1 AND {self._status} IS NOT DISTINCT FROM $3"
+        params: list[Any] = [key, status, seen_status]
+        if updated_at_column:
+            column = quote_ident(updated_at_column)
+            sets += f", {column} = now()"
+            where += f" AND {column} IS NOT DISTINCT FROM $4"
+            params.append(seen_updated_at)
+        sql = f"UPDATE {self._table} SET {sets} WHERE {where} RETURNING 1"
+        async with translate_errors("repairing a write status"):
+            done = await self.pool.fetchval(sql, *params)
+        return done is not None
