@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands, lambda sub: _common(sub, top=False))
     from monitor.migration.commands import add_commands as add_migration_commands
 
-    add_migration_commands(commands, lambda sub: _common(sub, top=False))
+    add_migration_commands(commands, lambda sub: _common(sub, top=False), _timestamp)
     from monitor.repair.commands import add_commands as add_repair_commands
 
     add_repair_commands(commands, lambda sub: _common(sub, top=False), _timestamp)
@@ -224,7 +224,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.alerts.commands import run_command
 
         return run_command(settings, args, _out)
-    if args.command == "phase":
+    if args.command in ("phase", "preflight", "gate"):
         from monitor.migration.commands import run_command as run_migration_command
 
         return run_migration_command(settings, args, _out)

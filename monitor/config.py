@@ -563,6 +563,29 @@ class RepairSettings(Section):
         return value and _identifier(value)
 
 
+class PreflightSettings(Section):
+    """`dualwrite-monitor preflight` and the `dual-write` gate (CONTRACT §4b)."""
+
+    #: A store whose p99 round trip is slower than this fails the (advisory) latency item.
+    max_latency: Duration = timedelta(milliseconds=250)
+    #: Backups (DynamoDB point-in-time recovery, PostgreSQL WAL archiving) are advisory unless
+    #: this is true: then preflight, and so the `dual-write` gate, refuses without them.
+    require_backups: bool = False
+
+
+class GatesSettings(Section):
+    """`dualwrite-monitor gate read-switch` (CONTRACT §4b)."""
+
+    #: The settled window counts, orphans and the field-accuracy sample judge.
+    window: Duration = timedelta(hours=1)
+    #: The latest part of that window the canary reads cover (SQL reads it per pattern value).
+    canary_window: Duration = timedelta(minutes=10)
+    #: Partition values read per read pattern, drawn at random from the window.
+    canary_reads: int = Field(default=5, ge=1, le=1000)
+    #: The canary reads' DynamoDB p99 must be within this (the seed's performance verification).
+    canary_latency_budget: Duration = timedelta(milliseconds=100)
+
+
 class Settings(Section):
     postgres: PostgresSettings = PostgresSettings()
     dynamodb: DynamoSettings = DynamoSettings()
@@ -574,6 +597,8 @@ class Settings(Section):
     daemon: DaemonSettings = DaemonSettings()
     writer: WriterSettings = WriterSettings()
     repair: RepairSettings = RepairSettings()
+    preflight: PreflightSettings = PreflightSettings()
+    gates: GatesSettings = GatesSettings()
 
     @model_validator(mode="before")
     @classmethod

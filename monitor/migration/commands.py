@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import getpass
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
 from monitor.config import Settings
-from monitor.errors import EXIT_OK
+from monitor.errors import EXIT_INCONSISTENT, EXIT_OK
 
 
 def operator(explicit: str | None) -> str:
@@ -29,6 +30,7 @@ def operator(explicit: str | None) -> str:
 def add_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: Callable[[argparse.ArgumentParser], None],
+    timestamp: Callable[[str], datetime],
 ) -> None:
     phase = commands.add_parser("phase", help="the migration phase: show it, or step back")
     common(phase)
@@ -40,9 +42,78 @@ def add_commands(
     back.add_argument("--by", help="who is rolling back (default: the login name)")
     common(back)
 
+    preflight = commands.add_parser("preflight", help="the seed's phase-1 checks, each run")
+    common(preflight)
+    gate = commands.add_parser("gate", help="may the next migration phase start?")
+    gate.add_argument("name", choices=("dual-write", "read-switch"), help="which gate")
+    gate.add_argument("--since", type=timestamp, help="judged window start (read-switch)")
+    gate.add_argument("--until", type=timestamp, help="judged window end (read-switch)")
+    gate.add_argument("--apply", action="store_true", help="move the phase when the gate passes")
+    gate.add_argument("--by", help="who moves the phase (default: the login name)")
+    common(gate)
+
 
 def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    if args.command == "preflight":
+        return anyio.run(_preflight, settings, args, out)
+    if args.command == "gate":
+        return anyio.run(_gate, settings, args, out)
     return anyio.run(_phase, settings, args, out)
+
+
+async def _preflight(
+    settings: Settings, args: argparse.Namespace, out: Callable[[str], None]
+) -> int:
+    from monitor.checks.context import open_context
+    from monitor.core.preflight import passed
+    from monitor.migration.preflight import run_preflight
+    from monitor.report import dumps
+
+    async with open_context(settings, migrate=False) as context:
+        items = await run_preflight(context)
+    ok = passed(items)
+    if args.format == "json":
+        out(dumps({"passed": ok, "checks": [i.as_json() for i in items]}))
+    else:
+        for item in items:
+            mark = "pass" if item.passed else ("FAIL" if item.required else "warn")
+            kind = "required" if item.required else "advisory"
+            out(f"{mark}  {item.name:<22} {kind:<9} {item.detail}")
+        out("preflight passed" if ok else "preflight refused: a required item failed")
+    return EXIT_OK if ok else EXIT_INCONSISTENT
+
+
+async def _gate(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from monitor.checks.context import open_context
+    from monitor.migration.gates import evaluate_gate
+    from monitor.migration.history import record_change
+    from monitor.report import dumps
+
+    async with open_context(settings, migrate=args.apply) as context:
+        result = await evaluate_gate(
+            context, args.name, datetime.now(UTC), since=args.since, until=args.until
+        )
+        checks = [c.as_json() for c in result.checks]
+        document: dict[str, Any] = {"gate": args.name, "passed": result.passed, "checks": checks}
+        if result.passed and args.apply and result.move is not None:
+            change = await record_change(
+                context.sql.pool,
+                settings.postgres.state_schema,
+                expected=result.move[0],
+                to=result.move[1],
+                by=operator(args.by),
+                evidence={"gate": args.name, "checks": checks},
+            )
+            document["phase"] = change.as_json()
+    if args.format == "json":
+        out(dumps(document))
+    else:
+        for check in result.checks:
+            out(f"{'pass' if check.passed else 'FAIL'}  {check.name:<16} {check.detail}")
+        verdict = "passed" if result.passed else "refused"
+        moved = f"; phase {document['phase']['to']} recorded" if "phase" in document else ""
+        out(f"gate {args.name} {verdict}{moved}")
+    return EXIT_OK if result.passed else EXIT_INCONSISTENT
 
 
 async def _phase(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
