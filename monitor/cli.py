@@ -11,6 +11,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -259,18 +260,23 @@ async def _run_checks(
 ) -> list[CheckReport]:
     from monitor.checks.context import open_context
     from monitor.checks.sampling import SampleCache
+    from monitor.report import terminal_progress
 
     request = CheckRequest(
-        now=datetime.now(UTC),
-        since=args.since,
-        until=args.until,
-        strict=args.strict,
-        interactive=args.format == "text",
+        now=datetime.now(UTC), since=args.since, until=args.until, strict=args.strict
     )
+    reports: list[CheckReport] = []
     async with open_context(settings) as context:
         if len(names) > 1:
             context.samples = SampleCache()
-        return [await run_check(name, context, request) for name in names]
+        for name in names:
+            if args.format != "text":
+                reports.append(await run_check(name, context, request))
+                continue
+            # Progress on stderr, drawn only on a terminal.
+            with terminal_progress(name) as progress:
+                reports.append(await run_check(name, context, replace(request, progress=progress)))
+    return reports
 
 
 def _print_reports(reports: Sequence[CheckReport], output_format: str, *, combined: bool) -> None:

@@ -55,17 +55,11 @@ log = logging.getLogger(__name__)
 OVERDUE_GRACE = 30.0
 #: How long delivery of the last records may take at shutdown.
 DELIVERY_DRAIN = 5.0
-#: Which config section holds each check's interval (`quality` shares sampling's).
-_INTERVAL_SECTION = {
-    "orphans": "orphans",
-    "counts": "counts",
-    "sample": "sampling",
-    "quality": "sampling",
-}
 
 
 def interval_for(settings: Settings, check: str) -> timedelta:
-    section = getattr(settings.checks, _INTERVAL_SECTION.get(check, check), None)
+    spec = REGISTRY.get(check)
+    section = getattr(settings.checks, check if spec is None else spec.section, None)
     interval = getattr(section, "interval", None)
     if isinstance(interval, timedelta):
         return interval

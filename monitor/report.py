@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -127,3 +128,13 @@ class TerminalProgress:
         if self._shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+@contextmanager
+def terminal_progress(label: str) -> Iterator[TerminalProgress]:
+    """Progress for one check run, cleared from the terminal when the run ends."""
+    progress = TerminalProgress(label)
+    try:
+        yield progress
+    finally:
+        progress.finish()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from monitor.core.alertmap import run_observations
+from monitor.checks.registry import RULE_FIGURES
+from monitor.core.alertmap import Figure, run_observations
 from monitor.core.rules import STORE_UNREACHABLE, Notification, RuleSpec, RuleState, evaluate
 from monitor.errors import MonitorError, StoreError, StoreUnavailable, first_monitor_error
 from monitor.model import CheckReport
@@ -72,6 +73,7 @@ class AlertEngine:
         table: str,
         clock: Callable[[], datetime] = utc_now,
         on_queued: Callable[[], None] | None = None,
+        figures: Mapping[str, Figure] = RULE_FIGURES,
     ) -> None:
         names = [rule.name for rule in rules]
         if len(set(names)) != len(names):
@@ -83,6 +85,7 @@ class AlertEngine:
         self._table = table
         self._clock = clock
         self._on_queued = on_queued
+        self._figures = figures
         self._listeners: list[Callable[[Notification], None]] = []
         #: Every notification emitted, by outcome (silences are counted, not sent); a muted
         #: firing later sent unmuted appears twice here, once per outcome.
@@ -134,6 +137,7 @@ class AlertEngine:
                 failures=failures,
                 unreachable=store_unreachable(error, finished=report is not None),
                 table=self._table,
+                figures=self._figures,
                 cause="" if error is None else describe_error(error),
             )
             rules = [rule for rule in self._rules if rule.name in observations]

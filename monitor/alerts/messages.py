@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
+from monitor.checks.registry import RULE_FIGURES
 from monitor.core.rules import (
     CHECK_FAILED_PREFIX,
     CHECK_FAILURES_METRIC,
@@ -29,15 +30,8 @@ from monitor.core.rules import (
 #: A message delivered this long after it was queued says so (and since when).
 _LATE: Final = timedelta(minutes=1)
 
-_TITLES: Final = {
-    "data_consistency": "Data consistency",
-    "write_success_rate": "Write success rate",
-    "orphaned_records": "Orphaned records",
-    "field_accuracy": "Field accuracy",
-    "transaction_completion": "Transaction completion",
-    "count_variance": "Count variance",
-    "store_unreachable": "Store unreachable",
-}
+#: Rules no check declares; a check's rules are titled in its spec (`Figure.title`).
+_TITLES: Final = {"store_unreachable": "Store unreachable"}
 
 MessageState = Literal["firing", "repeat", "resolved", "test"]
 #: How each state is named in every rendering.
@@ -97,6 +91,9 @@ class Message:
 def rule_title(rule: str) -> str:
     if rule.startswith(CHECK_FAILED_PREFIX):
         return f"Check {rule.removeprefix(CHECK_FAILED_PREFIX)} failing"
+    figure = RULE_FIGURES.get(rule)
+    if figure is not None and figure.title:
+        return figure.title
     return _TITLES.get(rule, rule.replace("_", " ").capitalize())
 
 

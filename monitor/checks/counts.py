@@ -11,26 +11,31 @@ O(slice x concurrency), not O(window).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from monitor.checks.partitions import discover_partitions, remembered_partitions
 from monitor.checks.reporting import build_report
+from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Progress, number, summary_gauge
 from monitor.config import Settings
+from monitor.core.alertmap import Figure
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.reconcile import diff_sorted, sort_by_key
+from monitor.core.rules import COUNT_VARIANCE
 from monitor.core.windows import align_down
 from monitor.model import CheckReport, Finding, FindingKind, KeyStatus, KeyValue, Window
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
 from monitor.stores.state import StateStore
 
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
+
 #: progress(slices_done, slices_total, records_read)
-Progress = Callable[[int, int, int], None]
 
 
 @dataclass(slots=True)
@@ -283,3 +288,58 @@ async def _reconcile_slice(
                 detail=bad.reason,
             )
         )
+
+
+async def counts_check(context: CheckContext, request: CheckRequest) -> CheckReport:
+    config = context.settings.checks.counts
+    window = request.window(config.window, config.settle, context.settings.checks.max_window)
+    return await run_counts(
+        context.settings,
+        context.sql,
+        context.dynamo,
+        context.state,
+        window,
+        request.now,
+        strict=request.strict,
+        progress=request.progress,
+    )
+
+
+def _variance(report: CheckReport) -> list[tuple[Mapping[str, str], float]]:
+    sql, dynamo = (
+        number(report.summary.get("sql_count")),
+        number(report.summary.get("dynamodb_count")),
+    )
+    if sql is None or dynamo is None:
+        return []
+    return [({}, abs(sql - dynamo) / max(sql, 1.0))]
+
+
+def _records_read(summary: Mapping[str, Any]) -> float | None:
+    sql, dynamo = number(summary.get("sql_count")), number(summary.get("dynamodb_count"))
+    return None if sql is None or dynamo is None else sql + dynamo
+
+
+_MISSING = (FindingKind.MISSING_IN_DYNAMODB, FindingKind.MISSING_IN_SQL)
+
+SPEC = CheckSpec(
+    name="counts",
+    section="counts",
+    run=counts_check,
+    rules={
+        "data_consistency": Figure(
+            "counts", "consistency", kinds=_MISSING, title="Data consistency"
+        ),
+        # `variance_percent` is in percent; the rule's threshold is a ratio.
+        COUNT_VARIANCE: Figure(
+            "counts", "variance_percent", scale=0.01, kinds=_MISSING, title="Count variance"
+        ),
+    },
+    gauges=(
+        summary_gauge("dualwrite.consistency", "consistency"),
+        summary_gauge("dualwrite.records", "sql_count", store="sql"),
+        summary_gauge("dualwrite.records", "dynamodb_count", store="dynamodb"),
+        Gauge("dualwrite.count_variance", _variance),
+    ),
+    records_checked=_records_read,
+)

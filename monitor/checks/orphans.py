@@ -22,14 +22,17 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from monitor.checks.partitions import discover_partitions
 from monitor.checks.reporting import build_report
+from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, number, summary_gauge
 from monitor.config import Settings, Threshold
+from monitor.core.alertmap import Figure
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
+from monitor.core.orphans import ORPHAN_KINDS as _ORPHAN_KINDS
 from monitor.core.orphans import (
     Location,
     Observed,
@@ -51,6 +54,9 @@ from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
 from monitor.stores.state import StateStore
+
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
 
 log = logging.getLogger(__name__)
 
@@ -295,3 +301,61 @@ async def _confirm_divergences(
 
 def _within(ratio: float, threshold: Threshold) -> bool:
     return within(ratio * 100, alert_below=threshold.alert_below, alert_above=threshold.alert_above)
+
+
+async def orphans_check(context: CheckContext, request: CheckRequest) -> CheckReport:
+    config = context.settings.checks.orphans
+    # The window ends at now - grace: younger records are in flight and never judged.
+    window = request.window(config.window, config.grace, context.settings.checks.max_window)
+    return await run_orphans(
+        context.settings,
+        context.sql,
+        context.dynamo,
+        context.state,
+        window,
+        request.now,
+        strict=request.strict,
+    )
+
+
+def _orphan_counts(report: CheckReport) -> list[tuple[Mapping[str, str], float]]:
+    """`dualwrite.orphans{kind}`: every orphan kind, 0 when the run found none."""
+    points: list[tuple[Mapping[str, str], float]] = []
+    for kind in _ORPHAN_KINDS:
+        count = number(report.summary.get(kind))
+        if count is None:
+            count = float(sum(f.kind is kind for f in report.findings))
+        points.append(({"kind": str(kind)}, count))
+    return points
+
+
+#: Findings whose keys an orphans alert lists, most telling kind first.
+_EXAMPLES = (
+    FindingKind.STUCK_PENDING,
+    FindingKind.STATUS_DIVERGENCE,
+    FindingKind.MISSING_IN_DYNAMODB,
+    FindingKind.MISSING_IN_SQL,
+)
+
+SPEC = CheckSpec(
+    name="orphans",
+    section="orphans",
+    run=orphans_check,
+    rules={
+        "orphaned_records": Figure(
+            "orphans", "orphan_ratio", kinds=_EXAMPLES, title="Orphaned records"
+        ),
+        "write_success_rate": Figure(
+            "orphans", "write_success", kinds=_EXAMPLES, title="Write success rate"
+        ),
+        "transaction_completion": Figure(
+            "orphans", "transaction_completion", kinds=_EXAMPLES, title="Transaction completion"
+        ),
+    },
+    gauges=(
+        Gauge("dualwrite.orphans", _orphan_counts),
+        summary_gauge("dualwrite.orphan_ratio", "orphan_ratio"),
+        summary_gauge("dualwrite.write_success", "write_success"),
+        summary_gauge("dualwrite.transaction_completion", "transaction_completion"),
+    ),
+)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.checks.reporting import build_report
 from monitor.checks.sampling import SampleCache, without_agreed_absent
+from monitor.checks.spec import CheckRequest, CheckSpec
 from monitor.config import Settings, quality_plan
 from monitor.core.accuracy import interval_json
 from monitor.core.quality import Grade, grade_for, inspect_record
@@ -23,7 +24,6 @@ from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
-    from monitor.checks.registry import CheckRequest
 
 #: The finding kinds `quality` produces (and counts in its summary).
 QUALITY_KINDS = (FindingKind.INVALID_DATA, FindingKind.INDEX_INTEGRITY, FindingKind.RULE_VIOLATION)
@@ -149,3 +149,7 @@ async def quality_check(context: CheckContext, request: CheckRequest) -> CheckRe
         strict=request.strict,
         cache=context.samples,
     )
+
+
+# `quality` judges the same window as `sample`, so it shares `[checks.sampling]`.
+SPEC = CheckSpec(name="quality", section="sampling", run=quality_check)

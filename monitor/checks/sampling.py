@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from monitor.checks.reporting import build_report
+from monitor.checks.spec import CheckRequest, CheckSpec, mapping_gauge
 from monitor.config import Settings, field_specs
 from monitor.core.accuracy import (
     AccuracyTally,
@@ -39,15 +40,15 @@ from monitor.core.accuracy import (
     judge_pair,
     judge_unmappable,
 )
+from monitor.core.alertmap import Figure
 from monitor.core.mapping import MappingError, Record, TableMapping
 from monitor.core.stats import samples_needed
-from monitor.model import CheckReport, KeyValue, Window
+from monitor.model import CheckReport, FindingKind, KeyValue, Window
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
-    from monitor.checks.registry import CheckRequest
 
 
 # --- the SQL side: pure query building ---------------------------------------------------
@@ -375,3 +376,30 @@ async def sample_check(context: CheckContext, request: CheckRequest) -> CheckRep
         strict=request.strict,
         cache=context.samples,
     )
+
+
+SPEC = CheckSpec(
+    name="sample",
+    section="sampling",
+    run=sample_check,
+    rules={
+        "field_accuracy": Figure(
+            "sample",
+            "accuracy",
+            interval=True,
+            kinds=(
+                FindingKind.FIELD_MISMATCH,
+                FindingKind.MISSING_IN_DYNAMODB,
+                FindingKind.MISSING_IN_SQL,
+                FindingKind.INVALID_DATA,
+            ),
+            title="Field accuracy",
+        ),
+    },
+    gauges=(
+        mapping_gauge(
+            "dualwrite.field_accuracy", "accuracy", "bound", only=("point", "lower", "upper")
+        ),
+        mapping_gauge("dualwrite.field_mismatches", "mismatches_by_field", "field", sticky=True),
+    ),
+)

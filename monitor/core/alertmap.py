@@ -1,4 +1,5 @@
-"""Which report figure each alert rule reads: written once, here, and nowhere else.
+"""Report figures -> alert rule observations. Which figure each rule reads is declared by the
+checks (`Figure`, in each check's spec); this module reads them.
 
 Pure. A check run ends with a `CheckReport` or an error; this module turns either into one
 `Observation` per rule the run informs. Rules the run says nothing about get no observation
@@ -11,23 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from monitor.core.rules import (
     CHECK_FAILED_PREFIX,
-    COUNT_VARIANCE,
     MAX_EXAMPLE_KEYS,
     STORE_UNREACHABLE,
     Observation,
 )
 from monitor.model import CheckReport, Finding, FindingKind
-
-_MISSING: Final = (FindingKind.MISSING_IN_DYNAMODB, FindingKind.MISSING_IN_SQL)
-_ORPHANS: Final = (
-    FindingKind.STUCK_PENDING,
-    FindingKind.STATUS_DIVERGENCE,
-    *_MISSING,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,29 +37,20 @@ class Figure:
     interval: bool = False
     #: Findings whose keys the message lists as examples, most telling kind first.
     kinds: tuple[FindingKind, ...] = ()
+    #: The rule's name in messages ("Data consistency").
+    title: str = ""
 
 
-#: Rule name -> its figure. Every `[alerts.thresholds]` rule plus `count_variance`.
-RULE_FIGURES: Final[Mapping[str, Figure]] = {
-    "data_consistency": Figure("counts", "consistency", kinds=_MISSING),
-    # `variance_percent` is in percent; the rule's threshold is a ratio.
-    COUNT_VARIANCE: Figure("counts", "variance_percent", scale=0.01, kinds=_MISSING),
-    "orphaned_records": Figure("orphans", "orphan_ratio", kinds=_ORPHANS),
-    "write_success_rate": Figure("orphans", "write_success", kinds=_ORPHANS),
-    "transaction_completion": Figure("orphans", "transaction_completion", kinds=_ORPHANS),
-    "field_accuracy": Figure(
-        "sample",
-        "accuracy",
-        interval=True,
-        kinds=(FindingKind.FIELD_MISMATCH, *_MISSING, FindingKind.INVALID_DATA),
-    ),
-}
+def report_observations(
+    report: CheckReport, figures: Mapping[str, Figure]
+) -> dict[str, Observation]:
+    """One observation per rule whose figure this report carries (and can be read).
 
-
-def report_observations(report: CheckReport) -> dict[str, Observation]:
-    """One observation per rule whose figure this report carries (and can be read)."""
+    `figures` maps each rule to its figure: the checks declare them (`checks/registry.py`
+    `RULE_FIGURES`, collected from each check's spec).
+    """
     found: dict[str, Observation] = {}
-    for rule, figure in RULE_FIGURES.items():
+    for rule, figure in figures.items():
         if figure.check != report.check or figure.key not in report.summary:
             continue
         observed = _read(report.summary[figure.key], figure)
@@ -92,6 +76,7 @@ def run_observations(
     failures: int,
     unreachable: bool | None,
     table: str,
+    figures: Mapping[str, Figure],
     cause: str = "",
 ) -> dict[str, Observation]:
     """Everything one check run tells the rules.
@@ -101,7 +86,7 @@ def run_observations(
     when the run proved both reachable (it finished), None when it cannot tell (another
     error). `cause` is a value-free description of the error, for the message.
     """
-    found = report_observations(report) if report is not None else {}
+    found = report_observations(report, figures) if report is not None else {}
     found[f"{CHECK_FAILED_PREFIX}{check}"] = Observation(
         value=float(failures), table=table, cause=cause
     )

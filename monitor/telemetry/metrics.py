@@ -1,8 +1,9 @@
 """Every instrument of CONTRACT §5, defined once, and the one place a CheckReport becomes metrics.
 
 Checks never touch OpenTelemetry: the daemon hands each finished run to `Metrics.record_run` and
-each report to `Metrics.record_report`. Summary keys are read defensively: a key a check does not
-produce leaves its gauge unset rather than failing the run.
+each report to `Metrics.record_report`, which sets the gauges the report's check declares in its
+spec (`CheckSpec.gauges`). Summary keys are read defensively: a key a check does not produce
+leaves its gauge unset rather than failing the run.
 
 `build_telemetry` makes one `MeterProvider` per daemon (never the global one, so tests build their
 own): a Prometheus reader on a private registry, served at /metrics, plus an OTLP/HTTP push when
@@ -13,11 +14,10 @@ Resource attributes come from the standard OTEL_* variables; `service.name` defa
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -28,28 +28,16 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor import __version__
+from monitor.checks.registry import REGISTRY
+from monitor.checks.spec import Gauge, number
 from monitor.config import TelemetrySettings
-from monitor.model import CheckReport, FindingKind, Outcome
+from monitor.model import CheckReport, Outcome
 
 METER_NAME = "dualwrite-monitor"
 SERVICE_NAME = "dualwrite-monitor"
 #: Check durations in seconds, from a quick counts run to a long sampled window.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-#: The kinds `dualwrite.orphans{kind}` always reports (0 when a run found none).
-ORPHAN_KINDS = (
-    FindingKind.MISSING_IN_DYNAMODB,
-    FindingKind.MISSING_IN_SQL,
-    FindingKind.STATUS_DIVERGENCE,
-    FindingKind.STUCK_PENDING,
-)
 AlertState = Literal["firing", "resolved"]
-
-
-def number(value: Any) -> float | None:
-    """A finite int/float from a summary, else None (booleans and strings are not figures)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 class Metrics:
@@ -110,8 +98,21 @@ class Metrics:
         self.leader = gauge(
             "dualwrite.leader", unit="1", description="1 when this replica runs the checks"
         )
-        #: Fields seen with mismatches per table, so a field that recovers is set back to 0.
-        self._mismatch_fields: dict[str, set[str]] = {}
+        #: The gauges a check's spec may name.
+        self._gauges = {
+            "dualwrite.consistency": self.consistency,
+            "dualwrite.records": self.records,
+            "dualwrite.count_variance": self.count_variance,
+            "dualwrite.orphans": self.orphans,
+            "dualwrite.orphan_ratio": self.orphan_ratio,
+            "dualwrite.field_accuracy": self.field_accuracy,
+            "dualwrite.field_mismatches": self.field_mismatches,
+            "dualwrite.write_success": self.write_success,
+            "dualwrite.transaction_completion": self.transaction_completion,
+        }
+        #: Attribute sets a sticky gauge has shown, per (instrument, table), so one that
+        #: disappears from a report (a field that recovers) is set back to 0.
+        self._seen: dict[tuple[str, str], set[tuple[tuple[str, str], ...]]] = {}
 
     # --- writers -------------------------------------------------------------------------
 
@@ -122,16 +123,13 @@ class Metrics:
             self.check_duration.record(duration, {"check": check})
 
     def record_report(self, report: CheckReport) -> None:
-        summary = report.summary
+        """The gauges the report's check declares (its spec), and the records it examined."""
         checked = records_checked(report)
         if checked is not None:
             self.records_checked.add(checked, {"check": report.check})
-        if report.check == "counts":
-            self._counts(report.table, summary)
-        elif report.check == "orphans":
-            self._orphans(report)
-        elif report.check == "sample":
-            self._sample(report.table, summary)
+        spec = REGISTRY.get(report.check)
+        for gauge in () if spec is None else spec.gauges:
+            self._set(gauge, report)
 
     def set_leader(self, leading: bool) -> None:
         self.leader.set(1 if leading else 0)
@@ -140,64 +138,31 @@ class Metrics:
         """For the alerts engine: one notification sent (or resolved) for `rule`."""
         self.alerts.add(1, {"rule": rule, "state": state})
 
-    # --- per check -----------------------------------------------------------------------
-
-    def _counts(self, table: str, summary: Mapping[str, Any]) -> None:
-        attrs = {"table": table}
-        consistency = number(summary.get("consistency"))
-        if consistency is not None:
-            self.consistency.set(consistency, attrs)
-        sql, dynamo = number(summary.get("sql_count")), number(summary.get("dynamodb_count"))
-        if sql is not None:
-            self.records.set(sql, {**attrs, "store": "sql"})
-        if dynamo is not None:
-            self.records.set(dynamo, {**attrs, "store": "dynamodb"})
-        if sql is not None and dynamo is not None:
-            self.count_variance.set(abs(sql - dynamo) / max(sql, 1.0), attrs)
-
-    def _orphans(self, report: CheckReport) -> None:
-        attrs = {"table": report.table}
-        summary = report.summary
-        for kind in ORPHAN_KINDS:
-            count = number(summary.get(kind))
-            if count is None:
-                count = float(sum(f.kind is kind for f in report.findings))
-            self.orphans.set(count, {**attrs, "kind": str(kind)})
-        for key, gauge in (
-            ("orphan_ratio", self.orphan_ratio),
-            ("write_success", self.write_success),
-            ("transaction_completion", self.transaction_completion),
-        ):
-            value = number(summary.get(key))
-            if value is not None:
-                gauge.set(value, attrs)
-
-    def _sample(self, table: str, summary: Mapping[str, Any]) -> None:
-        attrs = {"table": table}
-        accuracy = summary.get("accuracy")
-        if isinstance(accuracy, Mapping):
-            for bound in ("point", "lower", "upper"):
-                value = number(accuracy.get(bound))
-                if value is not None:
-                    self.field_accuracy.set(value, {**attrs, "bound": bound})
-        by_field = summary.get("mismatches_by_field")
-        if isinstance(by_field, Mapping):
-            seen = self._mismatch_fields.setdefault(table, set())
-            current = {str(f): number(v) for f, v in by_field.items()}
-            for field in seen | set(current):
-                self.field_mismatches.set(current.get(field) or 0.0, {**attrs, "field": field})
-            seen |= set(current)
+    def _set(self, gauge: Gauge, report: CheckReport) -> None:
+        instrument = self._gauges[gauge.instrument]
+        table = {"table": report.table}
+        points = {
+            tuple(sorted(attributes.items())): value for attributes, value in gauge.read(report)
+        }
+        if gauge.sticky:
+            seen = self._seen.setdefault((gauge.instrument, report.table), set())
+            for attributes in seen - set(points):
+                points[attributes] = 0.0
+            seen |= set(points)
+        for attributes, value in points.items():
+            instrument.set(value, {**table, **dict(attributes)})
 
 
 def records_checked(report: CheckReport) -> float | None:
-    """Records a run examined: the summary's `records_checked`, else per check what it read."""
+    """Records a run examined: the summary's `records_checked`, else what its spec says it read,
+    else its `sampled`, `records` or `checked`."""
     summary = report.summary
     explicit = number(summary.get("records_checked"))
     if explicit is not None:
         return explicit
-    if report.check == "counts":
-        sql, dynamo = number(summary.get("sql_count")), number(summary.get("dynamodb_count"))
-        return None if sql is None or dynamo is None else sql + dynamo
+    spec = REGISTRY.get(report.check)
+    if spec is not None and spec.records_checked is not None:
+        return spec.records_checked(summary)
     for key in ("sampled", "records", "checked"):
         value = number(summary.get(key))
         if value is not None:

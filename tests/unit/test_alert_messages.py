@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from monitor.alerts.blocks import blocks_json
 from monitor.alerts.console import plain_text
 from monitor.alerts.messages import Message, render_notification, render_test
+from monitor.checks.registry import RULE_FIGURES
 from monitor.core.alertmap import report_observations, run_observations
 from monitor.core.rules import Notification, Observation, rules_from_thresholds
 from monitor.model import CheckReport, Finding, FindingKind, Window
@@ -152,7 +153,13 @@ def test_repeat_and_resolved() -> None:
 
 def test_check_failed_and_store_unreachable_say_what_failed_without_error_text() -> None:
     failing = run_observations(
-        "counts", None, failures=3, unreachable=True, table="t", cause="StoreUnavailable (X)"
+        "counts",
+        None,
+        failures=3,
+        unreachable=True,
+        table="t",
+        figures=RULE_FIGURES,
+        cause="StoreUnavailable (X)",
     )
     message = render_notification(
         note("check_failed:counts", observation=failing["check_failed:counts"]),
@@ -273,7 +280,7 @@ def reports_full_of_data(draw: st.DrawFn) -> CheckReport:
 def test_no_value_of_a_finding_or_summary_ever_reaches_a_message(
     report: CheckReport, kind: str
 ) -> None:
-    observations = report_observations(report)
+    observations = report_observations(report, RULE_FIGURES)
     assert observations, "every generated report informs at least one rule"
     for rule, obs in observations.items():
         # Every kind of message for every observation, whatever the figure says.

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.alertmap import RULE_FIGURES, example_keys, report_observations, run_observations
+from monitor.checks.registry import RULE_FIGURES
+from monitor.core.alertmap import example_keys, report_observations, run_observations
 from monitor.core.rules import (
     COUNT_VARIANCE,
     MAX_EXAMPLE_KEYS,
@@ -56,7 +57,7 @@ def test_counts_report_feeds_consistency_and_variance_as_ratios() -> None:
         Finding(FindingKind.MISSING_IN_DYNAMODB, 7),
     )
     found = report_observations(
-        report("counts", {"consistency": 0.9952, "variance_percent": 0.26}, findings)
+        report("counts", {"consistency": 0.9952, "variance_percent": 0.26}, findings), RULE_FIGURES
     )
     assert set(found) == {"data_consistency", COUNT_VARIANCE}
     assert found["data_consistency"].value == pytest.approx(0.9952)
@@ -73,7 +74,7 @@ def test_counts_report_feeds_consistency_and_variance_as_ratios() -> None:
 
 def test_orphans_report_feeds_its_three_ratios() -> None:
     summary = {"orphan_ratio": 0.002, "write_success": 0.998, "transaction_completion": 0.997}
-    found = report_observations(report("orphans", summary))
+    found = report_observations(report("orphans", summary), RULE_FIGURES)
     assert {name: obs.value for name, obs in found.items()} == {
         "orphaned_records": 0.002,
         "write_success_rate": 0.998,
@@ -83,7 +84,7 @@ def test_orphans_report_feeds_its_three_ratios() -> None:
 
 def test_sample_accuracy_carries_its_interval() -> None:
     accuracy = {"point": 0.963, "lower": 0.941, "upper": 0.977}
-    found = report_observations(report("sample", {"accuracy": accuracy}))
+    found = report_observations(report("sample", {"accuracy": accuracy}), RULE_FIGURES)
     obs = found["field_accuracy"]
     assert (obs.value, obs.lower, obs.upper) == (0.963, 0.941, 0.977)
 
@@ -99,21 +100,27 @@ def test_sample_accuracy_carries_its_interval() -> None:
     ],
 )
 def test_a_sampled_figure_without_a_usable_interval_is_no_observation(accuracy: Any) -> None:
-    assert report_observations(report("sample", {"accuracy": accuracy})) == {}
+    assert report_observations(report("sample", {"accuracy": accuracy}), RULE_FIGURES) == {}
 
 
 @pytest.mark.parametrize("value", [True, "0.99", math.nan, math.inf, None, [0.9]])
 def test_unreadable_figures_are_skipped(value: Any) -> None:
-    assert report_observations(report("counts", {"consistency": value})) == {}
+    assert report_observations(report("counts", {"consistency": value}), RULE_FIGURES) == {}
 
 
 def test_a_figure_in_another_checks_report_is_not_read() -> None:
-    assert report_observations(report("quality", {"consistency": 0.5})) == {}
+    assert report_observations(report("quality", {"consistency": 0.5}), RULE_FIGURES) == {}
 
 
 def test_run_observations_of_a_failure() -> None:
     found = run_observations(
-        "counts", None, failures=3, unreachable=True, table="t", cause="StoreUnavailable (X)"
+        "counts",
+        None,
+        failures=3,
+        unreachable=True,
+        table="t",
+        figures=RULE_FIGURES,
+        cause="StoreUnavailable (X)",
     )
     assert set(found) == {"check_failed:counts", STORE_UNREACHABLE}
     assert found["check_failed:counts"].value == 3.0
@@ -128,10 +135,13 @@ def test_run_observations_of_a_success_and_of_an_unknown_error() -> None:
         failures=0,
         unreachable=False,
         table="t",
+        figures=RULE_FIGURES,
     )
     assert ok[STORE_UNREACHABLE].value == 0.0 and ok["check_failed:counts"].value == 0.0
     assert "data_consistency" in ok
-    unknown = run_observations("counts", None, failures=1, unreachable=None, table="t")
+    unknown = run_observations(
+        "counts", None, failures=1, unreachable=None, table="t", figures=RULE_FIGURES
+    )
     assert set(unknown) == {"check_failed:counts"}
 
 
