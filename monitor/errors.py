@@ -91,3 +91,27 @@ def first_monitor_error(error: BaseException) -> MonitorError | None:
             if found is not None:
                 return found
     return None
+
+
+def describe_error(error: BaseException, *, message: bool = True) -> str:
+    """One line about a failure, for logs, /status (`message=True`) and alert messages
+    (`message=False`).
+
+    A foreign exception's text may quote data values: only its type is shown, always. The
+    monitor's own errors carry their message (built from ids, never from data) in logs; an alert
+    leaves the process, so it says only the error's type and, for a store error, which store.
+    """
+    found = first_monitor_error(error)
+    if message:
+        return (
+            str(found)
+            if found is not None
+            else f"unexpected {type(error).__name__} (see the daemon log)"
+        )
+    if isinstance(found, StoreUnavailable | StoreError):
+        return f"{type(found).__name__} ({found.store})"
+    if found is not None:
+        return type(found).__name__
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]  # a task group's wrapper says nothing: what it wraps
+    return type(error).__name__

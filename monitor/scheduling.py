@@ -36,7 +36,7 @@ import anyio
 from anyio.abc import TaskGroup
 from structlog.contextvars import bound_contextvars
 
-from monitor.errors import MonitorError, first_monitor_error
+from monitor.errors import MonitorError, describe_error, first_monitor_error
 from monitor.model import CheckReport, Outcome
 
 log = logging.getLogger(__name__)
@@ -83,15 +83,6 @@ class RunRecord:
     outcome: Outcome
     report: CheckReport | None = None
     error: BaseException | None = None
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for logs and /status: the monitor's own message, else only the exception type
-    (a foreign exception's text may carry data values)."""
-    found = first_monitor_error(error)
-    if found is not None:
-        return str(found)
-    return f"unexpected {type(error).__name__} (see the daemon log)"
 
 
 @dataclass(slots=True)

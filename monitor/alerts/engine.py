@@ -17,7 +17,7 @@ from typing import Literal
 from monitor.checks.registry import RULE_FIGURES
 from monitor.core.alertmap import Figure, run_observations
 from monitor.core.rules import STORE_UNREACHABLE, Notification, RuleSpec, RuleState, evaluate
-from monitor.errors import MonitorError, StoreError, StoreUnavailable, first_monitor_error
+from monitor.errors import MonitorError, StoreUnavailable, describe_error, first_monitor_error
 from monitor.model import CheckReport
 from monitor.stores.alert_state import AlertStore
 
@@ -40,18 +40,6 @@ def counter_state(note: Notification) -> Literal["firing", "resolved"] | None:
     if note.kind == "repeat":
         return None
     return "resolved" if note.kind == "resolved" else "firing"
-
-
-def describe_error(error: BaseException) -> str:
-    """What failed, without the error's text (which may quote data): type and store only."""
-    found = first_monitor_error(error)
-    if isinstance(found, StoreUnavailable | StoreError):
-        return f"{type(found).__name__} ({found.store})"
-    if found is not None:
-        return type(found).__name__
-    if isinstance(error, BaseExceptionGroup) and error.exceptions:
-        return describe_error(error.exceptions[0])
-    return type(error).__name__
 
 
 def store_unreachable(error: BaseException | None, finished: bool) -> bool | None:
@@ -138,7 +126,7 @@ class AlertEngine:
                 unreachable=store_unreachable(error, finished=report is not None),
                 table=self._table,
                 figures=self._figures,
-                cause="" if error is None else describe_error(error),
+                cause="" if error is None else describe_error(error, message=False),
             )
             rules = [rule for rule in self._rules if rule.name in observations]
             if not rules:

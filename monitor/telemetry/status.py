@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitor.errors import describe_error
 from monitor.model import Outcome
 from monitor.report import iso
-from monitor.scheduling import RunRecord, describe_error, key_figures
+from monitor.scheduling import RunRecord, key_figures
 from monitor.telemetry.logs import redact_text
 
 

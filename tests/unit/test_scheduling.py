@@ -14,7 +14,7 @@ import pytest
 
 from monitor.config import DaemonSettings, HaSettings, Settings, load_settings, settings_from_dict
 from monitor.daemon import interval_for
-from monitor.errors import ConfigError, StoreUnavailable
+from monitor.errors import ConfigError, StoreUnavailable, describe_error
 from monitor.model import CheckReport, Outcome, Window
 from monitor.scheduling import (
     CheckCall,
@@ -24,7 +24,6 @@ from monitor.scheduling import (
     RunCancelled,
     RunNotStarted,
     RunRecord,
-    describe_error,
     key_figures,
 )
 from tests.fake_time import fake_time_backend
