@@ -16,7 +16,10 @@ EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by SIGINT
 #: Every exit code of the command line and what it means (docs/commands.md is generated from it).
 EXIT_CODES = {
     EXIT_OK: "consistent / passed",
-    EXIT_INCONSISTENT: "inconsistency over a threshold (or any finding with `--strict`)",
+    EXIT_INCONSISTENT: (
+        "inconsistency over a threshold (or any finding with `--strict`); preflight failed or a"
+        " gate refused; a repair action skipped or failed"
+    ),
     EXIT_USAGE: "usage or configuration error (one line on stderr naming the key and the problem)",
     EXIT_UNAVAILABLE: "a store could not be reached or a check could not finish",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
