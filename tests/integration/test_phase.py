@@ -156,3 +156,25 @@ def test_phase_commands(
     text = capsys.readouterr().out
     assert text.startswith("phase: sql_only")
     assert "by ana  bad reads" in text
+
+
+def test_the_writer_follows_a_rollback(settings: Settings) -> None:
+    """dual_write writes both stores; after `rollback` to sql_only (within the reader's cache
+    time) the same writer writes SQL only, as Committed."""
+    from tests.integration.writing import open_rig, records
+
+    clock = [0.0]
+    first, second = records(2)
+
+    async def scenario() -> None:
+        async with open_rig(settings) as rig:
+            rig.writer.phase = StatePhase(rig.sql.pool, SCHEMA, ttl=5.0, clock=lambda: clock[0])
+            await rig.writer.write(first)
+            assert await rig.item_status(first) == "Committed"
+            await rollback(rig.sql.pool, SCHEMA, by="oncall", reason="DynamoDB errors")
+            clock[0] = 5.0  # the cache time has passed
+            await rig.writer.write(second)
+            assert await rig.sql_status(second["log_id"]) == "Committed"
+            assert await rig.item(second) is None
+
+    anyio.run(scenario)
