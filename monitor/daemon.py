@@ -34,6 +34,7 @@ from typing import Any
 import anyio
 
 from monitor import __version__
+from monitor.alerts.wiring import build_rules
 from monitor.checks.context import CheckContext, open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.config import Settings
@@ -48,6 +49,7 @@ from monitor.telemetry.metrics import Telemetry, build_telemetry
 from monitor.telemetry.sdnotify import notify, watchdog_seconds
 from monitor.telemetry.server import serve
 from monitor.telemetry.status import StatusBoard
+from monitor.telemetry.statuspage import StatusPage, render_status_page
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,7 @@ class Daemon:
         self._stores = _Stores(settings)
         self._intervals = {name: interval_for(settings, name) for name in REGISTRY}
         self._board = StatusBoard({n: i.total_seconds() for n, i in self._intervals.items()})
+        self._rules = build_rules(settings, REGISTRY)
         self._scheduler: CheckScheduler | None = None
         self._leader: LeaderElector | None = None
         if settings.ha.enabled:
@@ -159,7 +162,9 @@ class Daemon:
                     serve(settings.telemetry.listen, self._telemetry.prometheus_text, self)
                 )
                 log.info("http.listening", extra={"address": f"{host}:{port}", "port": port})
-                sink_context = SinkContext(settings, self.context, self.metrics.record_alert)
+                sink_context = SinkContext(
+                    settings, self.context, self.metrics.record_alert, status=self._board
+                )
                 for factory in self._factories:
                     self._sinks.append(await stack.enter_async_context(factory(sink_context)))
                 group = await stack.enter_async_context(anyio.create_task_group())
@@ -341,7 +346,24 @@ class Daemon:
             "checks": self._board.checks_json(
                 {} if scheduler is None else scheduler.next_run_times()
             ),
+            "alerts": self._board.alerts_json(),
         }
+
+    def status_page(self) -> str:
+        scheduler = self._scheduler
+        leader = self._leader
+        return render_status_page(
+            StatusPage(
+                version=__version__,
+                table=self.settings.mapping.sql_table,
+                role="single" if leader is None else str(leader.role),
+                started_at=self._started_at,
+                now=datetime.now(UTC),
+                checks=self._board.views({} if scheduler is None else scheduler.next_run_times()),
+                rules=self._rules,
+                alerts=self._board.alerts,
+            )
+        )
 
 
 def run_daemon(

@@ -12,12 +12,14 @@ daemon's exit stack, so a sink can own resources (a task group) until the daemon
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from monitor.config import Settings
+from monitor.core.rules import RuleState, Silence
 from monitor.model import CheckReport
 
 if TYPE_CHECKING:
@@ -27,6 +29,33 @@ AlertState = Literal["firing", "resolved"]
 ReportSink = Callable[[str, CheckReport | None, BaseException | None], Awaitable[None]]
 
 
+class AlertBoard(Protocol):
+    """Where the alert rules' state is shown (the status page): fed by the alerts sink."""
+
+    def record_alerts(
+        self, states: Mapping[str, RuleState], silences: Sequence[Silence], at: datetime
+    ) -> None: ...
+
+    def record_resolved(self, rule: str, at: datetime) -> None: ...
+
+    def alerts_unavailable(self, reason: str, at: datetime) -> None: ...
+
+
+class _Unshown:
+    """An AlertBoard that shows nothing (a sink used outside the daemon)."""
+
+    def record_alerts(
+        self, states: Mapping[str, RuleState], silences: Sequence[Silence], at: datetime
+    ) -> None:
+        pass
+
+    def record_resolved(self, rule: str, at: datetime) -> None:
+        pass
+
+    def alerts_unavailable(self, reason: str, at: datetime) -> None:
+        pass
+
+
 @dataclass(frozen=True, slots=True)
 class SinkContext:
     settings: Settings
@@ -34,6 +63,8 @@ class SinkContext:
     stores: Callable[[], Awaitable[CheckContext]]
     #: Counts one alert event in `dualwrite.alerts{rule, state}`.
     record_alert: Callable[[str, AlertState], None]
+    #: The status page's view of the alert rules.
+    status: AlertBoard = field(default_factory=_Unshown)
 
 
 SinkFactory = Callable[[SinkContext], AbstractAsyncContextManager[ReportSink]]

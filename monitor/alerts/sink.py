@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 import anyio
 
 from monitor.alerts.channels import build_notifier
-from monitor.alerts.engine import counter_state
+from monitor.alerts.engine import counter_state, utc_now
 from monitor.alerts.wiring import Alerts, build_alerts
 from monitor.checks.registry import REGISTRY
 from monitor.core.rules import Notification
+from monitor.errors import MonitorError
 from monitor.model import CheckReport
 from monitor.sinks import ReportSink, SinkContext
 
@@ -34,6 +35,19 @@ async def alerts_sink(
             context.record_alert(note.rule, state)
         for listener in listeners:
             listener(note)
+        if note.kind == "resolved":
+            context.status.record_resolved(note.rule, utc_now())
+
+    async def show(alerts: Alerts) -> None:
+        """The rules' state and silences for the status page, as of this evaluation."""
+        now = utc_now()
+        try:
+            states = await alerts.store.states()
+            silences = await alerts.store.silences(now)
+        except MonitorError as exc:
+            context.status.alerts_unavailable(str(exc), now)
+        else:
+            context.status.record_alerts(states, [s.silence for s in silences], now)
 
     async with anyio.create_task_group() as group:
 
@@ -49,6 +63,7 @@ async def alerts_sink(
                 alerts.engine.add_listener(count)
                 group.start_soon(alerts.outbox.run)
             await alerts.engine.observe(check, report, error)
+            await show(alerts)
 
         yield sink
         group.cancel_scope.cancel()

@@ -1,5 +1,7 @@
-"""The daemon's HTTP listener (`[telemetry] listen`): /metrics, /healthz, /readyz, /status.
+"""The daemon's HTTP listener (`[telemetry] listen`): /, /runbook, /metrics, /healthz, /readyz, /status.
 
+- `/`: the status page for people (HTML, no script; see `monitor.telemetry.statuspage`).
+- `/runbook`: the runbook of the running version, rendered from docs/runbook.md.
 - `/metrics`: Prometheus text of every instrument (OTel names, dots as underscores).
 - `/healthz`: liveness. 200 while the loop answers and the scheduler ticks, never depending on
   the stores (a database outage must not make Kubernetes restart every replica).
@@ -23,6 +25,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.errors import ConfigError
+from monitor.telemetry.runbook import RunbookMissing, runbook_page
+
+#: The status page changes with every run: never served from a cache.
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Probe(Protocol):
@@ -31,6 +37,8 @@ class Probe(Protocol):
     def ready(self) -> tuple[bool, str]: ...
 
     def status(self) -> dict[str, Any]: ...
+
+    def status_page(self) -> str: ...
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -56,7 +64,18 @@ def build_app(metrics_text: Callable[[], bytes], probe: Probe) -> web.Applicatio
     async def status(_: web.Request) -> web.Response:
         return web.json_response(probe.status(), dumps=lambda d: json.dumps(d, default=str))
 
+    async def status_page(_: web.Request) -> web.Response:
+        return web.Response(text=probe.status_page(), content_type="text/html", headers=_NO_STORE)
+
+    async def runbook(_: web.Request) -> web.Response:
+        try:
+            return web.Response(text=runbook_page(), content_type="text/html")
+        except RunbookMissing as exc:
+            return web.Response(status=404, text=f"{exc}; see docs/runbook.md of this version")
+
     app = web.Application()
+    app.router.add_get("/", status_page)
+    app.router.add_get("/runbook", runbook)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", healthz)

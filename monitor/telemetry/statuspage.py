@@ -1,0 +1,329 @@
+"""The status page at `/`: what on-call needs at a glance, server-rendered, readable without JS.
+
+Pure: a `StatusPage` value in, an HTML document out. For each check: its last run (outcome,
+window, duration, error), each alert rule's figure against its threshold with a small chart over
+the last runs, and its findings by kind with example keys. Then the rules (firing, pending,
+resolving, recently resolved) and the silences. Keys only, never a field value: a finding's
+`detail`, statuses and sort keys are not shown (a free-text value must not reach a page).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+
+from monitor.core.alertmap import RULE_FIGURES, report_observations
+from monitor.core.rules import (
+    CHECK_FAILED_PREFIX,
+    CHECK_FAILURES_METRIC,
+    MAX_EXAMPLE_KEYS,
+    STORE_UNREACHABLE_METRIC,
+    Observation,
+    RuleSpec,
+    RuleState,
+    Silence,
+    breaches,
+)
+from monitor.errors import describe_error
+from monitor.model import CheckReport, Outcome
+from monitor.scheduling import RunRecord
+from monitor.telemetry.charts import sparkline
+from monitor.telemetry.html import page
+from monitor.telemetry.logs import redact_text
+
+#: The page reloads itself this often (a meta refresh: no script).
+REFRESH_SECONDS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    name: str
+    interval_seconds: float
+    next_run_at: datetime | None
+    runs: Mapping[str, int]
+    #: The last runs, oldest first.
+    history: Sequence[RunRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsView:
+    """The alert rules' state as of `at` (read after the last run), or why it is unknown."""
+
+    at: datetime
+    states: Mapping[str, RuleState] = field(default_factory=dict)
+    silences: Sequence[Silence] = ()
+    #: Recently resolved incidents: (rule, resolved at), newest first.
+    resolved: Sequence[tuple[str, datetime]] = ()
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPage:
+    version: str
+    table: str
+    role: str
+    started_at: datetime
+    now: datetime
+    checks: Sequence[CheckView]
+    rules: Sequence[RuleSpec]
+    alerts: AlertsView | None = None
+
+
+def render_status_page(status: StatusPage) -> str:
+    body = [
+        f"<h1>Status of <code>{escape(status.table)}</code></h1>",
+        f'<p class="muted">version {escape(status.version)} · role {escape(status.role)}'
+        f" · started {_when(status.started_at)} · page generated {_when(status.now)}"
+        f" (reloads every {REFRESH_SECONDS} s)</p>",
+        _attention(status),
+        *(_check(view, status.rules) for view in status.checks),
+        _rules(status),
+    ]
+    return page("dualwrite-monitor status", "".join(body), refresh_seconds=REFRESH_SECONDS)
+
+
+# --- the summary line ------------------------------------------------------------------------
+
+
+def _attention(status: StatusPage) -> str:
+    failing = [
+        (v.name, v.history[-1].outcome)
+        for v in status.checks
+        if v.history and v.history[-1].outcome is not Outcome.OK
+    ]
+    firing = (
+        []
+        if status.alerts is None
+        else sorted(r for r, s in status.alerts.states.items() if s.active)
+    )
+    if not failing and not firing:
+        return (
+            '<section class="card" id="attention"><p>All checks ok; no rule firing.</p></section>'
+        )
+    items = [
+        f'<li>check <a href="#check-{escape(name)}">{escape(name)}</a>: {_badge(str(outcome))}</li>'
+        for name, outcome in failing
+    ]
+    items += [
+        f'<li>rule <a href="/runbook#{escape(rule)}">{escape(rule)}</a> {_badge("firing")}</li>'
+        for rule in firing
+    ]
+    return (
+        '<section class="card" id="attention"><h2>Needs attention</h2>'
+        f"<ul>{''.join(items)}</ul></section>"
+    )
+
+
+# --- one check ---------------------------------------------------------------------------------
+
+
+def _check(view: CheckView, rules: Sequence[RuleSpec]) -> str:
+    name = escape(view.name)
+    runs = ", ".join(f"{escape(k)} {n}" for k, n in view.runs.items())
+    head = f'<section class="card check" id="check-{name}"><h2>{name} '
+    if not view.history:
+        return (
+            f'{head}<span class="badge">no run yet</span></h2>'
+            f'<p class="muted">every {_seconds(view.interval_seconds)}'
+            f"{_next(view.next_run_at)}</p></section>"
+        )
+    last = view.history[-1]
+    parts = [
+        f"{head}{_badge(str(last.outcome))}</h2>",
+        f"<p>Last run {_when(last.started_at)}, duration {_duration(last.duration)}"
+        f"{_window(last.report)} · every {_seconds(view.interval_seconds)}"
+        f"{_next(view.next_run_at)} · runs: {runs}</p>",
+    ]
+    if last.error is not None:
+        parts.append(
+            f'<p class="error"><strong>Error:</strong> '
+            f"{escape(redact_text(describe_error(last.error)))}</p>"
+        )
+    parts.append(_figures(view, rules))
+    report = _last_report(view.history)
+    if report is not None:
+        if report is not last.report:
+            parts.append(f'<p class="muted">Findings of the last report ({_window(report)}):</p>')
+        parts.append(_findings(report))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _figures(view: CheckView, rules: Sequence[RuleSpec]) -> str:
+    """Each rule figure this check carries against its threshold, with its recent history."""
+    watched = [
+        r for r in rules if r.name in RULE_FIGURES and RULE_FIGURES[r.name].check == view.name
+    ]
+    observed = [report_observations(r.report) if r.report is not None else {} for r in view.history]
+    rows = []
+    for spec in watched:
+        series = [o.get(spec.name) for o in observed]
+        last = series[-1]
+        values = [None if o is None else o.value for o in series]
+        breach = last is not None and breaches(spec, last)
+        rows.append(
+            f'<tr class="{"breach" if breach else "within"}" data-rule="{escape(spec.name)}">'
+            f'<td><a href="/runbook#{escape(spec.name)}">{escape(spec.name)}</a></td>'
+            f"<td>{'—' if last is None else _figure(spec, last)}</td>"
+            f"<td>alert {escape(spec.direction)} {_value(spec, spec.threshold)}</td>"
+            f"<td>{sparkline(values, label=f'{spec.name} over the last runs', threshold=spec.threshold)}"
+            "</td></tr>"
+        )
+    findings = [None if r.report is None else float(len(r.report.findings)) for r in view.history]
+    durations = [r.duration for r in view.history]
+    rows.append(
+        f"<tr><td>findings</td><td>{_count(findings[-1])}</td><td></td>"
+        f"<td>{sparkline(findings, label='findings over the last runs')}</td></tr>"
+    )
+    rows.append(
+        f"<tr><td>duration</td><td>{_duration(durations[-1])}</td><td></td>"
+        f"<td>{sparkline(durations, label='duration over the last runs')}</td></tr>"
+    )
+    return (
+        '<table class="figures"><tr><th>figure</th><th>last run</th><th>threshold</th>'
+        f"<th>last {len(view.history)} runs</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _findings(report: CheckReport) -> str:
+    if not report.findings:
+        return "<p>No findings.</p>"
+    counts = Counter(str(f.kind) for f in report.findings)
+    examples: dict[str, dict[str, None]] = {}
+    for finding in report.findings:
+        keys = examples.setdefault(str(finding.kind), {})
+        if len(keys) < MAX_EXAMPLE_KEYS:
+            keys.setdefault(f"{report.key_column}={finding.key}", None)
+    rows = "".join(
+        f'<tr data-kind="{escape(kind)}"><td>{escape(kind)}</td><td>{n}</td><td class="keys">'
+        + "".join(f"<code>{escape(key)}</code>" for key in examples[kind])
+        + "</td></tr>"
+        for kind, n in sorted(counts.items())
+    )
+    return (
+        '<table class="findings"><tr><th>finding</th><th>count</th>'
+        f"<th>example keys (up to {MAX_EXAMPLE_KEYS})</th></tr>{rows}</table>"
+    )
+
+
+# --- rules and silences --------------------------------------------------------------------------
+
+
+def _rules(status: StatusPage) -> str:
+    alerts = status.alerts
+    parts = ['<section class="card" id="rules"><h2>Alert rules</h2>']
+    if alerts is None:
+        parts.append('<p class="muted">No rule evaluated yet.</p></section>')
+        return "".join(parts)
+    if alerts.unavailable is not None:
+        parts.append(f'<p class="error">Alert state unavailable: {escape(alerts.unavailable)}</p>')
+    parts.append(f'<p class="muted">as of {_when(alerts.at)}</p>')
+    rows = []
+    for spec in status.rules:
+        state = alerts.states.get(spec.name, RuleState())
+        obs = state.last_observation
+        since = state.firing_since if state.active else state.streak_since
+        shown = state.state != "ok" or obs is not None
+        if not shown:
+            continue
+        rows.append(
+            f'<tr data-rule="{escape(spec.name)}" data-state="{escape(state.state)}">'
+            f'<td><a href="/runbook#{escape(spec.name)}">{escape(spec.name)}</a></td>'
+            f"<td>{_badge(state.state)}</td>"
+            f"<td>{'' if since is None or state.state == 'ok' else _when(since)}</td>"
+            f"<td>{'' if obs is None else _figure(spec, obs)}</td>"
+            f"<td>alert {escape(spec.direction)} {_value(spec, spec.threshold)}</td>"
+            f'<td class="keys">'
+            + (
+                ""
+                if obs is None
+                else "".join(f"<code>{escape(k)}</code>" for k in obs.example_keys)
+            )
+            + "</td></tr>"
+        )
+    if rows:
+        parts.append(
+            "<table><tr><th>rule</th><th>state</th><th>since</th><th>last value</th>"
+            f"<th>threshold</th><th>example keys</th></tr>{''.join(rows)}</table>"
+        )
+    else:
+        parts.append("<p>No rule has been evaluated yet.</p>")
+    if alerts.resolved:
+        items = "".join(
+            f'<li><a href="/runbook#{escape(rule)}">{escape(rule)}</a> resolved {_when(at)}</li>'
+            for rule, at in alerts.resolved
+        )
+        parts.append(f"<h3>Recently resolved</h3><ul>{items}</ul>")
+    parts.append("<h3>Silences</h3>")
+    if alerts.silences:
+        items = "".join(
+            f"<tr><td><code>{escape(s.rule)}</code></td><td>{_when(s.starts_at)}</td>"
+            f"<td>{_when(s.ends_at)}</td><td>{escape(s.reason)}</td>"
+            f"<td>{escape(s.created_by)}</td></tr>"
+            for s in alerts.silences
+        )
+        parts.append(
+            "<table><tr><th>rule</th><th>from</th><th>until</th><th>reason</th><th>by</th></tr>"
+            f"{items}</table>"
+        )
+    else:
+        parts.append("<p>None.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+
+def _last_report(history: Sequence[RunRecord]) -> CheckReport | None:
+    return next((r.report for r in reversed(history) if r.report is not None), None)
+
+
+def _badge(state: str) -> str:
+    return f'<span class="badge {escape(state)}">{escape(state)}</span>'
+
+
+def _when(moment: datetime) -> str:
+    text = moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return f'<time datetime="{text}">{text}</time>'
+
+
+def _window(report: CheckReport | None) -> str:
+    if report is None:
+        return ""
+    return f" · window {_when(report.window.start)} – {_when(report.window.end)}"
+
+
+def _next(moment: datetime | None) -> str:
+    return "" if moment is None else f", next {_when(moment)}"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
+
+
+def _duration(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.2f} s"
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else str(int(value))
+
+
+def _value(spec: RuleSpec, value: float) -> str:
+    if spec.metric in (CHECK_FAILURES_METRIC, STORE_UNREACHABLE_METRIC):
+        return escape(f"{value:g}")
+    text = f"{value * 100:.4f}".rstrip("0").rstrip(".")
+    return f"{'0' if text == '-0' else text} %"
+
+
+def _figure(spec: RuleSpec, obs: Observation) -> str:
+    text = _value(spec, obs.value)
+    if obs.lower is not None and obs.upper is not None:
+        text += f" (95 % CI {_value(spec, obs.lower)} – {_value(spec, obs.upper)})"
+    if spec.name.startswith(CHECK_FAILED_PREFIX):
+        text += " failed runs in a row"
+    return text
