@@ -161,7 +161,8 @@ def _figures(view: CheckView, rules: Sequence[RuleSpec]) -> str:
     rows = []
     for spec in watched:
         series = [o.get(spec.name) for o in observed]
-        last = series[-1]
+        # The last value known: a run that failed leaves the previous report's figure standing.
+        last = next((o for o in reversed(series) if o is not None), None)
         values = [None if o is None else o.value for o in series]
         breach = last is not None and breaches(spec, last)
         rows.append(
@@ -183,7 +184,7 @@ def _figures(view: CheckView, rules: Sequence[RuleSpec]) -> str:
         f"<td>{sparkline(durations, label='duration over the last runs')}</td></tr>"
     )
     return (
-        '<table class="figures"><tr><th>figure</th><th>last run</th><th>threshold</th>'
+        '<table class="figures"><tr><th>figure</th><th>last report</th><th>threshold</th>'
         f"<th>last {len(view.history)} runs</th></tr>{''.join(rows)}</table>"
     )
 
