@@ -36,7 +36,7 @@ import anyio
 from monitor import __version__
 from monitor.alerts.wiring import build_rules
 from monitor.checks.context import CheckContext, open_context
-from monitor.checks.registry import REGISTRY, CheckRequest, run_check
+from monitor.checks.registry import REGISTRY, RULE_FIGURES, CheckRequest, run_check
 from monitor.config import Settings
 from monitor.errors import EXIT_OK, MonitorError
 from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
@@ -361,6 +361,7 @@ class Daemon:
                 now=datetime.now(UTC),
                 checks=self._board.views({} if scheduler is None else scheduler.next_run_times()),
                 rules=self._rules,
+                figures=RULE_FIGURES,
                 alerts=self._board.alerts,
             )
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 
-from monitor.core.alertmap import RULE_FIGURES, report_observations
+from monitor.core.alertmap import Figure, report_observations
 from monitor.core.rules import (
     CHECK_FAILED_PREFIX,
     CHECK_FAILURES_METRIC,
@@ -69,6 +69,8 @@ class StatusPage:
     now: datetime
     checks: Sequence[CheckView]
     rules: Sequence[RuleSpec]
+    #: Which report figure each rule reads (the checks declare them).
+    figures: Mapping[str, Figure] = field(default_factory=dict)
     alerts: AlertsView | None = None
 
 
@@ -79,7 +81,7 @@ def render_status_page(status: StatusPage) -> str:
         f" · started {_when(status.started_at)} · page generated {_when(status.now)}"
         f" (reloads every {REFRESH_SECONDS} s)</p>",
         _attention(status),
-        *(_check(view, status.rules) for view in status.checks),
+        *(_check(view, status.rules, status.figures) for view in status.checks),
         _rules(status),
     ]
     return page("dualwrite-monitor status", "".join(body), refresh_seconds=REFRESH_SECONDS)
@@ -120,7 +122,7 @@ def _attention(status: StatusPage) -> str:
 # --- one check ---------------------------------------------------------------------------------
 
 
-def _check(view: CheckView, rules: Sequence[RuleSpec]) -> str:
+def _check(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Figure]) -> str:
     name = escape(view.name)
     runs = ", ".join(f"{escape(k)} {n}" for k, n in view.runs.items())
     head = f'<section class="card check" id="check-{name}"><h2>{name} '
@@ -142,7 +144,7 @@ def _check(view: CheckView, rules: Sequence[RuleSpec]) -> str:
             f'<p class="error"><strong>Error:</strong> '
             f"{escape(redact_text(describe_error(last.error)))}</p>"
         )
-    parts.append(_figures(view, rules))
+    parts.append(_figures(view, rules, figures))
     report = _last_report(view.history)
     if report is not None:
         if report is not last.report:
@@ -152,12 +154,12 @@ def _check(view: CheckView, rules: Sequence[RuleSpec]) -> str:
     return "".join(parts)
 
 
-def _figures(view: CheckView, rules: Sequence[RuleSpec]) -> str:
+def _figures(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Figure]) -> str:
     """Each rule figure this check carries against its threshold, with its recent history."""
-    watched = [
-        r for r in rules if r.name in RULE_FIGURES and RULE_FIGURES[r.name].check == view.name
+    watched = [r for r in rules if r.name in figures and figures[r.name].check == view.name]
+    observed = [
+        report_observations(r.report, figures) if r.report is not None else {} for r in view.history
     ]
-    observed = [report_observations(r.report) if r.report is not None else {} for r in view.history]
     rows = []
     for spec in watched:
         series = [o.get(spec.name) for o in observed]

@@ -491,6 +491,10 @@ def test_postgres_down_at_start_and_again_later_is_counted_and_recovered(
         before = daemon.runs("counts", "error")
         wait_until(lambda: daemon.runs("counts", "error") > before, what="errors after stop")
         assert daemon.proc.poll() is None
+        # asyncpg's pool keeps trying to restore its connection floor: one JSON event per
+        # attempt, naming the fault, never a traceback.
+        floor = daemon.wait_log(lambda line: line.get("logger") == "asyncpg.pool")
+        assert "exception" not in floor and "Error" in floor["event"], floor
         ok_before = daemon.runs("counts", "ok")
         pg.start()
         wait_until(lambda: daemon.runs("counts", "ok") > ok_before, what="recovery after restart")

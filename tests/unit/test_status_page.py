@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.alerts.wiring import build_rules
+from monitor.checks.registry import RULE_FIGURES
 from monitor.config import Settings
 from monitor.core.rules import Observation, RuleState, Silence
 from monitor.model import CheckReport, Finding, FindingKind, Outcome, Window
@@ -82,6 +83,7 @@ def status(alerts: AlertsView | None = None) -> StatusPage:
             CheckView("sample", 300, T0, {"ok": 0, "inconsistent": 0, "error": 0}, []),
         ],
         rules=RULES,
+        figures=RULE_FIGURES,
         alerts=alerts,
     )
 
