@@ -324,8 +324,14 @@ async def test_runs_keep_a_fixed_rate_on_the_loop_clock_and_an_overrun_skips_one
 
     call, _ = scripted(timed)
     origin = anyio.current_time()
-    async with running([Job("fake", timedelta(minutes=1), call)], 600, collector):
+    # Ticks once a minute: every tick is a loop turn, and five minutes of 0.1 s ticks add up.
+    scheduler = CheckScheduler(
+        [Job("fake", timedelta(minutes=1), call)], timeout=timedelta(minutes=10), tick_interval=60
+    )
+    async with anyio.create_task_group() as group, scheduler:
+        group.start_soon(scheduler.deliver, collector.sink)
         records = await collector.wait_for(lambda r: len(r) >= 6, limit=3600)
+        await scheduler.stop(timedelta(seconds=2))
     assert [round(t - origin) for t in started[:5]] == [0, 60, 120, 240, 300]
     assert [r.outcome for r in records[:6]] == [
         Outcome.OK,
