@@ -19,7 +19,7 @@ looks exactly like a divergence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,14 +34,11 @@ from monitor.core.alertmap import Figure
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
 from monitor.core.orphans import ORPHAN_KINDS as _ORPHAN_KINDS
 from monitor.core.orphans import (
-    Location,
     Observed,
-    Unreadable,
     counterparts,
     figures,
     index_partitions,
     index_problem,
-    keys_to_look_up,
     observe_items,
     observe_rows,
     reconcile,
@@ -62,15 +59,19 @@ log = logging.getLogger(__name__)
 
 #: Keys per `WHERE key = ANY($1)` statement.
 SQL_LOOKUP_BATCH = 1000
+#: Pending SQL rows judged per step (keyset pages): memory holds a batch, never the window.
+PENDING_BATCH = 1000
 _INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(slots=True)
 class _Reads:
-    sql_pending: list[Observed] = field(default_factory=list)
-    found_in_dynamodb: dict[Location, str | Unreadable] = field(default_factory=dict)
-    dynamodb_pending: list[Observed] = field(default_factory=list)
+    #: Findings of the SQL direction (rows pending in SQL) and of the DynamoDB direction.
+    sql_findings: list[Finding] = field(default_factory=list)
+    dynamodb_findings: list[Finding] = field(default_factory=list)
     unreadable_items: list[Finding] = field(default_factory=list)
+    sql_pending: int = 0
+    dynamodb_pending: int = 0
     status_counts: dict[str | None, int] = field(default_factory=dict)
 
 
@@ -103,18 +104,33 @@ async def run_orphans(
     reads = _Reads()
 
     async def read_sql_side() -> None:
-        reads.sql_pending = _observe_rows(mapping, await sql.pending_rows(window.start, window.end))
-        locations = [row.location for row in reads.sql_pending if row.location is not None]
-        items = await dynamo.batch_get(locations, _projection(mapping))
-        reads.found_in_dynamodb = counterparts(mapping, items)
+        # One batch of pending rows at a time: memory is a batch, not the window's pending rows.
+        async for batch in sql.pending_batches(window.start, window.end, PENDING_BATCH):
+            rows = _observe_rows(mapping, batch)
+            reads.sql_pending += len(rows)
+            locations = [row.location for row in rows if row.location is not None]
+            items = await dynamo.batch_get(locations, _projection(mapping))
+            found = counterparts(mapping, items)
+            reads.sql_findings += reconcile(rows, found, [], {}, statuses)
+
+    async def judge_items(items: list[dict[str, Any]]) -> None:
+        observed, unreadable = observe_items(mapping, items)
+        reads.unreadable_items += unreadable
+        # A pending-index entry whose status is already final is stale: `quality` reports it.
+        pending = [i for i in observed if i.problem is not None or i.status == statuses.pending]
+        reads.dynamodb_pending += len(pending)
+        keys = list(dict.fromkeys(i.key for i in pending))
+        sql_rows, untyped, judged_by_sql = await _rows_by_keys(sql, mapping, keys, window)
+        # A record whose SQL row is pending in the window is judged by the SQL direction.
+        rest = [i for i in pending if i.key not in judged_by_sql]
+        typed = [i for i in rest if i.key not in untyped]
+        reads.dynamodb_findings += reconcile([], {}, typed, sql_rows, statuses)
+        reads.dynamodb_findings += _untyped_findings(mapping, rest, untyped)
 
     async def read_dynamodb_side() -> None:
-        items = await _pending_items(dynamo, sql, state, mapping, window, index, now, warnings)
-        observed, reads.unreadable_items = observe_items(mapping, items)
-        # A pending-index entry whose status is already final is stale: `quality` reports it.
-        reads.dynamodb_pending = [
-            i for i in observed if i.problem is not None or i.status == statuses.pending
-        ]
+        await _for_each_pending_page(
+            dynamo, sql, state, mapping, window, index, now, warnings, judge_items
+        )
 
     async def count_window() -> None:
         reads.status_counts = await sql.status_counts(window.start, window.end)
@@ -124,16 +140,7 @@ async def run_orphans(
         group.start_soon(read_dynamodb_side)
         group.start_soon(count_window)
 
-    wanted = keys_to_look_up(reads.sql_pending, reads.dynamodb_pending)
-    sql_rows, untyped = await _rows_by_keys(sql, mapping, wanted)
-    findings = reconcile(
-        reads.sql_pending,
-        reads.found_in_dynamodb,
-        [i for i in reads.dynamodb_pending if i.key not in untyped],
-        sql_rows,
-        statuses,
-    )
-    findings += _untyped_findings(mapping, reads.dynamodb_pending, untyped)
+    findings = reads.sql_findings + _not_judged(reads.dynamodb_findings, reads.sql_findings)
     findings = await _confirm_divergences(sql, dynamo, mapping, findings)
     findings += reads.unreadable_items
     findings.sort(key=lambda f: (f.kind, str(f.key)))
@@ -147,8 +154,8 @@ async def run_orphans(
     )
     summary: dict[str, Any] = {
         "records": numbers.records,
-        "sql_pending": len(reads.sql_pending),
-        "dynamodb_pending": len(reads.dynamodb_pending) + len(reads.unreadable_items),
+        "sql_pending": reads.sql_pending,
+        "dynamodb_pending": reads.dynamodb_pending + len(reads.unreadable_items),
         **numbers.by_kind,
         "orphans": numbers.orphans,
         "orphan_ratio": round(numbers.orphan_ratio, 9),
@@ -187,7 +194,7 @@ def _observe_rows(mapping: TableMapping, rows: Iterable[Mapping[str, Any]]) -> l
         raise StoreError("PostgreSQL", f"{exc}; check [mapping] key_column") from None
 
 
-async def _pending_items(
+async def _for_each_pending_page(
     dynamo: DynamoStore,
     sql: PostgresStore,
     state: StateStore | None,
@@ -196,8 +203,10 @@ async def _pending_items(
     index: IndexMap | None,
     now: datetime,
     warnings: list[str],
-) -> list[dict[str, Any]]:
-    """Pending items in the window: from the pending index, or else the base table filtered."""
+    judge: Callable[[list[dict[str, Any]]], Awaitable[None]],
+) -> None:
+    """Pending items in the window, from the pending index or else the base table filtered,
+    handed to `judge` one response page at a time (never the window's items at once)."""
     queries: list[tuple[str, str, str]] = []
     if index is not None:
         for pk, low, high in index_partitions(
@@ -213,33 +222,35 @@ async def _pending_items(
                 pk = mapping.partition_key_for(partition, low)
                 queries.append((pk, *mapping.sort_key_bounds(low, high)))
 
-    items: list[dict[str, Any]] = []
     status = None if index is not None else mapping.status_values.pending
+    # At most max_concurrency Queries hold a page at once.
+    limiter = anyio.CapacityLimiter(dynamo.settings.max_concurrency)
 
     async def query(pk: str, low: str, high: str) -> None:
-        items.extend(
-            await dynamo.query_range(
+        async with limiter:
+            pages = dynamo.query_range_pages(
                 pk, low, high, _projection(mapping), index=index, status=status
             )
-        )
+            async for page in pages:
+                await judge(page)
 
-    # Concurrency is bounded inside DynamoStore.call (max_concurrency) and by the read budget.
     async with anyio.create_task_group() as group:
         for pk, low_sk, high_sk in queries:
             group.start_soon(query, pk, low_sk, high_sk)
-    return items
 
 
 async def _rows_by_keys(
-    sql: PostgresStore, mapping: TableMapping, keys: Sequence[KeyValue]
-) -> tuple[dict[KeyValue, Observed], set[KeyValue]]:
-    """SQL rows by key, one statement per batch and key type; keys the column cannot hold."""
+    sql: PostgresStore, mapping: TableMapping, keys: Sequence[KeyValue], window: Window | None
+) -> tuple[dict[KeyValue, Observed], set[KeyValue], set[KeyValue]]:
+    """SQL rows by key, one statement per batch and key type; keys the column cannot hold; and
+    the keys whose row is pending inside `window` (the SQL direction judges those)."""
     groups: dict[str, list[KeyValue]] = {}
     for key in keys:
         kind = "text" if isinstance(key, str) else "int64" if key in _INT64 else "bigger"
         groups.setdefault(kind, []).append(key)
     rows: dict[KeyValue, Observed] = {}
     untyped: set[KeyValue] = set()
+    pending_in_window: set[KeyValue] = set()
     for group in groups.values():
         for start in range(0, len(group), SQL_LOOKUP_BATCH):
             batch = group[start : start + SQL_LOOKUP_BATCH]
@@ -248,7 +259,36 @@ async def _rows_by_keys(
                 untyped.update(batch)
                 continue
             rows.update((row.key, row) for row in _observe_rows(mapping, found))
-    return rows, untyped
+            if window is not None:
+                pending_in_window.update(_pending_in(mapping, found, window))
+    return rows, untyped, pending_in_window
+
+
+def _pending_in(
+    mapping: TableMapping, rows: Iterable[Mapping[str, Any]], window: Window
+) -> Iterable[KeyValue]:
+    pending = mapping.status_values.pending
+    for row in rows:
+        moment = row.get(mapping.timestamp_column)
+        status = row.get(mapping.status_column)
+        if (
+            status == pending
+            and isinstance(moment, datetime)
+            and window.start <= moment < window.end
+        ):
+            yield row[mapping.key_column]
+
+
+def _not_judged(findings: Sequence[Finding], judged: Sequence[Finding]) -> list[Finding]:
+    """The DynamoDB direction's findings for records the SQL direction has not already reported
+    (a row committed between the two directions' reads would otherwise be reported twice)."""
+    seen = {f.key for f in judged}
+    out: list[Finding] = []
+    for finding in findings:
+        if finding.key not in seen:
+            seen.add(finding.key)
+            out.append(finding)
+    return out
 
 
 def _untyped_findings(
@@ -284,7 +324,7 @@ async def _confirm_divergences(
     divergent = [f for f in findings if f.kind is FindingKind.STATUS_DIVERGENCE]
     if not divergent:
         return findings
-    sql_now, _ = await _rows_by_keys(sql, mapping, [f.key for f in divergent])
+    sql_now, _, _ = await _rows_by_keys(sql, mapping, [f.key for f in divergent], None)
     locations = [(f.pk, f.sk) for f in divergent if f.pk is not None and f.sk is not None]
     items = await dynamo.batch_get(locations, _projection(mapping))
     dynamodb_now = counterparts(mapping, items)

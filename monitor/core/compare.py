@@ -391,9 +391,13 @@ def _read_json(value: object) -> _Json | _Invalid:
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
-def _key_segment(key: str) -> str:
+def _key_segment(key: str, *, hide: bool = False) -> str:
+    """`.name` for an identifier key; else `["a key"]`, or with `hide` its hash (`[sha256:…]`):
+    an object keyed by data (an e-mail address, a customer name) would print that data."""
     if _IDENTIFIER.fullmatch(key):
         return "." + key
+    if hide:
+        return "[" + _short_hash(key) + "]"
     return "[" + json.dumps(key, ensure_ascii=False) + "]"
 
 
@@ -411,8 +415,10 @@ def _kind(value: object) -> str:
     return "object"
 
 
-def _diff_normalised(a: _Json, b: _Json) -> list[str]:
-    """Differing paths of two normalised values, depth first, object keys sorted."""
+def _diff_normalised(a: _Json, b: _Json, *, hide_keys: bool = False) -> list[str]:
+    """Differing paths of two normalised values, depth first, object keys sorted.
+
+    `hide_keys`: object keys that are not identifiers are written as their hash."""
     paths: list[str] = []
     # Iterative, like _normalise_json: a deep document must not hit the recursion limit.
     work: list[tuple[str, object, object]] = [("$", a, b)]
@@ -421,7 +427,11 @@ def _diff_normalised(a: _Json, b: _Json) -> list[str]:
         if isinstance(left, dict) and isinstance(right, dict):
             # Pushed in reverse onto a stack, so paths come out in key order.
             work.extend(
-                (path + _key_segment(key), left.get(key, _MISSING), right.get(key, _MISSING))
+                (
+                    path + _key_segment(key, hide=hide_keys),
+                    left.get(key, _MISSING),
+                    right.get(key, _MISSING),
+                )
                 for key in sorted(left.keys() | right.keys(), reverse=True)
             )
         elif isinstance(left, list) and isinstance(right, list):
@@ -440,14 +450,15 @@ def _diff_normalised(a: _Json, b: _Json) -> list[str]:
     return paths
 
 
-def json_diff_paths(a: object, b: object) -> list[str]:
+def json_diff_paths(a: object, b: object, *, hide_keys: bool = False) -> list[str]:
     """Every JSON path at which two parsed JSON values differ, e.g. ["$.a.b[2]", "$.c"].
 
     Both arguments are parsed values (dict / list / str / number / bool / None), not
     JSON text: a str is a JSON string. Object key order does not matter, 1 equals 1.0,
     true does not equal 1. A key or index present on one side only is its own path; a
     node whose type differs is reported once, without its children. Keys that are not
-    identifiers are written as `$["a key"]`. An empty list means equal. Raises
+    identifiers are written as `$["a key"]` (with `hide_keys`, as their hash: what a free-text
+    field's finding shows, since such a key may be data). An empty list means equal. Raises
     ValueError when either value is not JSON (a set, NaN, a non-str key).
     """
     left, right = _normalise_json(a), _normalise_json(b)
@@ -455,7 +466,7 @@ def json_diff_paths(a: object, b: object) -> list[str]:
         raise ValueError(f"the first value {left.reason}")
     if isinstance(right, _Invalid):
         raise ValueError(f"the second value {right.reason}")
-    return _diff_normalised(left, right)
+    return _diff_normalised(left, right, hide_keys=hide_keys)
 
 
 def _paths_detail(paths: list[str]) -> str:
@@ -470,7 +481,7 @@ def _compare_json(spec: FieldSpec, sql_value: object, dynamodb_value: object) ->
     a, b = _read_json(sql_value), _read_json(dynamodb_value)
     if isinstance(a, _Invalid) or isinstance(b, _Invalid):
         return _invalid_result(a, b, sql_value, dynamodb_value)
-    paths = _diff_normalised(a, b)
+    paths = _diff_normalised(a, b, hide_keys=spec.free_text)
     return _EQUAL if not paths else FieldResult("mismatch", _paths_detail(paths))
 
 

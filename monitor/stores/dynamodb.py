@@ -380,6 +380,24 @@ class DynamoStore:
         only items whose status attribute equals it come back (a filter: it saves transfer and
         parsing, not read units).
         """
+        items: list[dict[str, Any]] = []
+        async for page in self.query_range_pages(
+            pk, start_sk, end_sk, projection, index=index, status=status
+        ):
+            items.extend(page)
+        return items
+
+    async def query_range_pages(
+        self,
+        pk: str,
+        start_sk: str,
+        end_sk: str,
+        projection: Sequence[str],
+        *,
+        index: IndexMap | None = None,
+        status: str | None = None,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """`query_range` one response page at a time: memory holds a page, whatever the range."""
         m = self.mapping
         names = {
             "#pk": index.partition_key if index is not None else m.partition_key,
@@ -400,10 +418,8 @@ class DynamoStore:
             params["FilterExpression"] = "#st = :st"
         params["ExpressionAttributeNames"] = names | projected
         params["ExpressionAttributeValues"] = values
-        items: list[dict[str, Any]] = []
         async for page in self._paginate("query", **params):
-            items.extend(page.get("Items", ()))
-        return items
+            yield list(page.get("Items", ()))
 
     # --- the dual writer's side (monitor.writer): conditional, idempotent by transaction id
 

@@ -255,8 +255,17 @@ class PostgresStore:
             rows = await self.pool.fetch(sql, *params)
         return cast(Sequence[Mapping[str, Any]], rows)
 
-    def pending_query(self, start: datetime, end: datetime) -> tuple[str, tuple[Any, ...]]:
-        """The statement `pending_rows` runs, with its parameters (tests EXPLAIN it)."""
+    def pending_query(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        after: tuple[datetime, Any] | None = None,
+        limit: int | None = None,
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement `pending_rows` (and each `pending_batches` page) runs, with its
+        parameters (tests EXPLAIN it). `after` is the (timestamp, key) the previous page ended on.
+        """
         # The pending value is a literal, quoted as in setup's DDL: the planner can use the
         # partial index `<table>_dwm_pending ... WHERE status = '<pending>'` only when the
         # query's predicate is that same constant, never a bound parameter.
@@ -265,7 +274,14 @@ class PostgresStore:
             f"SELECT {self._row_columns} FROM {self._table}"
             f" WHERE {self._status} = {pending} AND {self._ts} >= $1 AND {self._ts} < $2"
         )
-        return sql, (start, end)
+        params: tuple[Any, ...] = (start, end)
+        if after is not None:
+            # Keyset pagination: the plain `ts >= $3` keeps the scan on the index.
+            sql += f" AND {self._ts} >= $3 AND ({self._ts}, {self._key}) > ($3, $4)"
+            params += after
+        if limit is not None:
+            sql += f" ORDER BY {self._ts}, {self._key} LIMIT {int(limit)}"
+        return sql, params
 
     async def pending_rows(self, start: datetime, end: datetime) -> Sequence[Mapping[str, Any]]:
         """Key, status and key-template columns of the pending rows in `[start, end)`.
@@ -276,6 +292,23 @@ class PostgresStore:
         async with translate_errors("reading pending rows"):
             rows = await self.pool.fetch(sql, *params)
         return cast(Sequence[Mapping[str, Any]], rows)
+
+    async def pending_batches(
+        self, start: datetime, end: datetime, size: int
+    ) -> AsyncIterator[Sequence[Mapping[str, Any]]]:
+        """`pending_rows`, at most `size` rows at a time in (timestamp, key) order, so that a
+        window with a million pending rows is held a page at a time, never whole."""
+        after: tuple[datetime, Any] | None = None
+        ts, key = self.mapping.timestamp_column, self.mapping.key_column
+        while True:
+            sql, params = self.pending_query(start, end, after=after, limit=size)
+            async with translate_errors("reading pending rows"):
+                rows = await self.pool.fetch(sql, *params)
+            if rows:
+                yield cast(Sequence[Mapping[str, Any]], rows)
+            if len(rows) < size:
+                return
+            after = (rows[-1][ts], rows[-1][key])
 
     async def status_counts(self, start: datetime, end: datetime) -> dict[str | None, int]:
         """Rows per write status in `[start, end)`, pushed down as one GROUP BY."""

@@ -53,3 +53,22 @@ def test_a_malformed_key_is_described_by_type_and_location(
     assert invalid[0]["key"] == {"log_id": "<M key>"}
     assert invalid[0]["pk"] and invalid[0]["sk"].endswith("#4")
     assert MARKER not in out and MARKER not in err
+
+
+def test_a_json_key_carrying_data_is_shown_as_a_hash(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = make_rows(10)
+    email = "jane.doe@bank.example"
+    rows[2]["request_data"] = json.dumps({email: {"limit": 100}})
+    changed = json.dumps({email: {"limit": 900}})
+    seed(settings, rows, item_overrides={3: {"RequestData": {"S": changed}}})
+    config = write_config(tmp_path / "c.toml", settings)
+    code = main(["check", "sample", "--config", str(config), "--format", "json", *WINDOW])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    mismatches = [f for f in json.loads(out)["findings"] if f["kind"] == "field_mismatch"]
+    assert [f["key"] for f in mismatches] == [{"log_id": 3}]
+    assert mismatches[0]["detail"].startswith("differs at $[sha256:")
+    assert mismatches[0]["detail"].endswith("].limit")
+    assert email not in out and email not in err
