@@ -1,8 +1,8 @@
 """Leader election among replicas (ARCHITECTURE decision 8), opt-in with `[ha] enabled = true`.
 
-Every replica tries `pg_try_advisory_lock(key)` on its own dedicated, non-pooled connection (a
-pooled one would drop the lock when it goes back to the pool) with TCP keepalives, so the server
-notices a vanished replica and frees the lock. The winner leads and proves it every `heartbeat`
+Every replica tries `pg_try_advisory_lock(key)` on its own dedicated, non-pooled connection
+(`monitor.stores.lock`: a pooled one would drop the lock when it goes back to the pool) with TCP
+keepalives, so the server notices a vanished replica and frees the lock. The winner leads and proves it every `heartbeat`
 by finding its lock in `pg_locks`; when that fails (connection lost, lock gone, no answer within a
 heartbeat) it steps down at once and waits two heartbeats before competing again, so a standby
 takes over. A standby retries every heartbeat. Closing the connection (shutdown) frees the lock.
@@ -20,36 +20,13 @@ import logging
 from collections.abc import Callable
 
 import anyio
-import asyncpg
 from anyio.abc import TaskStatus
 
 from monitor.errors import StoreUnavailable
+from monitor.stores.lock import KEEPALIVES, AdvisoryLockSession, LockSessionLost
 from monitor.stores.postgres import STORE
 
 log = logging.getLogger(__name__)
-
-#: Applied by the server to the lock's session: a dead peer is detected within ~25 s.
-KEEPALIVES = {
-    "tcp_keepalives_idle": "10",
-    "tcp_keepalives_interval": "5",
-    "tcp_keepalives_count": "3",
-    "tcp_user_timeout": "20000",
-    "application_name": "dualwrite-monitor-leader",
-}
-_HELD = """
-SELECT EXISTS (
-    SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND objsubid = 1
-      AND ((classid::bigint << 32) | objid::bigint) = $1
-)
-"""
-#: What "cannot reach PostgreSQL" looks like from asyncpg.
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
 
 
 class Role(enum.StrEnum):
@@ -69,7 +46,7 @@ class _LeadershipLost(Exception):
     pass
 
 
-_STEP_DOWN: tuple[type[BaseException], ...] = (_LeadershipLost, *_UNREACHABLE)
+_STEP_DOWN: tuple[type[BaseException], ...] = (_LeadershipLost, LockSessionLost)
 
 
 def lock_key(state_schema: str, sql_table: str) -> int:
@@ -116,58 +93,36 @@ class LeaderElector:
             if pause:
                 await anyio.sleep(pause)
             pause = self.heartbeat
-            conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(
-                    self._dsn, timeout=self.connect_timeout, server_settings=KEEPALIVES
-                )
-                while True:
-                    if await conn.fetchval(
-                        "SELECT pg_try_advisory_lock($1)", self.key, timeout=self.heartbeat
-                    ):
-                        self._set(Role.LEADER, "holds the advisory lock")
+                async with AdvisoryLockSession.connect(
+                    self._dsn, connect_timeout=self.connect_timeout
+                ) as session:
+                    while True:
+                        if await session.try_acquire(self.key, answer_within=self.heartbeat):
+                            self._set(Role.LEADER, "holds the advisory lock")
+                            if not announced:
+                                announced = True
+                                task_status.started()
+                            await self._hold(session)
+                        self._set(Role.STANDBY, "another replica holds the advisory lock")
                         if not announced:
                             announced = True
                             task_status.started()
-                        await self._hold(conn)
-                    self._set(Role.STANDBY, "another replica holds the advisory lock")
-                    if not announced:
-                        announced = True
-                        task_status.started()
-                    await anyio.sleep(self.heartbeat)
+                        await anyio.sleep(self.heartbeat)
             except _STEP_DOWN as exc:
                 if self.role is Role.LEADER:
                     pause = 2 * self.heartbeat  # let a standby take over first
-                self._set(Role.UNKNOWN, _describe(exc))
+                self._set(Role.UNKNOWN, str(exc))
                 if not announced:
                     announced = True
                     task_status.started()
-            finally:
-                if conn is not None:
-                    await _close(conn)
 
-    async def _hold(self, conn: asyncpg.Connection) -> None:
+    async def _hold(self, session: AdvisoryLockSession) -> None:
         """Return never; raise as soon as the lock cannot be shown to be ours."""
         while True:
             await anyio.sleep(self.heartbeat)
-            if not await conn.fetchval(_HELD, self.key, timeout=self.heartbeat):
+            if not await session.holds(self.key, answer_within=self.heartbeat):
                 raise _LeadershipLost("the advisory lock is no longer held by this replica")
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _LeadershipLost):
-        return str(exc)
-    if isinstance(exc, TimeoutError):
-        return "PostgreSQL did not answer within a heartbeat"
-    return f"cannot reach PostgreSQL ({type(exc).__name__})"
-
-
-async def _close(conn: asyncpg.Connection) -> None:
-    """Close the lock's connection (which frees the lock), bounded even when cancelled."""
-    with anyio.move_on_after(2, shield=True):
-        try:
-            await conn.close(timeout=2)
-            return
-        except _UNREACHABLE:
-            pass
-    conn.terminate()
+__all__ = ["KEEPALIVES", "LeaderElector", "LeaderUnavailable", "Role", "lock_key"]
