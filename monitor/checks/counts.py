@@ -141,7 +141,9 @@ async def run_counts(
 
     async with anyio.create_task_group() as group:
         group.start_soon(run_planned)
-        discovery = await discover_partitions(dynamo, state, mapping, now, stop=slices_done)
+        discovery = await discover_partitions(
+            dynamo, state, mapping, now, stop=slices_done, remembered=known
+        )
         late = unplanned_slices(mapping, window, discovery.values, {p.pk for p in slices})
         slices += late
         for piece in late:

@@ -89,12 +89,14 @@ async def discover_partitions(
     now: datetime,
     *,
     stop: anyio.Event | None = None,
+    remembered: frozenset[tuple[str, ...]] | None = None,
 ) -> Discovery:
     """Remembered partition values, with the discovery pass advanced when one is due.
 
     `stop` ends this run's share early (after at least one page per segment, so every run
     makes progress): `counts` sets it when its slices are done, so discovery never makes a
-    check take longer than its own reads.
+    check take longer than its own reads. `remembered`: what the caller already read with
+    `remembered_partitions`, so the cache is not read twice in one run.
     """
     if not mapping.partition_columns:
         return Discovery(frozenset({()}), None)
@@ -103,7 +105,9 @@ async def discover_partitions(
     warnings: list[str] = []
     if state is not None:
         try:
-            return await _incremental(dynamo, state, mapping, now, warnings, stop)
+            if remembered is None:
+                remembered = frozenset(await state.remembered_partitions())
+            return await _incremental(dynamo, state, mapping, now, warnings, stop, remembered)
         except StoreError as exc:
             warnings.append(f"discovery cache unusable ({exc}); nothing is remembered between runs")
     return await _one_shot(dynamo, mapping, now, warnings, stop)
@@ -180,8 +184,9 @@ async def _incremental(
     now: datetime,
     warnings: list[str],
     stop: anyio.Event | None,
+    known: frozenset[tuple[str, ...]],
 ) -> Discovery:
-    remembered = set(await state.remembered_partitions())
+    remembered = set(known)
     last_run = await state.last_discovery()
     cursors = await state.discovery_cursors()
     due = last_run is None or now - last_run >= dynamo.settings.discovery_interval
