@@ -40,6 +40,7 @@ from monitor.checks.registry import REGISTRY, RULE_FIGURES, CheckRequest, run_ch
 from monitor.config import Settings
 from monitor.errors import EXIT_OK, MonitorError
 from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
+from monitor.migration.watch import watch_phase
 from monitor.model import CheckReport
 from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
@@ -172,6 +173,7 @@ class Daemon:
                 if self._stop_requested:
                     stop.set()
                 group.start_soon(self._watch_signals, signals, stop)
+                group.start_soon(watch_phase, self.context, self._board)
                 if self._leader is not None:
                     self.metrics.set_leader(False)  # until the lock says otherwise
                     await group.start(self._leader.run)
@@ -347,6 +349,7 @@ class Daemon:
                 {} if scheduler is None else scheduler.next_run_times()
             ),
             "alerts": self._board.alerts_json(),
+            "phase": self._board.phase_json(),
         }
 
     def status_page(self) -> str:
@@ -363,6 +366,7 @@ class Daemon:
                 rules=self._rules,
                 figures=RULE_FIGURES,
                 alerts=self._board.alerts,
+                phase=self._board.phase,
             )
         )
 

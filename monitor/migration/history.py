@@ -57,16 +57,30 @@ async def phase_history(pool: asyncpg.Pool, schema: str) -> list[PhaseChange]:
             f"SELECT from_phase, to_phase, at, changed_by, evidence FROM {_table(schema)}"
             " ORDER BY id"
         )
-    return [
-        PhaseChange(
-            from_phase=None if row[0] is None else Phase(row[0]),
-            to_phase=Phase(row[1]),
-            at=row[2],
-            by=row[3],
-            evidence=json.loads(row[4]),
+    return [_change(row) for row in rows]
+
+
+def _change(row: asyncpg.Record) -> PhaseChange:
+    return PhaseChange(
+        from_phase=None if row[0] is None else Phase(row[0]),
+        to_phase=Phase(row[1]),
+        at=row[2],
+        by=row[3],
+        evidence=json.loads(row[4]),
+    )
+
+
+async def latest_change(pool: asyncpg.Pool, schema: str) -> PhaseChange | None:
+    """The last recorded change (the current phase and since when); None before any."""
+    table = _table(schema)
+    async with translate_errors("reading the phase history"):
+        if not await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            return None
+        row = await pool.fetchrow(
+            f"SELECT from_phase, to_phase, at, changed_by, evidence FROM {table}"
+            " ORDER BY id DESC LIMIT 1"
         )
-        for row in rows
-    ]
+    return None if row is None else _change(row)
 
 
 async def record_change(

@@ -30,6 +30,9 @@ color:#fff;background:#7f8c8d;vertical-align:middle}
 tr.breach td{background:#fdecea}.muted{color:#6b7785}
 .keys code{margin-right:.5em}
 a.headerlink{margin-left:.3em;color:#b0b8c0;text-decoration:none}
+ol.phases{display:flex;flex-wrap:wrap;gap:.4em;list-style:none;padding:0;margin:.4em 0}
+ol.phases li{padding:.15em .6em;border:1px solid #dde1e6;border-radius:3px;color:#6b7785}
+ol.phases li.current{border-color:#1565c0;background:#eef4fb;color:#1d2731}
 .admonition{border-left:4px solid #1565c0;background:#eef4fb;padding:.2em .8em;margin:.6em 0}
 """
 

@@ -21,7 +21,7 @@ from monitor.model import Outcome
 from monitor.report import iso
 from monitor.scheduling import RunRecord, key_figures
 from monitor.telemetry.logs import redact_text
-from monitor.telemetry.statuspage import AlertsView, CheckView
+from monitor.telemetry.statuspage import AlertsView, CheckView, PhaseView
 
 #: Runs of each check kept for the status page's charts.
 HISTORY = 30
@@ -42,6 +42,7 @@ class StatusBoard:
     def __init__(self, intervals: Mapping[str, float]) -> None:
         self._checks = {name: _CheckState(seconds) for name, seconds in intervals.items()}
         self._alerts: AlertsView | None = None
+        self._phase: PhaseView | None = None
         self._resolved: deque[tuple[str, datetime]] = deque(maxlen=RESOLVED_SHOWN)
 
     def record(self, record: RunRecord) -> None:
@@ -80,6 +81,39 @@ class StatusBoard:
     @property
     def alerts(self) -> AlertsView | None:
         return self._alerts
+
+    # --- the migration phase (read by the daemon's phase watcher) -----------------------------
+
+    def record_phase(self, view: PhaseView) -> None:
+        if view.unavailable is not None:
+            # Keep the phase last known beside the reason it could not be read again.
+            last = self._phase
+            view = PhaseView(
+                view.at,
+                None if last is None else last.phase,
+                None if last is None else last.since,
+                None if last is None else last.by,
+                False if last is None else last.rollback,
+                unavailable=redact_text(view.unavailable),
+            )
+        self._phase = view
+
+    @property
+    def phase(self) -> PhaseView | None:
+        return self._phase
+
+    def phase_json(self) -> dict[str, Any] | None:
+        view = self._phase
+        if view is None:
+            return None
+        return {
+            "as_of": iso(view.at),
+            "phase": None if view.phase is None else str(view.phase),
+            "since": None if view.since is None else iso(view.since),
+            "by": view.by,
+            "rollback": view.rollback,
+            "unavailable": view.unavailable,
+        }
 
     def views(self, next_runs: Mapping[str, datetime | None]) -> list[CheckView]:
         return [

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from monitor.core.alertmap import Figure, report_observations
+from monitor.core.phases import ORDER, Phase
 from monitor.core.rules import (
     CHECK_FAILED_PREFIX,
     CHECK_FAILURES_METRIC,
@@ -61,6 +62,19 @@ class AlertsView:
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseView:
+    """The migration phase as last read from the monitor's schema (CONTRACT §4b), or why not."""
+
+    at: datetime
+    phase: Phase | None = None
+    #: The change that entered it: when, by whom, and whether it was a rollback.
+    since: datetime | None = None
+    by: str | None = None
+    rollback: bool = False
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusPage:
     version: str
     table: str
@@ -72,6 +86,7 @@ class StatusPage:
     #: Which report figure each rule reads (the checks declare them).
     figures: Mapping[str, Figure] = field(default_factory=dict)
     alerts: AlertsView | None = None
+    phase: PhaseView | None = None
 
 
 def render_status_page(status: StatusPage) -> str:
@@ -81,6 +96,7 @@ def render_status_page(status: StatusPage) -> str:
         f" · started {_when(status.started_at)} · page generated {_when(status.now)}"
         f" (reloads every {REFRESH_SECONDS} s)</p>",
         _attention(status),
+        _phase(status.phase),
         *(_check(view, status.rules, status.figures) for view in status.checks),
         _rules(status),
     ]
@@ -116,6 +132,40 @@ def _attention(status: StatusPage) -> str:
     return (
         '<section class="card" id="attention"><h2>Needs attention</h2>'
         f"<ul>{''.join(items)}</ul></section>"
+    )
+
+
+# --- the migration phase ------------------------------------------------------------------------
+
+
+def _phase(view: PhaseView | None) -> str:
+    head = '<section class="card" id="phase"><h2>Migration phase</h2>'
+    if view is None:
+        return f'{head}<p class="muted">Not read yet.</p></section>'
+    error = (
+        ""
+        if view.unavailable is None
+        else f'<p class="error">Phase unavailable: {escape(view.unavailable)}'
+        " (the phase below is the last one read)</p>"
+    )
+    current = view.phase
+    if current is None:
+        return f"{head}{error}</section>"
+    steps = "".join(
+        f'<li class="{"current" if step is current else "step"}">'
+        f"{'<strong>' if step is current else ''}<code>{escape(step)}</code>"
+        f"{'</strong>' if step is current else ''}</li>"
+        for step in ORDER
+    )
+    if view.since is None:
+        origin = "no phase change recorded yet (the default)"
+    else:
+        how = "rolled back" if view.rollback else "entered"
+        origin = f"{how} {_when(view.since)} by <code>{escape(view.by or '?')}</code>"
+    return (
+        f'{head}{error}<ol class="phases" data-phase="{escape(str(current))}">{steps}</ol>'
+        f'<p>{origin} · <a href="/runbook#migration-phases">what each phase means</a>'
+        f' · <span class="muted">as of {_when(view.at)}</span></p></section>'
     )
 
 

@@ -10,9 +10,15 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
+import anyio
+import asyncpg
 import pytest
 
 from monitor.config import Settings
+from monitor.core.phases import Phase
+from monitor.migration.history import record_change
+from monitor.migration.phase import current_phase
+from monitor.stores.state import StateStore
 from tests.e2e.test_daemon import (
     DaemonProcess,
     daemon_config,
@@ -98,12 +104,28 @@ def parse(html: str) -> Dom:
     return dom
 
 
+async def _switch_reads(settings: Settings) -> None:
+    """The migration is past the read switch: on-call must see that reads depend on DynamoDB."""
+    pool = await asyncpg.create_pool(settings.postgres.dsn.get_secret_value(), min_size=1)
+    try:
+        schema = settings.postgres.state_schema
+        await StateStore(pool, schema).migrate()
+        while (now := await current_phase(pool, schema)) is not Phase.DYNAMO_READS:
+            assert now.following is not None
+            await record_change(
+                pool, schema, expected=now, to=now.following, by="gate", evidence={}
+            )
+    finally:
+        await pool.close()
+
+
 def test_on_call_sees_the_failing_check_its_figure_keys_rule_and_runbook(
     settings: Settings,
     tmp_path: Path,
     daemons: Callable[[Path, dict[str, str]], DaemonProcess],  # noqa: F811
 ) -> None:
     seed(settings, recent_rows(60), drop_from_dynamodb={3, 4, 5})
+    anyio.run(_switch_reads, settings)
     config = daemon_config(tmp_path / "c.toml", settings, "[alerts]\nhold_runs = 1\n")
     # A 4 s interval: on a busy machine a 1 s run may be skipped (an error) just before the page
     # is read; what is asserted below must be the inconsistency, not that.
@@ -138,10 +160,17 @@ def test_on_call_sees_the_failing_check_its_figure_keys_rule_and_runbook(
     assert "/runbook#data_consistency" in dom.hrefs()
     assert len([t for t, _, _ in dom.elements if t == "svg"]) >= 4
     assert not [t for t, _, _ in dom.elements if t == "script"]
+    # The migration phase the writers follow, and when it was entered.
+    phase = " ".join(dom.find("section", id="phase"))
+    assert "Migration phase" in phase and "entered" in phase and "gate" in phase, phase
+    assert dom.find("ol", class_="phases", **{"data-phase": "dynamo_reads"}), phase
+    assert dom.find("li", class_="current") == ["dynamo_reads"], phase
+    assert (daemon.status().get("phase") or {}).get("phase") == "dynamo_reads"
 
     # The anchor exists on the daemon's own runbook.
     runbook = parse(browse(f"{base}/runbook", tmp_path / "profile2"))
     assert dom.find("h2", id="data_consistency") == [] and runbook.find("h2", id="data_consistency")
+    assert "/runbook#migration-phases" in dom.hrefs() and runbook.find("h2", id="migration-phases")
 
     # And the alert itself links there, through public_url.
     alert = daemon.wait_log(

@@ -178,3 +178,31 @@ def test_the_writer_follows_a_rollback(settings: Settings) -> None:
             assert await rig.item(second) is None
 
     anyio.run(scenario)
+
+
+def test_the_daemon_reads_the_latest_change_as_the_phase_it_shows(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.checks.context import open_context
+    from monitor.migration.history import latest_change
+    from monitor.migration.watch import read_phase
+
+    async def scenario() -> None:
+        pool = await _pool(settings)
+        try:
+            assert await latest_change(pool, SCHEMA) is None  # no schema yet
+            await StateStore(pool, SCHEMA).migrate()
+            await record_change(
+                pool, SCHEMA, expected=Phase.SQL_ONLY, to=Phase.DUAL_WRITE, by="gate", evidence={}
+            )
+            await rollback(pool, SCHEMA, by="alice", reason="canary mismatch")
+            latest = await latest_change(pool, SCHEMA)
+            assert latest is not None and (latest.to_phase, latest.by) == (Phase.SQL_ONLY, "alice")
+        finally:
+            await pool.close()
+        async with open_context(settings) as context:
+            view = await read_phase(context, datetime.now(UTC))
+        assert (view.phase, view.by, view.rollback) == (Phase.SQL_ONLY, "alice", True)
+        assert view.since is not None and view.unavailable is None
+
+    anyio.run(scenario)

@@ -12,11 +12,19 @@ from hypothesis import strategies as st
 from monitor.alerts.wiring import build_rules
 from monitor.checks.registry import RULE_FIGURES
 from monitor.config import Settings
+from monitor.core.phases import Phase
 from monitor.core.rules import Observation, RuleState, Silence
 from monitor.model import CheckReport, Finding, FindingKind, Outcome, Window
 from monitor.scheduling import RunRecord
 from monitor.telemetry.charts import sparkline
-from monitor.telemetry.statuspage import AlertsView, CheckView, StatusPage, render_status_page
+from monitor.telemetry.status import StatusBoard
+from monitor.telemetry.statuspage import (
+    AlertsView,
+    CheckView,
+    PhaseView,
+    StatusPage,
+    render_status_page,
+)
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 SENTINEL = "S3NT1NEL-value"
@@ -63,7 +71,7 @@ def counts_run(i: int, consistency: float) -> RunRecord:
     )
 
 
-def status(alerts: AlertsView | None = None) -> StatusPage:
+def status(alerts: AlertsView | None = None, phase: PhaseView | None = None) -> StatusPage:
     failing = RunRecord("orphans", "e1", T0, 0.1, Outcome.ERROR, error=RuntimeError(SENTINEL))
     return StatusPage(
         version="0.1.0",
@@ -85,6 +93,7 @@ def status(alerts: AlertsView | None = None) -> StatusPage:
         rules=RULES,
         figures=RULE_FIGURES,
         alerts=alerts,
+        phase=phase,
     )
 
 
@@ -170,3 +179,33 @@ def test_a_chart_is_well_formed_svg_inside_its_box_for_any_series(
         for n in p.split(",")
     ]:
         assert -0.01 <= float(number) <= 240.01
+
+
+def test_the_phase_is_shown_with_when_and_by_whom_it_was_entered() -> None:
+    phase = PhaseView(T0, Phase.DYNAMO_READS, since=T0, by="<alice>", rollback=False)
+    html = render_status_page(status(phase=phase))
+    section = re.search(r'<section class="card" id="phase">(.*?)</section>', html, re.S)
+    assert section is not None, html
+    assert 'data-phase="dynamo_reads"' in section.group(1)
+    assert re.search(r'<li class="current"><strong><code>dynamo_reads</code>', section.group(1))
+    assert "entered" in section.group(1) and "&lt;alice&gt;" in section.group(1)
+    assert 'href="/runbook#migration-phases"' in section.group(1)
+    rolled = render_status_page(status(phase=PhaseView(T0, Phase.DUAL_WRITE, T0, "bob", True)))
+    assert "rolled back" in rolled
+    assert "Not read yet" in render_status_page(status())
+
+
+def test_a_failed_phase_read_keeps_the_last_phase_and_says_why() -> None:
+    board = StatusBoard({})
+    board.record_phase(PhaseView(T0, Phase.DUAL_WRITE, since=T0, by="setup"))
+    board.record_phase(PhaseView(T0 + timedelta(seconds=30), unavailable="PostgreSQL down"))
+    shown = board.phase_json()
+    assert shown is not None
+    assert (shown["phase"], shown["by"], shown["unavailable"]) == (
+        "dual_write",
+        "setup",
+        "PostgreSQL down",
+    )
+    html = render_status_page(status(phase=board.phase))
+    assert "Phase unavailable: PostgreSQL down" in html
+    assert 'data-phase="dual_write"' in html  # the last phase read, still shown
