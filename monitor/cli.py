@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.repair.commands import add_commands as add_repair_commands
 
     add_repair_commands(commands, lambda sub: _common(sub, top=False), _timestamp)
+    from monitor.verify.command import add_commands as add_verify_commands
+
+    add_verify_commands(commands, lambda sub: _common(sub, top=False), _timestamp)
     return parser
 
 
@@ -233,6 +236,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.repair.commands import run_command as run_repair_command
 
         return run_repair_command(settings, args, _out)
+    if args.command == "verify":
+        from monitor.verify.command import run_command as run_verify_command
+
+        return run_verify_command(settings, args, _out)
     raise UsageError(f"unknown command {args.command}")
 
 

@@ -471,6 +471,22 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
+class VerifySettings(Section):
+    """`dualwrite-monitor verify`: the whole history, window by window, resumably."""
+
+    #: One window of the walk: reconciled like `check counts`, then checkpointed, so an
+    #: interrupted run loses at most the window in progress.
+    window: Duration = timedelta(hours=1)
+    #: Windows per shard: the unit one worker claims (its own advisory lock), so N processes
+    #: running the same range share the work and never read one shard twice at once.
+    shard_windows: int = Field(default=24, ge=1, le=100_000)
+
+    @field_validator("window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+
 class DaemonSettings(Section):
     #: Every scheduled check run is cancelled after this and counted as an error, so a hung
     #: check can never silently stop the monitor. Keep it below the shortest interval.
@@ -601,6 +617,7 @@ class Settings(Section):
     repair: RepairSettings = RepairSettings()
     preflight: PreflightSettings = PreflightSettings()
     gates: GatesSettings = GatesSettings()
+    verify: VerifySettings = VerifySettings()
 
     @model_validator(mode="before")
     @classmethod

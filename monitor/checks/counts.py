@@ -11,7 +11,7 @@ O(slice x concurrency), not O(window).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,11 +35,11 @@ from monitor.stores.state import StateStore
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
 
-#: progress(slices_done, slices_total, records_read)
-
 
 @dataclass(slots=True)
-class _Tally:
+class Tally:
+    """What the slices of a window (or of many windows, for `verify`) found."""
+
     sql: int = 0
     dynamodb: int = 0
     matched: int = 0
@@ -118,13 +118,10 @@ async def run_counts(
             f"{nameless} SQL rows have a NULL partition column and cannot exist in DynamoDB"
         )
 
-    tally = _Tally()
+    tally = Tally()
     limiter = anyio.CapacityLimiter(settings.dynamodb.max_concurrency)
 
-    async def run_slice(piece: Slice) -> None:
-        async with limiter:
-            await _reconcile_slice(sql, dynamo, mapping, piece, tally)
-        tally.slices_done += 1
+    def slice_done() -> None:
         if progress is not None:
             progress(tally.slices_done, len(slices), tally.sql + tally.dynamodb)
 
@@ -134,9 +131,7 @@ async def run_counts(
     slices_done = anyio.Event()
 
     async def run_planned() -> None:
-        async with anyio.create_task_group() as planned:
-            for piece in list(slices):
-                planned.start_soon(run_slice, piece)
+        await reconcile_slices(sql, dynamo, list(slices), tally, limiter, slice_done)
         slices_done.set()
 
     async with anyio.create_task_group() as group:
@@ -146,31 +141,12 @@ async def run_counts(
         )
         late = unplanned_slices(mapping, window, discovery.values, {p.pk for p in slices})
         slices += late
-        for piece in late:
-            group.start_soon(run_slice, piece)
+        group.start_soon(reconcile_slices, sql, dynamo, late, tally, limiter, slice_done)
     warnings[:0] = discovery.warnings
 
     findings = sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))
-    missing_dynamo = sum(f.kind is FindingKind.MISSING_IN_DYNAMODB for f in findings)
-    missing_sql = sum(f.kind is FindingKind.MISSING_IN_SQL for f in findings)
-    either = tally.matched + missing_dynamo + missing_sql
-    consistency = tally.matched / either if either else 1.0
-    variance = abs(tally.sql - tally.dynamodb) / max(tally.sql, 1) * 100
-    threshold = settings.alerts.thresholds.data_consistency
-    within = variance <= config.threshold_percent and (
-        threshold.alert_below is None or consistency * 100 >= threshold.alert_below
-    )
-    summary: dict[str, Any] = {
-        "sql_count": tally.sql,
-        "dynamodb_count": tally.dynamodb,
-        "variance_percent": round(variance, 6),
-        "missing_in_dynamodb": missing_dynamo,
-        "missing_in_sql": missing_sql,
-        "status_divergence": sum(f.kind is FindingKind.STATUS_DIVERGENCE for f in findings),
-        "invalid_data": sum(f.kind is FindingKind.INVALID_DATA for f in findings),
-        "agreed_absent": tally.agreed_absent,
-        "consistency": round(consistency, 9),
-        "threshold_percent": config.threshold_percent,
+    summary, within = tally_figures(settings, tally, findings)
+    summary |= {
         "slices": len(slices),
         "partitions": len({s.partition for s in slices}),
         "read_units": round(dynamo.read_units, 3),
@@ -192,12 +168,63 @@ async def run_counts(
     )
 
 
+def tally_figures(
+    settings: Settings, tally: Tally, findings: Sequence[Finding]
+) -> tuple[dict[str, Any], bool]:
+    """The figures of a counts-shaped summary, and whether they are within their thresholds."""
+    missing_dynamo = sum(f.kind is FindingKind.MISSING_IN_DYNAMODB for f in findings)
+    missing_sql = sum(f.kind is FindingKind.MISSING_IN_SQL for f in findings)
+    either = tally.matched + missing_dynamo + missing_sql
+    consistency = tally.matched / either if either else 1.0
+    variance = abs(tally.sql - tally.dynamodb) / max(tally.sql, 1) * 100
+    config = settings.checks.counts
+    threshold = settings.alerts.thresholds.data_consistency
+    within = variance <= config.threshold_percent and (
+        threshold.alert_below is None or consistency * 100 >= threshold.alert_below
+    )
+    summary: dict[str, Any] = {
+        "sql_count": tally.sql,
+        "dynamodb_count": tally.dynamodb,
+        "variance_percent": round(variance, 6),
+        "missing_in_dynamodb": missing_dynamo,
+        "missing_in_sql": missing_sql,
+        "status_divergence": sum(f.kind is FindingKind.STATUS_DIVERGENCE for f in findings),
+        "invalid_data": sum(f.kind is FindingKind.INVALID_DATA for f in findings),
+        "agreed_absent": tally.agreed_absent,
+        "consistency": round(consistency, 9),
+        "threshold_percent": config.threshold_percent,
+    }
+    return summary, within
+
+
+async def reconcile_slices(
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    slices: Sequence[Slice],
+    tally: Tally,
+    limiter: anyio.CapacityLimiter,
+    on_slice: Callable[[], None] | None = None,
+) -> None:
+    """Reconcile `slices` concurrently (at most `limiter` at once) into `tally`."""
+
+    async def run_slice(piece: Slice) -> None:
+        async with limiter:
+            await _reconcile_slice(sql, dynamo, sql.mapping, piece, tally)
+        tally.slices_done += 1
+        if on_slice is not None:
+            on_slice()
+
+    async with anyio.create_task_group() as group:
+        for piece in slices:
+            group.start_soon(run_slice, piece)
+
+
 async def _reconcile_slice(
     sql: PostgresStore,
     dynamo: DynamoStore,
     mapping: TableMapping,
     piece: Slice,
-    tally: _Tally,
+    tally: Tally,
 ) -> None:
     lo, hi = mapping.sort_key_bounds(piece.start, piece.end)
     rows: list[tuple[Any, str | None]] = []

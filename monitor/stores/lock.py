@@ -82,6 +82,11 @@ class AdvisoryLockSession:
                 )
             )
 
+    async def release(self, key: int, *, answer_within: float) -> None:
+        """Free the lock on `key` now (closing the session frees every lock it holds)."""
+        with _translated():
+            await self._conn.fetchval("SELECT pg_advisory_unlock($1)", key, timeout=answer_within)
+
     async def holds(self, key: int, *, answer_within: float) -> bool:
         """Whether this session's lock on `key` is still granted (in `pg_locks`)."""
         with _translated():

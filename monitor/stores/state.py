@@ -165,6 +165,43 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX repair_audit_by_plan ON {schema}.repair_audit (plan_id, action, record_key)
         """,
     ),
+    # Whole-history verification (monitor/verify/checkpoint.py), CONTRACT §9: a run is its
+    # range; each window reconciled is one row, written once, with what it found.
+    (
+        """
+        CREATE TABLE {schema}.verify_runs (
+            id bigserial PRIMARY KEY,
+            kind text NOT NULL,
+            range_start timestamptz NOT NULL,
+            range_end timestamptz NOT NULL,
+            open_ended boolean NOT NULL,
+            window_seconds double precision NOT NULL,
+            shard_windows integer NOT NULL,
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz
+        )
+        """,
+        """
+        CREATE UNIQUE INDEX verify_runs_open ON {schema}.verify_runs
+            (kind, range_start, range_end) WHERE finished_at IS NULL
+        """,
+        """
+        CREATE UNIQUE INDEX verify_runs_open_ended ON {schema}.verify_runs
+            (kind, range_start) WHERE finished_at IS NULL AND open_ended
+        """,
+        """
+        CREATE TABLE {schema}.verify_windows (
+            run_id bigint NOT NULL REFERENCES {schema}.verify_runs (id) ON DELETE CASCADE,
+            window_start timestamptz NOT NULL,
+            window_end timestamptz NOT NULL,
+            tally jsonb NOT NULL,
+            findings jsonb NOT NULL,
+            done_at timestamptz NOT NULL DEFAULT now(),
+            done_by text NOT NULL,
+            PRIMARY KEY (run_id, window_start)
+        )
+        """,
+    ),
 )
 
 #: Any constant unique to this schema's migrations; keeps concurrent starts from racing.

@@ -1,0 +1,100 @@
+"""`dualwrite-monitor verify --from ISO [--until ISO]` (CONTRACT §9): parse, run, print.
+
+SIGTERM (a deploy, `kubectl delete pod`) and Ctrl-C stop the run between two reads; the
+windows already checkpointed stay, the one in progress is read again by the next run of the
+same range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+
+from monitor.config import Settings
+from monitor.errors import EXIT_INCONSISTENT, EXIT_INTERRUPTED, EXIT_OK, MonitorError
+from monitor.model import CheckReport
+
+if TYPE_CHECKING:
+    from monitor.verify.online import VerifyRequest
+
+
+class VerifyStopped(MonitorError):
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(
+            f"verify stopped by {signame}; finished windows are checkpointed: run the same"
+            " command again to resume"
+        )
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+    timestamp: Callable[[str], datetime],
+) -> None:
+    verify = commands.add_parser(
+        "verify", help="verify the whole history, window by window, resumably"
+    )
+    verify.add_argument(
+        "--from", dest="start", type=timestamp, help="start of the history, ISO-8601 with zone"
+    )
+    verify.add_argument(
+        "--until", type=timestamp, help="end (exclusive; default and latest: now - settle)"
+    )
+    verify.add_argument(
+        "--strict", action="store_true", help="any finding makes the report not ok (exit 1)"
+    )
+    common(verify)
+
+
+def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from monitor.report import render_json, render_text
+    from monitor.verify.online import VerifyRequest, verify_range
+
+    request = VerifyRequest(
+        now=datetime.now(UTC), start=args.start, until=args.until, strict=args.strict
+    )
+    verify_range(settings, request)  # a bad range is refused before any store is opened
+    report = anyio.run(_run, settings, request, args.format == "text")
+    if args.format == "json":
+        out(render_json([report], combined=False))
+    else:
+        out(render_text(report, colour=sys.stdout.isatty()))
+    return EXIT_OK if report.ok else EXIT_INCONSISTENT
+
+
+async def _run(settings: Settings, request: VerifyRequest, terminal: bool) -> CheckReport:
+    from dataclasses import replace
+
+    from monitor.checks.context import open_context
+    from monitor.verify.online import verify_online
+    from monitor.verify.progress import VerifyProgress
+
+    progress = VerifyProgress(enabled=None if terminal else False)
+    stopped: list[str] = []
+    report: CheckReport | None = None
+    try:
+        async with open_context(settings) as context, anyio.create_task_group() as group:
+
+            async def stop_on_sigterm() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+                    async for signum in signals:
+                        stopped.append(signal.Signals(signum).name)
+                        group.cancel_scope.cancel()
+                        return
+
+            group.start_soon(stop_on_sigterm)
+            report = await verify_online(context, replace(request, progress=progress))
+            group.cancel_scope.cancel()
+    finally:
+        progress.finish()
+    if stopped or report is None:
+        raise VerifyStopped(stopped[0] if stopped else "a signal")
+    return report

@@ -1,0 +1,237 @@
+"""`verify --from ISO [--until ISO]`: the history walked window by window (CONTRACT §9).
+
+Each window is reconciled exactly as `check counts` reconciles its window (the same slices,
+the same read budget, the same key diff), then checkpointed. Windows are grouped into shards,
+each claimed through its own advisory lock, so the same command started in several processes
+shares the range; every process ends with the report of the whole range.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+
+from monitor.checks.context import CheckContext
+from monitor.checks.counts import Tally, plan_slices, reconcile_slices
+from monitor.checks.partitions import discover_partitions, remembered_partitions
+from monitor.checks.spec import Progress
+from monitor.config import Settings
+from monitor.core.windows import align_down
+from monitor.errors import StoreError, UsageError
+from monitor.model import CheckReport, Window
+from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.postgres import PostgresStore
+from monitor.verify.checkpoint import COMMAND, Checkpoints, VerifyRun
+from monitor.verify.plan import Shard, VerifyPlan
+from monitor.verify.report import coverage_of, verify_report
+from monitor.verify.results import WindowResult
+from monitor.verify.shards import ShardLocks
+
+log = logging.getLogger(__name__)
+
+#: How often a worker whose remaining shards are all held by others looks again (a dead
+#: worker's shard becomes free when its connection closes).
+PEER_POLL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    now: datetime
+    start: datetime | None
+    until: datetime | None = None
+    strict: bool = False
+    #: progress(windows done, windows total, records read): the CLI's terminal line.
+    progress: Progress | None = None
+
+
+def verify_range(settings: Settings, request: VerifyRequest) -> tuple[Window, bool]:
+    """The range to verify, aligned to the sort key's resolution, and whether it is open-ended
+    (no `--until`: it ends at now - settle). Bad ranges are usage errors (exit 2)."""
+    if request.start is None:
+        raise UsageError("verify needs --from ISO (the start of the history to verify)")
+    edge = request.now - settings.checks.counts.settle
+    clamped = request.until is not None and request.until > edge
+    end = edge if request.until is None or clamped else request.until
+    if request.start >= end:
+        shown = "now - settle" if request.until is None or clamped else "--until"
+        raise UsageError(
+            f"--from {request.start.isoformat()} is not before {shown} ({end.isoformat()});"
+            " nothing to verify"
+        )
+    mapping = settings.table_mapping()
+    step = mapping.sort_resolution
+    window = settings.verify.window
+    if step > timedelta(microseconds=1) and window % step:
+        raise UsageError(
+            f"[verify] window ({window}) must be a whole number of the sort key's resolution"
+            f" ({step})"
+        )
+    return Window(align_down(request.start, step), align_down(end, step), clamped), (
+        request.until is None
+    )
+
+
+async def verify_online(
+    context: CheckContext,
+    request: VerifyRequest,
+    *,
+    kind: str = COMMAND,
+    worker: str | None = None,
+) -> CheckReport:
+    settings = context.settings
+    if context.state is None:
+        raise StoreError(
+            "PostgreSQL",
+            "verify keeps its checkpoint in the monitor's schema, which is unavailable"
+            f" ({'; '.join(context.warnings) or 'not created'})",
+        )
+    span, open_ended = verify_range(settings, request)
+    plan = VerifyPlan(span.start, span.end, settings.verify.window, settings.verify.shard_windows)
+    checkpoints = Checkpoints(context.state)
+    run = await checkpoints.open_run(kind, plan, open_ended=open_ended)
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    mapping = context.sql.mapping
+    known = await remembered_partitions(context.state, mapping)
+    discovery = await discover_partitions(
+        context.dynamo, context.state, mapping, request.now, remembered=known
+    )
+    walk = _Walk(context, checkpoints, run, discovery.values, worker, request.progress)
+    await walk.run()
+    done = [result for result, _, _ in await checkpoints.results(run.id)]
+    total = len(run.plan.windows())
+    if len(done) == total:
+        await checkpoints.finish(run.id)
+    coverage = coverage_of(done, total, resumed=len(done) - len(walk.own))
+    report_window = Window(run.plan.start, run.plan.end, span.clamped)
+    return verify_report(
+        settings,
+        mapping,
+        report_window,
+        done,
+        coverage,
+        strict=request.strict,
+        extra={"run_id": run.id, "shards": len(run.plan.shards())},
+        warnings=(*context.warnings, *discovery.warnings),
+    )
+
+
+class _Walk:
+    """One worker's share of a run: claim a shard, verify its unfinished windows, repeat."""
+
+    def __init__(
+        self,
+        context: CheckContext,
+        checkpoints: Checkpoints,
+        run: VerifyRun,
+        partitions: frozenset[tuple[str, ...]],
+        worker: str,
+        progress: Progress | None,
+    ) -> None:
+        self.context = context
+        self.checkpoints = checkpoints
+        self.run_ = run
+        self.partitions = partitions
+        self.worker = worker
+        self.progress = progress
+        #: Starts of the windows this worker verified itself.
+        self.own: set[datetime] = set()
+        self._done = 0
+        self._records = 0
+
+    async def run(self) -> None:
+        settings = self.context.settings
+        shards = self.run_.plan.shards()
+        total = len(self.run_.plan.windows())
+        async with ShardLocks.connect(
+            settings.postgres.dsn.get_secret_value(),
+            self.context.state.schema if self.context.state else "",
+            self.run_.id,
+            connect_timeout=settings.postgres.connect_timeout.total_seconds(),
+        ) as locks:
+            while True:
+                done = await self.checkpoints.done_starts(self.run_.id)
+                self._done = len(done)
+                self._report(total)
+                left = [s for s in shards if any(w.start not in done for w in s.windows)]
+                if not left:
+                    return
+                shard = await locks.claim(left)
+                if shard is None:  # every shard left is another worker's
+                    await anyio.sleep(PEER_POLL)
+                    continue
+                try:
+                    await self._verify_shard(shard, locks, total)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await locks.release(shard)
+
+    async def _verify_shard(self, shard: Shard, locks: ShardLocks, total: int) -> None:
+        # Read after the lock is ours: a shard taken over resumes where its last holder stopped.
+        done = await self.checkpoints.done_starts(self.run_.id)
+        for window in shard.windows:
+            if window.start in done:
+                continue
+            result = await verify_window(
+                self.context.settings,
+                self.context.sql,
+                self.context.dynamo,
+                window,
+                self.partitions,
+                on_slice=lambda records: self._report(total, records),
+            )
+            if not await locks.still_held(shard):
+                log.warning("verify: lost the lock of shard %d; leaving it", shard.index)
+                return
+            if await self.checkpoints.save_window(self.run_.id, result, self.worker):
+                self.own.add(window.start)
+                self._done += 1
+                self._records += result.sql + result.dynamodb
+            self._report(total)
+
+    def _report(self, total: int, in_window: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(self._done, total, self._records + in_window)
+
+
+async def verify_window(
+    settings: Settings,
+    sql: PostgresStore,
+    dynamo: DynamoStore,
+    window: Window,
+    partitions: frozenset[tuple[str, ...]],
+    *,
+    on_slice: ProgressInWindow | None = None,
+) -> WindowResult:
+    """One window, reconciled slice by slice as `check counts` does."""
+    reads = dynamo.for_run()  # this window's read units alone
+    slices = await plan_slices(
+        sql, sql.mapping, window, partitions, settings.checks.counts.slice_records
+    )
+    tally = Tally()
+    limiter = anyio.CapacityLimiter(settings.dynamodb.max_concurrency)
+
+    def slice_done() -> None:
+        if on_slice is not None:
+            on_slice(tally.sql + tally.dynamodb)
+
+    await reconcile_slices(sql, reads, slices, tally, limiter, slice_done)
+    return WindowResult(
+        window,
+        sql=tally.sql,
+        dynamodb=tally.dynamodb,
+        matched=tally.matched,
+        agreed_absent=tally.agreed_absent,
+        slices=tally.slices_done,
+        read_units=reads.read_units,
+        findings=tuple(sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))),
+    )
+
+
+#: on_slice(records read so far in the window)
+ProgressInWindow = Callable[[int], None]
