@@ -25,7 +25,7 @@ from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 _databases = itertools.count()
 #: The fixtures that start a local server: a test using any of them (even through another
 #: fixture) needs the services.
-_SERVER_FIXTURES = frozenset({"pg_server", "dynamo_server"})
+_SERVER_FIXTURES = frozenset({"pg_server", "dynamo_server", "s3_server"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -83,6 +83,21 @@ def dynamo_server() -> Iterator[LocalDynamo]:
     server.start()
     try:
         yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(dynamo_server: LocalDynamo) -> Iterator[str]:
+    """An S3-API endpoint (moto serves every AWS API on one port): the DynamoDB one when it
+    is moto, else a moto server of its own."""
+    if dynamo_server.backend == "moto":
+        yield dynamo_server.endpoint_url
+        return
+    server = LocalDynamo("moto")
+    server.start()
+    try:
+        yield server.endpoint_url
     finally:
         server.close()
 

@@ -1,0 +1,102 @@
+"""Where an export is read from: a local folder, or `s3://bucket/prefix/AWSDynamoDB/<id>/`.
+
+Either way the result is a local folder holding the manifests and the data files the manifest
+lists; an S3 export is first copied into the staging folder (the comparison engines read local
+files at disk speed, and a copy is read again for free if the run is repeated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from monitor.verify.export_manifest import (
+    FILES,
+    SUMMARY,
+    ExportError,
+    ExportManifest,
+    export_id_of,
+    parse_files,
+    parse_summary,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalExport:
+    """An export whose every listed data file is on the local disk."""
+
+    location: str
+    folder: Path
+    manifest: ExportManifest
+
+    @property
+    def data_paths(self) -> list[Path]:
+        return [self.folder / f.path for f in self.manifest.files]
+
+
+def manifest_from(summary: bytes | None, files: bytes | None, where: str) -> ExportManifest:
+    if summary is None:
+        raise ExportError(
+            where, f"no {SUMMARY} here; give the export's own folder (…/AWSDynamoDB/<export id>/)"
+        )
+    arn, export_time, count, _ = parse_summary(summary, where)
+    if files is None:
+        raise ExportError(where, f"no {FILES} here")
+    listed = parse_files(files, where, export_id_of(arn))
+    return ExportManifest(arn, export_time, count, listed)
+
+
+async def open_local(folder: Path) -> LocalExport:
+    where = str(folder)
+    if not await anyio.Path(folder).is_dir():
+        raise ExportError(where, "is not a folder")
+    summary = await _read_optional(folder / SUMMARY)
+    files = await _read_optional(folder / FILES)
+    manifest = manifest_from(summary, files, where)
+    for data in manifest.files:
+        if not await anyio.Path(folder / data.path).is_file():
+            raise ExportError(where, f"{data.path} is listed in {FILES} but missing")
+    return LocalExport(where, folder, manifest)
+
+
+async def open_s3(
+    url: str,
+    staging: Path,
+    *,
+    region: str,
+    endpoint_url: str,
+    request_timeout: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> LocalExport:
+    """Copy the export at `url` into `staging/<export id>/`; the local export."""
+    from monitor.stores.s3_export import S3Folder
+
+    where = url.rstrip("/")
+    async with S3Folder.open(
+        url, region=region, endpoint_url=endpoint_url, request_timeout=request_timeout
+    ) as s3:
+        summary = await s3.read(SUMMARY)
+        files = await s3.read(FILES)
+        manifest = manifest_from(summary, files, where)
+        folder = staging / manifest.export_id
+        total = len(manifest.files)
+        await s3.download(
+            [f.path for f in manifest.files],
+            folder,
+            None if progress is None else (lambda done: progress(done, total)),
+        )
+    return LocalExport(where, folder, manifest)
+
+
+async def _read_optional(path: Path) -> bytes | None:
+    try:
+        return await anyio.Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ExportError(
+            str(path.parent), f"cannot read {path.name} ({type(exc).__name__})"
+        ) from None
