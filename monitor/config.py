@@ -592,7 +592,7 @@ class PreflightSettings(Section):
 
 
 class GatesSettings(Section):
-    """`dualwrite-monitor gate read-switch` (CONTRACT §4b)."""
+    """`dualwrite-monitor gate dual-write|read-switch|write-switch` (CONTRACT §4b)."""
 
     #: The settled window counts, orphans and the field-accuracy sample judge.
     window: Duration = timedelta(hours=1)
@@ -602,6 +602,11 @@ class GatesSettings(Section):
     canary_reads: int = Field(default=5, ge=1, le=1000)
     #: The canary reads' DynamoDB p99 must be within this (the seed's performance verification).
     canary_latency_budget: Duration = timedelta(milliseconds=100)
+    #: After `--apply` switches the phase, the validation waits for this many records written
+    #: after the switch in a settled window (real traffic, not a fixed sleep) before it judges.
+    after_switch_records: int = Field(default=100, ge=1)
+    #: How long that validation waits for them; then it fails, saying what it saw.
+    after_switch_timeout: Duration = timedelta(minutes=15)
 
 
 class Settings(Section):

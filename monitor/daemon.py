@@ -38,9 +38,11 @@ from monitor.alerts.wiring import build_rules
 from monitor.checks.context import CheckContext, open_context
 from monitor.checks.registry import REGISTRY, RULE_FIGURES, CheckRequest, run_check
 from monitor.config import Settings
+from monitor.core.switch import stop_reason
 from monitor.errors import EXIT_OK, MonitorError
 from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
 from monitor.migration.watch import watch_phase
+from monitor.migration.phase import current_phase
 from monitor.model import CheckReport
 from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
@@ -115,6 +117,8 @@ class Daemon:
         self._intervals = {name: interval_for(settings, name) for name in REGISTRY}
         self._board = StatusBoard({n: i.total_seconds() for n, i in self._intervals.items()})
         self._rules = build_rules(settings, REGISTRY)
+        #: Checks the phase stops (monitoring continuation in dynamo_only), with the reason.
+        self._stopped: dict[str, str] = {}
         self._scheduler: CheckScheduler | None = None
         self._leader: LeaderElector | None = None
         if settings.ha.enabled:
@@ -246,9 +250,27 @@ class Daemon:
                     return None  # the leader runs it; a standby counts nothing
                 raise LeaderUnavailable(leader.reason)
             context = await self._stores.get()
+            if await self._stopped_by_phase(name, context):
+                return None
             return await run_check(name, context, CheckRequest(now=datetime.now(UTC)))
 
         return call
+
+    async def _stopped_by_phase(self, name: str, context: CheckContext) -> bool:
+        """In `dynamo_only` a check that needs SQL written stops, saying why (once)."""
+        needs = REGISTRY[name].needs_sql_writes
+        if not needs:
+            return False
+        phase = await current_phase(context.sql.pool, self.settings.postgres.state_schema)
+        reason = stop_reason(phase, needs)
+        if reason is None:
+            if self._stopped.pop(name, None) is not None:
+                log.info("daemon.check_resumed", extra={"check_name": name, "phase": str(phase)})
+            return False
+        if name not in self._stopped:
+            log.info("daemon.check_stopped", extra={"check_name": name, "reason": reason})
+        self._stopped[name] = reason
+        return True
 
     async def _deliver_all(self, scheduler: CheckScheduler, done: anyio.Event) -> None:
         try:
@@ -350,6 +372,7 @@ class Daemon:
             ),
             "alerts": self._board.alerts_json(),
             "phase": self._board.phase_json(),
+            "stopped": dict(self._stopped),
         }
 
     def status_page(self) -> str:

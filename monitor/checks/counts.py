@@ -355,6 +355,8 @@ SPEC = CheckSpec(
     name="counts",
     section="counts",
     run=counts_check,
+    needs_sql_writes="it compares the stores window by window (every new record would be"
+    " missing_in_sql)",
     rules={
         "data_consistency": Figure(
             "counts", "consistency", kinds=_MISSING, title="Data consistency"

@@ -152,4 +152,9 @@ async def quality_check(context: CheckContext, request: CheckRequest) -> CheckRe
 
 
 # `quality` judges the same window as `sample`, so it shares `[checks.sampling]`.
-SPEC = CheckSpec(name="quality", section="sampling", run=quality_check)
+SPEC = CheckSpec(
+    name="quality",
+    section="sampling",
+    run=quality_check,
+    needs_sql_writes="it draws its sample from SQL",
+)

@@ -382,6 +382,7 @@ SPEC = CheckSpec(
     name="sample",
     section="sampling",
     run=sample_check,
+    needs_sql_writes="it draws its sample from SQL",
     rules={
         "field_accuracy": Figure(
             "sample",

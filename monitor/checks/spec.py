@@ -84,6 +84,9 @@ class CheckSpec:
     #: Records a run examined, for `dualwrite.records_checked`; by default the summary's
     #: `records_checked`, `sampled`, `records` or `checked`.
     records_checked: Callable[[Mapping[str, Any]], float | None] | None = None
+    #: Why the check needs SQL to be written ("" when it does not): in `dynamo_only` the
+    #: daemon stops it and says this (`monitor.core.switch.stop_reason`).
+    needs_sql_writes: str = ""
 
 
 def number(value: Any) -> float | None:

@@ -9,12 +9,15 @@ import argparse
 import getpass
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from monitor.config import Settings
 from monitor.errors import EXIT_INCONSISTENT, EXIT_OK
+
+if TYPE_CHECKING:
+    from monitor.migration.afterswitch import AfterSwitch
 
 
 def operator(explicit: str | None) -> str:
@@ -45,10 +48,17 @@ def add_commands(
     preflight = commands.add_parser("preflight", help="the seed's phase-1 checks, each run")
     common(preflight)
     gate = commands.add_parser("gate", help="may the next migration phase start?")
-    gate.add_argument("name", choices=("dual-write", "read-switch"), help="which gate")
-    gate.add_argument("--since", type=timestamp, help="judged window start (read-switch)")
-    gate.add_argument("--until", type=timestamp, help="judged window end (read-switch)")
+    gate.add_argument(
+        "name", choices=("dual-write", "read-switch", "write-switch"), help="which gate"
+    )
+    gate.add_argument("--since", type=timestamp, help="judged window start (read/write-switch)")
+    gate.add_argument("--until", type=timestamp, help="judged window end (read/write-switch)")
     gate.add_argument("--apply", action="store_true", help="move the phase when the gate passes")
+    gate.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="after --apply, do not wait for traffic to validate the switch",
+    )
     gate.add_argument("--by", help="who moves the phase (default: the login name)")
     common(gate)
 
@@ -85,6 +95,7 @@ async def _preflight(
 
 async def _gate(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
     from monitor.checks.context import open_context
+    from monitor.migration.afterswitch import validate_after_switch
     from monitor.migration.gates import evaluate_gate
     from monitor.migration.history import record_change
     from monitor.report import dumps
@@ -105,15 +116,35 @@ async def _gate(settings: Settings, args: argparse.Namespace, out: Callable[[str
                 evidence={"gate": args.name, "checks": checks},
             )
             document["phase"] = change.as_json()
+            if not args.no_wait:
+                if args.format != "json":
+                    for check in result.checks:
+                        out(f"pass  {check.name:<23} {check.detail}")
+                    out(f"phase {change.to_phase} recorded; validating on the traffic after it")
+                after = await validate_after_switch(context, change)
+                document["after_switch"] = after.as_json()
+                if args.format != "json":
+                    return _after_switch_text(after, args.name, out)
     if args.format == "json":
         out(dumps(document))
     else:
         for check in result.checks:
-            out(f"{'pass' if check.passed else 'FAIL'}  {check.name:<16} {check.detail}")
+            out(f"{'pass' if check.passed else 'FAIL'}  {check.name:<23} {check.detail}")
         verdict = "passed" if result.passed else "refused"
         moved = f"; phase {document['phase']['to']} recorded" if "phase" in document else ""
         out(f"gate {args.name} {verdict}{moved}")
-    return EXIT_OK if result.passed else EXIT_INCONSISTENT
+    validated = document.get("after_switch", {}).get("passed", True)
+    return EXIT_OK if result.passed and validated else EXIT_INCONSISTENT
+
+
+def _after_switch_text(after: AfterSwitch, gate: str, out: Callable[[str], None]) -> int:
+    out(f"waited {after.waited_seconds:.0f} s for {after.waited_for}")
+    if after.passed:
+        out(f"gate {gate} passed; the switch is validated: {after.detail}")
+        return EXIT_OK
+    out(f"gate {gate} passed, but the switch is NOT validated: {after.detail}")
+    out("to step back: dualwrite-monitor phase rollback --reason '...'")
+    return EXIT_INCONSISTENT
 
 
 async def _phase(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:

@@ -6,6 +6,8 @@
   the `field_accuracy` target, canary reads of every read pattern identical in both stores, and
   the canaries' DynamoDB p99 within `[gates] canary_latency_budget` (against the same reads on
   SQL, in the evidence).
+- `write-switch`: the phase is `dynamo_reads`; everything `read-switch` judges, plus the seed's
+  phase-4 items (`monitor.migration.writeswitch`).
 
 `--apply` records the step only when every check passed; the evidence goes into the history.
 """
@@ -13,9 +15,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from monitor.checks.context import CheckContext
 from monitor.checks.registry import CheckRequest, run_check
@@ -23,23 +24,11 @@ from monitor.core.phases import Phase, gate_move
 from monitor.core.preflight import passed, percentile
 from monitor.core.windows import settled_window
 from monitor.migration.canary import run_canaries
+from monitor.migration.gatecheck import GateCheck
 from monitor.migration.phase import current_phase
 from monitor.migration.preflight import run_preflight
+from monitor.migration.writeswitch import write_switch_checks
 from monitor.model import Window
-
-
-@dataclass(frozen=True, slots=True)
-class GateCheck:
-    name: str
-    passed: bool
-    detail: str
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "passed": self.passed, "detail": self.detail}
-        if self.figures:
-            out["figures"] = self.figures
-        return out
 
 
 @dataclass
@@ -79,6 +68,8 @@ async def evaluate_gate(
         checks += await _settled_checks(context, now, window)
         canary_window = Window(max(window.start, window.end - gates.canary_window), window.end)
         checks += await _canaries(context, canary_window, rng or random.Random())
+        if gate == "write-switch":
+            checks += await write_switch_checks(context, now, until)
     return GateResult(gate, None if isinstance(move, str) else move, checks)
 
 

@@ -24,11 +24,9 @@ field_accuracy = {{ target = 95.0, alert_below = 90.0 }}
 
 
 def gate(
-    capsys: pytest.CaptureFixture[str], config: Path, *args: str
+    capsys: pytest.CaptureFixture[str], config: Path, *args: str, name: str = "read-switch"
 ) -> tuple[int, dict[str, Any]]:
-    code = main(
-        ["--config", str(config), "gate", "read-switch", *WINDOW, *args, "--format", "json"]
-    )
+    code = main(["--config", str(config), "gate", name, *WINDOW, *args, "--format", "json"])
     out, err = capsys.readouterr()
     assert out.startswith("{"), err
     return code, json.loads(out)
@@ -43,7 +41,7 @@ def test_read_switch_passes_on_agreeing_stores_and_moves_the_phase(
 ) -> None:
     seed(settings, make_rows(120))
     config = write_config(tmp_path / "c.toml", settings, GATES.format(budget="30s"))
-    code, document = gate(capsys, config, "--apply", "--by", "ana")
+    code, document = gate(capsys, config, "--apply", "--no-wait", "--by", "ana")
     found = checks(document)
     assert set(found) == {
         "phase",
