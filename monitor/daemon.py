@@ -41,8 +41,8 @@ from monitor.config import Settings
 from monitor.core.switch import stop_reason
 from monitor.errors import EXIT_OK, MonitorError
 from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
-from monitor.migration.watch import watch_phase
 from monitor.migration.phase import current_phase
+from monitor.migration.watch import watch_phase
 from monitor.model import CheckReport
 from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
