@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -90,7 +91,8 @@ async def _run(settings: Settings, request: VerifyRequest, terminal: bool) -> Ch
                         group.cancel_scope.cancel()
                         return
 
-            group.start_soon(stop_on_sigterm)
+            if threading.current_thread() is threading.main_thread():  # where signals arrive
+                group.start_soon(stop_on_sigterm)
             report = await verify_online(context, replace(request, progress=progress))
             group.cancel_scope.cancel()
     finally:

@@ -25,6 +25,9 @@ class ShardLocks:
         self._session = session
         self._schema = schema
         self._run_id = run_id
+        # Advisory locks are re-entrant within a session: a shard this worker holds is not
+        # claimable again by it either.
+        self._held: set[int] = set()
 
     @classmethod
     @asynccontextmanager
@@ -43,7 +46,10 @@ class ShardLocks:
     async def claim(self, shards: Sequence[Shard]) -> Shard | None:
         """The first of `shards` no other worker holds, now locked by this one; else None."""
         for shard in shards:
+            if shard.index in self._held:
+                continue
             if await self._session.try_acquire(self._key(shard), answer_within=ANSWER_WITHIN):
+                self._held.add(shard.index)
                 return shard
         return None
 
@@ -51,4 +57,5 @@ class ShardLocks:
         return await self._session.holds(self._key(shard), answer_within=ANSWER_WITHIN)
 
     async def release(self, shard: Shard) -> None:
+        self._held.discard(shard.index)
         await self._session.release(self._key(shard), answer_within=ANSWER_WITHIN)

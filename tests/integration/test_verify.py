@@ -17,7 +17,7 @@ from tests.integration.scenario import make_rows, seed, write_config
 #: 300 records, one every 9 minutes from 2026-01-01T10:00Z: 45 hours of history.
 STEP = timedelta(minutes=9)
 RANGE = ["--from", "2026-01-01T08:00:00Z", "--until", "2026-01-03T08:00:00Z"]
-VERIFY_CONFIG = '[verify]\nwindow = "1h"\nshard_windows = 6\n[checks.counts]\nslice_records = 100\n'
+VERIFY_CONFIG = '[verify]\nwindow = "2h"\nshard_windows = 3\n[checks.counts]\nslice_records = 100\n'
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
@@ -61,8 +61,8 @@ def test_divergence_in_old_history_is_found_and_a_complete_run_is_not_reused(
     summary = report["summary"]
     assert (summary["sql_count"], summary["dynamodb_count"]) == (298, 297)
     assert summary["coverage"] == {
-        "windows_done": 48,
-        "windows_total": 48,
+        "windows_done": 24,
+        "windows_total": 24,
         "windows_resumed": 0,
         "records": 298 + 297,
     }
@@ -85,7 +85,7 @@ def test_consistent_history_exits_0_in_text(
     code, out, err = run_cli(capsys, "--config", str(config), "verify", *RANGE)
     assert code == 0, err
     assert "check verify on integration_logs: OK" in out
-    assert '"windows_done": 48' in out
+    assert '"windows_done": 24' in out
 
 
 @pytest.mark.parametrize(
