@@ -524,6 +524,50 @@ class WriterSettings(Section):
     phase_cache: Duration = timedelta(seconds=5)
 
 
+class StreamSettings(Section):
+    """Continuous verification from change streams (CONTRACT §10)."""
+
+    #: Consume the DynamoDB table's stream (NEW_AND_OLD_IMAGES) and verify every change.
+    enabled: bool = False
+    #: A change younger than this is in flight and not judged yet (the dual write's own steps
+    #: take milliseconds; a slow write a few seconds).
+    grace: Duration = timedelta(seconds=30)
+    #: Without a checkpoint (the first start on a stream), read from "latest" (new changes only)
+    #: or "trim_horizon" (everything the stream still holds, up to 24 hours).
+    start_at: Literal["latest", "trim_horizon"] = "latest"
+    #: How long an idle shard waits before asking for new records again.
+    poll_interval: Duration = timedelta(seconds=1)
+    #: Records per GetRecords call (DynamoDB Streams allows at most 1,000).
+    records_per_call: int = Field(default=1000, ge=1, le=1000)
+    #: Changes judged together: one SQL read (and, for SQL changes, BatchGetItems) per batch.
+    batch_size: int = Field(default=500, ge=1, le=10000)
+    #: How often the position of each shard (and of the PostgreSQL slot) is written down.
+    checkpoint_interval: Duration = timedelta(seconds=5)
+    #: Also verify each SQL change against DynamoDB, from PostgreSQL logical decoding (needs
+    #: wal_level = logical; `setup` creates the publication and the slot).
+    postgres: bool = False
+    #: The logical replication slot and publication `setup` creates for that.
+    slot: Identifier = "dualwrite_monitor"
+    publication: Identifier = "dualwrite_monitor"
+    #: Retained WAL of the slot above this many megabytes logs a warning (an unconsumed slot
+    #: fills the disk).
+    max_retained_wal_mb: int = Field(default=1024, ge=1)
+    #: Stream findings kept for /status.
+    status_findings: int = Field(default=20, ge=0, le=1000)
+
+    @field_validator("grace", "poll_interval", "checkpoint_interval")
+    @classmethod
+    def _positive_durations(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+    @field_validator("slot")
+    @classmethod
+    def _slot_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9_]{1,63}", value):
+            raise ValueError("a replication slot name is lower-case letters, digits and _")
+        return value
+
+
 #: `[mapping]` keys that name the table and its model: a value other than the default one makes
 #: this another team's mapping.
 _MODEL_KEYS = (
@@ -623,6 +667,7 @@ class Settings(Section):
     preflight: PreflightSettings = PreflightSettings()
     gates: GatesSettings = GatesSettings()
     verify: VerifySettings = VerifySettings()
+    stream: StreamSettings = StreamSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -39,14 +39,16 @@ from monitor.checks.context import CheckContext, open_context
 from monitor.checks.registry import REGISTRY, RULE_FIGURES, CheckRequest, run_check
 from monitor.config import Settings
 from monitor.core.switch import stop_reason
-from monitor.errors import EXIT_OK, MonitorError
+from monitor.errors import EXIT_OK, MonitorError, first_monitor_error
 from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
 from monitor.migration.phase import current_phase
 from monitor.migration.watch import watch_phase
-from monitor.model import CheckReport
+from monitor.model import CheckReport, Outcome, Window
 from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
 from monitor.sinks import ReportSink, SinkContext, SinkFactory
+from monitor.stream.metrics import StreamMetrics
+from monitor.stream.service import StreamService
 from monitor.telemetry.logs import configure_logging, redact_text
 from monitor.telemetry.metrics import Telemetry, build_telemetry
 from monitor.telemetry.sdnotify import notify, watchdog_seconds
@@ -60,6 +62,10 @@ log = logging.getLogger(__name__)
 OVERDUE_GRACE = 30.0
 #: How long delivery of the last records may take at shutdown.
 DELIVERY_DRAIN = 5.0
+#: The stream verifier, after a failure, starts again after this (doubling up to a minute).
+STREAM_RESTART = 1.0
+#: Interval checks that cover a gap the stream lost to its retention.
+GAP_CHECKS = ("orphans", "counts", "sample")
 
 
 def interval_for(settings: Settings, check: str) -> timedelta:
@@ -137,6 +143,13 @@ class Daemon:
         self._stopping = False
         self._stop: anyio.Event | None = None
         self._stop_requested = False
+        self.stream: StreamService | None = None
+        self._stream_scope: anyio.CancelScope | None = None
+        if settings.stream.enabled:
+            meter = self._telemetry.provider.get_meter("dualwrite-monitor.stream", __version__)
+            self.stream = StreamService(
+                settings, self.context, StreamMetrics(meter), on_gap=self._stream_gap
+            )
 
     # --- for sinks and embedding --------------------------------------------------------------
 
@@ -183,6 +196,8 @@ class Daemon:
                     await group.start(self._leader.run)
                 else:
                     self.metrics.set_leader(True)
+                if self.stream is not None:
+                    group.start_soon(self._run_stream, self.stream)
                 self._warn_about_timeouts()
                 if not settings.runbook_template():
                     log.warning(
@@ -241,6 +256,54 @@ class Daemon:
             elif self._scheduler is not None:
                 log.warning("daemon.signal_again", extra={"signal": name})
                 self._scheduler.cancel_all(f"{name} received twice")
+
+    async def _run_stream(self, service: StreamService) -> None:
+        """The stream verifier while this replica leads; after a failure, again (backing off)."""
+        delay = STREAM_RESTART
+        while True:
+            if not self.leading:
+                await anyio.sleep(self._tick)
+                continue
+            started = anyio.current_time()
+            with anyio.CancelScope() as scope:
+                self._stream_scope = scope
+                try:
+                    await service.run()
+                except Exception as exc:  # a store is down: said once, then tried again
+                    found = first_monitor_error(exc)
+                    service.error = str(found) if found is not None else type(exc).__name__
+                    if found is None:
+                        log.exception("stream.failed")
+                    else:
+                        log.warning("stream.failed", extra={"error": str(found)})
+            self._stream_scope = None
+            if scope.cancelled_caught:
+                continue  # leadership lost: wait to lead again
+            delay = STREAM_RESTART if anyio.current_time() - started > 60 else min(delay * 2, 60)
+            await anyio.sleep(delay)
+
+    async def _stream_gap(self, window: Window, shard: str) -> None:
+        """Changes the stream lost: the interval checks judge that window instead."""
+        context = await self._stores.get()
+        max_window = self.settings.checks.max_window
+        start = window.start
+        while start < window.end:
+            end = min(window.end, start + max_window)
+            for name in GAP_CHECKS:
+                began = datetime.now(UTC)
+                request = CheckRequest(now=began, since=start, until=end)
+                try:
+                    report = await run_check(name, context, request)
+                except MonitorError as exc:
+                    log.warning(
+                        "stream.gap_check_failed", extra={"check_name": name, "error": str(exc)}
+                    )
+                    record = RunRecord(name, f"gap-{shard}", began, None, Outcome.ERROR, None, exc)
+                else:
+                    elapsed = (datetime.now(UTC) - began).total_seconds()
+                    record = RunRecord(name, f"gap-{shard}", began, elapsed, report.outcome, report)
+                await self._deliver(record)
+            start = end
 
     def _call(self, name: str) -> CheckCall:
         async def call() -> CheckReport | None:
@@ -301,6 +364,8 @@ class Daemon:
         self.metrics.set_leader(new is Role.LEADER)
         level = logging.INFO if new is not Role.UNKNOWN else logging.WARNING
         log.log(level, "leader.role", extra={"role": str(new), "was": str(old), "reason": reason})
+        if old is Role.LEADER and self._stream_scope is not None:
+            self._stream_scope.cancel()  # another replica may already read the stream
         if self._scheduler is None:
             return
         if old is Role.LEADER:
@@ -373,6 +438,7 @@ class Daemon:
             "alerts": self._board.alerts_json(),
             "phase": self._board.phase_json(),
             "stopped": dict(self._stopped),
+            "stream": {"enabled": False} if self.stream is None else self.stream.status_json(),
         }
 
     def status_page(self) -> str:

@@ -19,6 +19,7 @@ from monitor.migration.history import start_development_phase
 from monitor.stores.dynamodb import DynamoStore, TableNotFound
 from monitor.stores.postgres import PostgresStore, execute_one, quote_ident, translate_errors
 from monitor.stores.state import StateStore
+from monitor.stream.table import STREAM_VIEW, StreamNotReady, stream_arn
 
 DEFAULT_COLUMNS = """
     log_id bigint PRIMARY KEY,
@@ -162,6 +163,8 @@ def dynamodb_table_definition(mapping: TableMapping, table: str) -> dict[str, An
             {"AttributeName": mapping.sort_key, "KeyType": "RANGE"},
         ],
         "GlobalSecondaryIndexes": gsis,
+        # Continuous verification reads it ([stream] enabled); enabling it costs nothing unread.
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
     }
 
 
@@ -175,7 +178,7 @@ async def dynamodb_indexes(dynamo: DynamoStore) -> set[str] | None:
 
 
 async def setup_dynamodb(
-    dynamo: DynamoStore, result: SetupResult, present: set[str] | None
+    dynamo: DynamoStore, result: SetupResult, present: set[str] | None, *, stream: bool = False
 ) -> None:
     mapping = dynamo.mapping
     definition = dynamodb_table_definition(mapping, dynamo.table)
@@ -191,6 +194,11 @@ async def setup_dynamodb(
         result.created.append(f"DynamoDB table {dynamo.table}")
         return
     result.existing.append(f"DynamoDB table {dynamo.table}")
+    if stream:
+        try:
+            stream_arn(await dynamo.describe(), dynamo.table)
+        except StreamNotReady as exc:
+            result.advice.append(f"[stream] enabled: {exc.reason}")
     for gsi in definition["GlobalSecondaryIndexes"]:
         if gsi["IndexName"] not in present:
             result.advice.append(
@@ -216,7 +224,7 @@ async def run_setup(settings: Settings) -> SetupResult:
         present = await dynamodb_indexes(dynamo)
         await setup_postgres(pg, settings, result)
         try:
-            await setup_dynamodb(dynamo, result, present)
+            await setup_dynamodb(dynamo, result, present, stream=settings.stream.enabled)
         except (StoreError, StoreUnavailable) as exc:
             done = ", ".join([*result.created, *result.existing]) or "nothing"
             raise type(exc)(

@@ -58,6 +58,46 @@ TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     TimeoutError,
     BotoCoreError,
 )
+#: What a request may raise besides ClientError: `retryable_failure` sorts it out.
+CALL_EXCEPTIONS: tuple[type[BaseException], ...] = (NoCredentialsError, *TRANSIENT_EXCEPTIONS)
+
+
+def retryable_failure(
+    store: str, operation: str, exc: BaseException, settings: DynamoSettings
+) -> str:
+    """What went wrong, when another try may help (throttling, a server or network fault);
+    a permanent error (a refused request, no credentials) is raised as a `StoreError`."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in RETRYABLE_CODES:
+            raise StoreError(store, f"{operation} failed: {code}") from None
+        return f"{operation} throttled or failing ({code})"
+    if isinstance(exc, NoCredentialsError):
+        raise StoreError(
+            store, "no AWS credentials (set AWS_ACCESS_KEY_ID or a role/profile)"
+        ) from None
+    return f"cannot reach {settings.endpoint_url or 'AWS'}: {type(exc).__name__}"
+
+
+@asynccontextmanager
+async def open_client(service: str, settings: DynamoSettings) -> AsyncIterator[Any]:
+    """An aiobotocore client of `service` ("dynamodb", "dynamodbstreams") for these settings."""
+    timeout = settings.request_timeout.total_seconds()
+    config = AioConfig(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        # Our own retry loop is declared below; botocore's would hide throttling from us.
+        retries={"total_max_attempts": 1},
+        max_pool_connections=max(10, settings.max_concurrency * 2),
+    )
+    session: Any = get_session()  # typed per service name; the name here is a variable
+    async with session.create_client(
+        service,
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url or None,
+        config=config,
+    ) as client:
+        yield client
 
 
 class TableNotFound(StoreError):
@@ -152,21 +192,7 @@ class DynamoStore:
     async def open(
         cls, settings: DynamoSettings, mapping: TableMapping, **kwargs: Any
     ) -> AsyncIterator[DynamoStore]:
-        timeout = settings.request_timeout.total_seconds()
-        config = AioConfig(
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            # Our own retry loop is declared below; botocore's would hide throttling from us.
-            retries={"total_max_attempts": 1},
-            max_pool_connections=max(10, settings.max_concurrency * 2),
-        )
-        session = get_session()
-        async with session.create_client(
-            "dynamodb",
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url or None,
-            config=config,
-        ) as client:
+        async with open_client("dynamodb", settings) as client:
             yield cls(client, settings, mapping, **kwargs)
 
     # --- the one path every request takes ------------------------------------------------
@@ -193,17 +219,9 @@ class DynamoStore:
                     raise ConditionFailed(
                         STORE, f"{operation}: the condition does not hold"
                     ) from None
-                if code not in RETRYABLE_CODES:
-                    raise StoreError(STORE, f"{operation} failed: {code}") from None
-                failure = f"{operation} throttled or failing ({code})"
-            except NoCredentialsError:
-                raise StoreError(
-                    STORE, "no AWS credentials (set AWS_ACCESS_KEY_ID or a role/profile)"
-                ) from None
-            except TRANSIENT_EXCEPTIONS as exc:
-                failure = (
-                    f"cannot reach {self.settings.endpoint_url or 'AWS'}: {type(exc).__name__}"
-                )
+                failure = retryable_failure(STORE, operation, exc, self.settings)
+            except CALL_EXCEPTIONS as exc:
+                failure = retryable_failure(STORE, operation, exc, self.settings)
             else:
                 if reads:
                     consumed = _consumed(response)

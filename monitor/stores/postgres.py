@@ -334,6 +334,19 @@ class PostgresStore:
                 return None
         return cast(Sequence[Mapping[str, Any]], rows)
 
+    async def rows_with_columns(
+        self, keys: Sequence[Any], columns: Sequence[str]
+    ) -> Sequence[Mapping[str, Any]] | None:
+        """`columns` of the rows with these keys: one `= ANY($1)`. None as for `rows_by_keys`."""
+        select = ", ".join(quote_ident(c) for c in dict.fromkeys(columns))
+        sql = f"SELECT {select} FROM {self._table} WHERE {self._key} = ANY($1)"
+        async with translate_errors("reading changed rows by key"):
+            try:
+                rows = await self.pool.fetch(sql, list(keys))
+            except asyncpg.DataError:
+                return None
+        return cast(Sequence[Mapping[str, Any]], rows)
+
     # --- the dual writer's side (monitor.writer): idempotent by transaction id ------------
 
     async def insert_pending(self, row: Mapping[str, Any], transaction_column: str) -> str | None:

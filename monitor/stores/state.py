@@ -202,6 +202,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # Continuous verification (monitor/stores/stream_state.py, CONTRACT §10): each shard's (and
+    # the slot's) verified position, the findings already reported, the SQL changes waiting.
+    (
+        """
+        CREATE TABLE {schema}.stream_positions (
+            stream text NOT NULL,
+            shard text NOT NULL,
+            sequence text,
+            finished boolean NOT NULL DEFAULT false,
+            changed_at timestamptz,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (stream, shard)
+        )
+        """,
+        """
+        CREATE TABLE {schema}.stream_findings (
+            record_key jsonb NOT NULL,
+            kind text NOT NULL,
+            changed_at timestamptz NOT NULL,
+            found_at timestamptz NOT NULL,
+            PRIMARY KEY (record_key, kind)
+        )
+        """,
+        """
+        CREATE TABLE {schema}.stream_sql_changes (
+            record_key jsonb PRIMARY KEY,
+            changed_at timestamptz NOT NULL,
+            lsn pg_lsn NOT NULL
+        )
+        """,
+    ),
 )
 
 #: Any constant unique to this schema's migrations; keeps concurrent starts from racing.

@@ -1,0 +1,101 @@
+"""The stream verifier's state in the monitor's schema (tables created by `state.MIGRATIONS`).
+
+`stream_positions`: per stream (a DynamoDB stream ARN, or `postgres:<slot>`) and shard, the end
+of the verified prefix, so a restart or a new leader resumes without a gap. `stream_findings`:
+the (record, kind) pairs already reported, so a re-read change is never reported twice; a
+record verified clean again is forgotten, so a later break is reported anew.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from monitor.model import KeyValue
+from monitor.stores.postgres import quote_ident, translate_errors
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPosition:
+    shard: str
+    sequence: str | None
+    finished: bool
+    #: The time of the change at `sequence` (where a gap would start if the stream trimmed it).
+    changed_at: datetime | None
+
+
+def key_json(key: KeyValue) -> str:
+    """A record key as JSON text; an integer stays exact (jsonb numbers are arbitrary)."""
+    return json.dumps(key)
+
+
+class StreamState:
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool = pool
+        self.schema = quote_ident(schema)
+
+    async def positions(self, stream: str) -> list[SavedPosition]:
+        sql = (
+            f"SELECT shard, sequence, finished, changed_at FROM {self.schema}.stream_positions"
+            " WHERE stream = $1"
+        )
+        async with translate_errors("reading the stream positions"):
+            rows = await self.pool.fetch(sql, stream)
+        return [SavedPosition(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+    async def save_positions(self, stream: str, positions: Iterable[SavedPosition]) -> None:
+        rows = [(stream, p.shard, p.sequence, p.finished, p.changed_at) for p in positions]
+        if not rows:
+            return
+        sql = (
+            f"INSERT INTO {self.schema}.stream_positions"
+            " (stream, shard, sequence, finished, changed_at) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (stream, shard) DO UPDATE SET sequence = excluded.sequence,"
+            " finished = excluded.finished, changed_at = excluded.changed_at, updated_at = now()"
+        )
+        async with translate_errors("saving the stream positions"):
+            await self.pool.executemany(sql, rows)
+
+    async def forget_stream(self, stream: str) -> None:
+        sql = f"DELETE FROM {self.schema}.stream_positions WHERE stream = $1"
+        async with translate_errors("clearing the stream positions"):
+            await self.pool.execute(sql, stream)
+
+    async def first_reports(
+        self, found: Sequence[tuple[KeyValue, str, datetime, datetime]]
+    ) -> set[tuple[str, str]]:
+        """Record (key, kind, changed_at, found_at) findings; the (key JSON, kind) pairs that
+        were not reported before (the others are repeats: re-read or still broken)."""
+        if not found:
+            return set()
+        sql = (
+            f"INSERT INTO {self.schema}.stream_findings (record_key, kind, changed_at, found_at)"
+            " SELECT * FROM unnest($1::jsonb[], $2::text[], $3::timestamptz[], $4::timestamptz[])"
+            " ON CONFLICT (record_key, kind) DO NOTHING RETURNING record_key::text, kind"
+        )
+        keys = [key_json(k) for k, _, _, _ in found]
+        async with translate_errors("recording stream findings"):
+            rows = await self.pool.fetch(
+                sql, keys, [f[1] for f in found], [f[2] for f in found], [f[3] for f in found]
+            )
+        return {(_canonical(r[0]), str(r[1])) for r in rows}
+
+    async def forget_findings(self, keys: Sequence[KeyValue]) -> None:
+        """Records verified clean: a later break of theirs is a new finding."""
+        if not keys:
+            return
+        sql = f"DELETE FROM {self.schema}.stream_findings WHERE record_key = ANY($1::jsonb[])"
+        async with translate_errors("clearing stream findings"):
+            await self.pool.execute(sql, [key_json(k) for k in keys])
+
+
+def _canonical(text: str) -> str:
+    """jsonb's text of a key, as `key_json` writes it (a JSON string may be re-escaped)."""
+    return key_json(json.loads(text)) if text.startswith('"') else text
+
+
+__all__ = ["SavedPosition", "StreamState", "key_json"]

@@ -1,0 +1,196 @@
+"""The stream verifier as one long-running task of the daemon (while this replica leads).
+
+Three loops share one `ChangeBuffer`: the reader (every shard into the buffer), the verifier
+(due changes judged in batches) and the checkpointer (each shard's judged prefix written to
+`stream_positions` every `checkpoint_interval`, and once more when the task stops). A store
+that fails ends the task with the store's error; the daemon starts it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from monitor.config import Settings
+from monitor.errors import StoreError
+from monitor.model import Window
+from monitor.report import iso
+from monitor.stores.stream_state import SavedPosition, StreamState
+from monitor.stores.streams import DynamoStreams
+from monitor.stream.buffer import ChangeBuffer
+from monitor.stream.dynamo import Clock, StreamReader, utc_now
+from monitor.stream.findings import FindingReporter
+from monitor.stream.metrics import StreamMetrics
+from monitor.stream.positions import Positions
+from monitor.stream.table import stream_arn
+from monitor.stream.verifier import DynamoChangeVerifier
+
+if TYPE_CHECKING:
+    from monitor.checks.context import CheckContext
+
+log = logging.getLogger(__name__)
+
+#: A final checkpoint at shutdown gets this long.
+FINAL_CHECKPOINT = 5.0
+
+ContextGetter = Callable[[], Awaitable["CheckContext"]]
+GapHandler = Callable[[Window, str], Awaitable[None]]
+
+
+async def no_gap_handler(window: Window, shard: str) -> None:
+    return None
+
+
+class StreamService:
+    def __init__(
+        self,
+        settings: Settings,
+        context: ContextGetter,
+        metrics: StreamMetrics | None = None,
+        *,
+        on_gap: GapHandler = no_gap_handler,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self._context = context
+        self.metrics = metrics
+        self.on_gap = on_gap
+        self.clock = clock
+        self.reporter: FindingReporter | None = None
+        self.reader: StreamReader | None = None
+        self.verifier: DynamoChangeVerifier | None = None
+        self.buffer: ChangeBuffer | None = None
+        self.arn: str | None = None
+        self.error: str | None = None
+        self.gaps: list[dict[str, str]] = []
+        self.started_at: datetime | None = None
+
+    @property
+    def grace(self) -> timedelta:
+        return self.settings.stream.grace
+
+    async def run(self) -> None:
+        context = await self._context()
+        settings = self.settings
+        state = StreamState(context.sql.pool, settings.postgres.state_schema)
+        if self.reporter is None:
+            self.reporter = FindingReporter(
+                state, self.metrics, settings.mapping.key_column, settings.stream.status_findings
+            )
+        arn = stream_arn(await context.dynamo.describe(), settings.dynamodb.table)
+        saved = await state.positions(arn)
+        positions = Positions(
+            {p.shard: (p.sequence, p.changed_at) for p in saved if not p.finished}
+        )
+        buffer = ChangeBuffer(positions)
+        async with DynamoStreams.open(settings.dynamodb, retry=context.dynamo.retry) as streams:
+            reader = StreamReader(
+                streams,
+                arn,
+                context.sql.mapping,
+                settings.stream,
+                buffer,
+                finished={p.shard for p in saved if p.finished},
+                fresh=not saved,
+                on_gap=self._gap,
+                clock=self.clock,
+            )
+            verifier = DynamoChangeVerifier(
+                settings, context.sql, buffer, self.reporter, self.metrics
+            )
+            self.arn, self.buffer, self.reader, self.verifier = arn, buffer, reader, verifier
+            self.started_at = self.clock()
+            log.info("stream.started", extra={"stream": arn, "resumed_shards": len(saved)})
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(reader.run)
+                    group.start_soon(self._verify, reader, verifier, buffer)
+                    group.start_soon(self._checkpoints, state, arn, reader, positions)
+            finally:
+                with anyio.move_on_after(FINAL_CHECKPOINT, shield=True):
+                    try:
+                        await self.save(state, arn, reader, positions)
+                    except StoreError as exc:
+                        log.warning("stream.checkpoint_failed", extra={"error": str(exc)})
+
+    async def _gap(self, window: Window, shard: str) -> None:
+        self.gaps.append({"shard": shard, "start": iso(window.start), "end": iso(window.end)})
+        await self.on_gap(window, shard)
+
+    def lag_seconds(self) -> float | None:
+        """now - the time up to which every change has been read and judged."""
+        if self.reader is None or self.buffer is None:
+            return None
+        now = self.clock()
+        through = self.reader.read_through()
+        oldest = self.buffer.oldest()
+        if oldest is not None:
+            through = min(through, oldest)
+        return max(0.0, (now - through).total_seconds())
+
+    async def _verify(
+        self, reader: StreamReader, verifier: DynamoChangeVerifier, buffer: ChangeBuffer
+    ) -> None:
+        tick = min(0.5, self.grace.total_seconds() / 4)
+        while True:
+            now = self.clock()
+            horizon = min(now, reader.read_through()) - self.grace
+            judged = await verifier.verify_due(horizon, now)
+            lag = self.lag_seconds()
+            if self.metrics is not None and lag is not None:
+                self.metrics.record_lag("dynamodb", lag)
+            if judged < self.settings.stream.batch_size:
+                await anyio.sleep(tick)
+
+    async def _checkpoints(
+        self, state: StreamState, arn: str, reader: StreamReader, positions: Positions
+    ) -> None:
+        while True:
+            await anyio.sleep(self.settings.stream.checkpoint_interval.total_seconds())
+            await self.save(state, arn, reader, positions)
+
+    async def save(
+        self, state: StreamState, arn: str, reader: StreamReader, positions: Positions
+    ) -> None:
+        rows = [
+            SavedPosition(
+                shard,
+                positions.checkpoint(shard),
+                shard in reader.finished and positions.drained(shard),
+                positions.checkpoint_at(shard),
+            )
+            for shard in positions.shards()
+        ]
+        # A shard finished without a record read (a closed shard on a first start at latest).
+        rows += [
+            SavedPosition(shard, None, True, None)
+            for shard in reader.finished
+            if shard not in positions.shards()
+        ]
+        await state.save_positions(arn, rows)
+
+    def status_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "enabled": True,
+            "stream": self.arn,
+            "started_at": None if self.started_at is None else iso(self.started_at),
+            "grace_s": self.grace.total_seconds(),
+            "lag_s": self.lag_seconds(),
+            "error": self.error,
+            "gaps": list(self.gaps[-10:]),
+        }
+        if self.reader is not None:
+            out["shards_reading"] = sorted(self.reader.reading)
+            out["records_read"] = self.reader.records_read
+        if self.buffer is not None:
+            out["waiting"] = len(self.buffer)
+        if self.verifier is not None:
+            out["verified"] = self.verifier.verified
+            out["records_with_findings"] = self.verifier.findings
+        if self.reporter is not None:
+            out |= self.reporter.status_json()
+        return out
