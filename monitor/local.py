@@ -219,6 +219,8 @@ class LocalPostgres(_Server):
         opts = (
             f"-h 127.0.0.1 -p {self._port} -k {shlex.quote(str(self._root / 'sock'))} -F"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            # Logical decoding for the stream verifier's SQL direction ([stream] postgres).
+            " -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
         )
         log = str(self._root / "postgres.log")
         args = ["pg_ctl", "-D", str(self.data_dir), "-w", "-t", str(int(timeout)), "-l", log]

@@ -17,6 +17,7 @@ from monitor.core.sqlnames import index_names, quote_literal
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.migration.history import start_development_phase
 from monitor.stores.dynamodb import DynamoStore, TableNotFound
+from monitor.stores.logical import LogicalSlot
 from monitor.stores.postgres import PostgresStore, execute_one, quote_ident, translate_errors
 from monitor.stores.state import StateStore
 from monitor.stream.table import STREAM_VIEW, StreamNotReady, stream_arn
@@ -177,6 +178,32 @@ async def dynamodb_indexes(dynamo: DynamoStore) -> set[str] | None:
         return None
 
 
+async def setup_slot(pg: PostgresStore, settings: Settings, result: SetupResult) -> None:
+    """[stream] postgres: the publication of the watched table and the logical slot."""
+    config = settings.stream
+    slot = LogicalSlot(pg.pool, config.slot, config.publication)
+    level = await slot.wal_level()
+    if level != "logical":
+        result.advice.append(
+            f"[stream] postgres needs wal_level = logical (it is {level}): set it in"
+            " postgresql.conf, restart PostgreSQL, then run setup again"
+        )
+        return
+    try:
+        made = await slot.create(pg.mapping.sql_table)
+    except StoreError as exc:
+        result.advice.append(
+            f"[stream] postgres: could not create the publication and slot ({exc.reason});"
+            f" as a user with the REPLICATION privilege: CREATE PUBLICATION {config.publication}"
+            f" FOR TABLE {pg.mapping.sql_table}; SELECT pg_create_logical_replication_slot("
+            f"'{config.slot}', 'pgoutput');"
+        )
+        return
+    result.created += made
+    if not made:
+        result.existing.append(f"logical replication slot {config.slot}")
+
+
 async def setup_dynamodb(
     dynamo: DynamoStore, result: SetupResult, present: set[str] | None, *, stream: bool = False
 ) -> None:
@@ -223,6 +250,8 @@ async def run_setup(settings: Settings) -> SetupResult:
     ):
         present = await dynamodb_indexes(dynamo)
         await setup_postgres(pg, settings, result)
+        if settings.stream.enabled and settings.stream.postgres:
+            await setup_slot(pg, settings, result)
         try:
             await setup_dynamodb(dynamo, result, present, stream=settings.stream.enabled)
         except (StoreError, StoreUnavailable) as exc:

@@ -233,6 +233,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # The SQL changes waiting for their grace are taken oldest first.
+    (
+        """
+        CREATE INDEX stream_sql_changes_by_age ON {schema}.stream_sql_changes (changed_at)
+        """,
+    ),
 )
 
 #: Any constant unique to this schema's migrations; keeps concurrent starts from racing.

@@ -92,6 +92,55 @@ class StreamState:
         async with translate_errors("clearing stream findings"):
             await self.pool.execute(sql, [key_json(k) for k in keys])
 
+    # --- SQL changes (from the logical slot) waiting for their grace ----------------------
+
+    async def queue_sql_changes(self, changes: Sequence[tuple[KeyValue, datetime, str]]) -> None:
+        """(key, commit time, lsn) of SQL changes; a record keeps its newest change only."""
+        if not changes:
+            return
+        sql = (
+            f"INSERT INTO {self.schema}.stream_sql_changes AS c (record_key, changed_at, lsn)"
+            " SELECT * FROM unnest($1::jsonb[], $2::timestamptz[], $3::text[]::pg_lsn[])"
+            " ON CONFLICT (record_key) DO UPDATE SET changed_at = excluded.changed_at,"
+            " lsn = excluded.lsn WHERE excluded.lsn > c.lsn"
+        )
+        newest: dict[str, tuple[datetime, str]] = {}
+        for key, at, lsn in changes:  # one row per key in a statement (ON CONFLICT needs it)
+            newest[key_json(key)] = (at, lsn)
+        async with translate_errors("queueing SQL changes"):
+            await self.pool.execute(
+                sql, list(newest), [v[0] for v in newest.values()], [v[1] for v in newest.values()]
+            )
+
+    async def due_sql_changes(
+        self, horizon: datetime, limit: int
+    ) -> list[tuple[KeyValue, datetime, str]]:
+        sql = (
+            f"SELECT record_key::text, changed_at, lsn::text FROM {self.schema}.stream_sql_changes"
+            " WHERE changed_at <= $1 ORDER BY changed_at LIMIT $2"
+        )
+        async with translate_errors("reading due SQL changes"):
+            rows = await self.pool.fetch(sql, horizon, limit)
+        return [(json.loads(r[0]), r[1], str(r[2])) for r in rows]
+
+    async def sql_changes_done(self, done: Sequence[tuple[KeyValue, str]]) -> None:
+        """Forget judged changes, unless a newer change of the record has arrived since."""
+        if not done:
+            return
+        sql = (
+            f"DELETE FROM {self.schema}.stream_sql_changes c USING"
+            " unnest($1::jsonb[], $2::text[]::pg_lsn[]) AS d(record_key, lsn)"
+            " WHERE c.record_key = d.record_key AND c.lsn = d.lsn"
+        )
+        async with translate_errors("forgetting judged SQL changes"):
+            await self.pool.execute(sql, [key_json(k) for k, _ in done], [lsn for _, lsn in done])
+
+    async def sql_changes_waiting(self) -> tuple[int, datetime | None]:
+        sql = f"SELECT count(*), min(changed_at) FROM {self.schema}.stream_sql_changes"
+        async with translate_errors("counting waiting SQL changes"):
+            row = await self.pool.fetchrow(sql)
+        return (0, None) if row is None else (int(row[0]), row[1])
+
 
 def _canonical(text: str) -> str:
     """jsonb's text of a key, as `key_json` writes it (a JSON string may be re-escaped)."""

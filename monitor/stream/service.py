@@ -26,6 +26,7 @@ from monitor.stream.dynamo import Clock, StreamReader, utc_now
 from monitor.stream.findings import FindingReporter
 from monitor.stream.metrics import StreamMetrics
 from monitor.stream.positions import Positions
+from monitor.stream.postgres import SqlChangeVerifier
 from monitor.stream.table import stream_arn
 from monitor.stream.verifier import DynamoChangeVerifier
 
@@ -63,6 +64,7 @@ class StreamService:
         self.reporter: FindingReporter | None = None
         self.reader: StreamReader | None = None
         self.verifier: DynamoChangeVerifier | None = None
+        self.sql_side: SqlChangeVerifier | None = None
         self.buffer: ChangeBuffer | None = None
         self.arn: str | None = None
         self.error: str | None = None
@@ -102,6 +104,18 @@ class StreamService:
             verifier = DynamoChangeVerifier(
                 settings, context.sql, buffer, self.reporter, self.metrics
             )
+            sql_side = None
+            if settings.stream.postgres:
+                sql_side = SqlChangeVerifier(
+                    settings,
+                    context.sql,
+                    context.dynamo.for_run(),
+                    state,
+                    self.reporter,
+                    self.metrics,
+                    clock=self.clock,
+                )
+            self.sql_side = sql_side
             self.arn, self.buffer, self.reader, self.verifier = arn, buffer, reader, verifier
             self.started_at = self.clock()
             log.info("stream.started", extra={"stream": arn, "resumed_shards": len(saved)})
@@ -110,6 +124,8 @@ class StreamService:
                     group.start_soon(reader.run)
                     group.start_soon(self._verify, reader, verifier, buffer)
                     group.start_soon(self._checkpoints, state, arn, reader, positions)
+                    if sql_side is not None:
+                        group.start_soon(sql_side.run)
             finally:
                 with anyio.move_on_after(FINAL_CHECKPOINT, shield=True):
                     try:
@@ -191,6 +207,8 @@ class StreamService:
         if self.verifier is not None:
             out["verified"] = self.verifier.verified
             out["records_with_findings"] = self.verifier.findings
+        if self.sql_side is not None:
+            out["postgres"] = self.sql_side.status_json()
         if self.reporter is not None:
             out |= self.reporter.status_json()
         return out
