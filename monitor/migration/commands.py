@@ -100,7 +100,9 @@ async def _gate(settings: Settings, args: argparse.Namespace, out: Callable[[str
     from monitor.migration.history import record_change
     from monitor.report import dumps
 
-    async with open_context(settings, migrate=args.apply) as context:
+    # write-switch runs `verify`, whose checkpoints live in the monitor's schema.
+    migrate = args.apply or args.name == "write-switch"
+    async with open_context(settings, migrate=migrate) as context:
         result = await evaluate_gate(
             context, args.name, datetime.now(UTC), since=args.since, until=args.until
         )

@@ -2,8 +2,8 @@
 
 - `pending_past_grace`: `orphans` over the whole dual-write period finds nothing — no record is
   pending on either side past grace (every orphans finding is a pending record).
-- `full_count`: `counts` over the whole dual-write period (from the recorded switch into
-  `dual_write`), in `[checks] max_window` pieces: no key on one side only.
+- `full_count`: `verify` over the whole dual-write period (from the recorded switch into
+  `dual_write`): no key on one side only.
 - `sql_write_disable`: SQL stops being written only after the recorded switch — the writers read
   the phase from the history (cached `[writer] phase_cache`), and the validation after `--apply`
   proves it on the traffic; a rollback resumes SQL writes and reports the gap, which repair can
@@ -21,12 +21,17 @@ from monitor.checks.context import CheckContext
 from monitor.checks.registry import REGISTRY
 from monitor.core.phases import Phase
 from monitor.core.switch import stop_reason
+from monitor.errors import UsageError
 from monitor.migration.gatecheck import GateCheck
 from monitor.migration.history import phase_history
 from monitor.migration.period import run_over_period
 from monitor.setup import is_default_model
 from monitor.stores.postgres import quote_ident, translate_errors
+from monitor.verify.online import VerifyRequest, verify_online
 from monitor.writer.reads import READ_COLUMNS
+
+#: The kind of the write-switch gate's verify runs (apart from `verify`'s own).
+GATE_VERIFY = "gate write-switch"
 
 
 async def write_switch_checks(
@@ -84,22 +89,29 @@ async def _pending(
 async def _full_count(
     context: CheckContext, now: datetime, start: datetime, end: datetime
 ) -> GateCheck:
-    result = await run_over_period(
-        context,
-        "counts",
-        now,
-        start,
-        end,
-        totals=("sql_count", "dynamodb_count", "missing_in_dynamodb", "missing_in_sql"),
-    )
-    ok = not result.findings
-    span = _span(start, result.window.end)
+    """`verify` over the whole dual-write period (its own checkpointed run: a gate interrupted
+    part way resumes where it stopped on the next try)."""
+    try:
+        report = await verify_online(
+            context, VerifyRequest(now=now, start=start, until=end), kind=GATE_VERIFY
+        )
+    except UsageError as exc:
+        return GateCheck("full_count", False, f"cannot verify the dual-write period: {exc}")
+    ok = not report.findings
+    span = _span(report.window.start, report.window.end)
+    summary = report.summary
+    figures = {
+        k: summary[k]
+        for k in ("sql_count", "dynamodb_count", "missing_in_dynamodb", "missing_in_sql")
+        if k in summary
+    }
+    figures["coverage"] = summary.get("coverage")
     detail = (
-        f"every record of the dual-write period {span} is in both stores"
+        f"every record of the dual-write period {span} is in both stores (verify)"
         if ok
-        else f"{len(result.findings)} records on one side only over {span}"
+        else f"{len(report.findings)} records on one side only over {span} (verify)"
     )
-    return GateCheck("full_count", ok, detail, result.figures)
+    return GateCheck("full_count", ok, detail, figures)
 
 
 async def _sql_write_disable(context: CheckContext) -> GateCheck:

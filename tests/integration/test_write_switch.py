@@ -92,7 +92,8 @@ def test_write_switch_passes_on_a_clean_dual_write_period_and_moves_the_phase(
         "monitoring_continuation",
     } <= set(found)
     full = found["full_count"]["figures"]
-    assert (full["sql_count"], full["dynamodb_count"], full["findings"]) == (120, 120, 0)
+    assert (full["sql_count"], full["dynamodb_count"], full["missing_in_sql"]) == (120, 120, 0)
+    assert full["coverage"]["windows_done"] == full["coverage"]["windows_total"]  # verify's walk
     continuation = found["monitoring_continuation"]["figures"]
     assert continuation["kept"] == ["orphans"]
     assert set(continuation["stopped"]) == {"counts", "quality", "sample"}
