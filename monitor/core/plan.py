@@ -23,6 +23,7 @@ class Action(enum.StrEnum):
     COMPLETE_COMMIT = "complete_commit"
     ALIGN_STATUS = "align_status"
     REWRITE_FROM_SQL = "rewrite_from_sql"
+    COPY_TO_SQL = "copy_to_sql"
     COMPENSATE_ITEM = "compensate_item"
     DELETE_ITEM = "delete_item"
     LEAVE = "leave"
@@ -35,6 +36,7 @@ _STRENGTH = (
     Action.REWRITE_FROM_SQL,
     Action.COMPLETE_COMMIT,
     Action.ALIGN_STATUS,
+    Action.COPY_TO_SQL,
     Action.DELETE_ITEM,
     Action.COMPENSATE_ITEM,
 )
@@ -70,15 +72,20 @@ def plan_repairs(
     statuses: StatusValues,
     *,
     dynamodb_only: Literal["compensate", "delete"] = "compensate",
+    sql_gap: frozenset[KeyValue] = frozenset(),
+    copy_back: bool = True,
 ) -> tuple[PlannedAction, ...]:
     """The repair plan: at most one repairing action per key, plus `leave` for the rest.
 
+    `sql_gap` holds the keys of DynamoDB-only records written while the phase was
+    `dynamo_only` (SQL not written: a rollback's gap); they are copied back to SQL, not
+    compensated — when `copy_back` (the item can be turned into a row), else left.
     Ordered by key (then action), so the same findings give the same plan.
     """
     repairs: dict[KeyValue, PlannedAction] = {}
     leaves: dict[tuple[KeyValue, FindingKind, str], PlannedAction] = {}
     for finding in sorted(findings, key=_finding_order):
-        planned = _plan_one(finding, phase, statuses, dynamodb_only)
+        planned = _plan_one(finding, phase, statuses, dynamodb_only, sql_gap, copy_back)
         if planned.action is Action.LEAVE:
             leaves.setdefault((finding.key, finding.kind, planned.reason), planned)
             continue
@@ -106,6 +113,8 @@ def _plan_one(
     phase: Phase,
     statuses: StatusValues,
     dynamodb_only: Literal["compensate", "delete"],
+    sql_gap: frozenset[KeyValue] = frozenset(),
+    copy_back: bool = True,
 ) -> PlannedAction:
     def act(action: Action, reason: str, **extra: object) -> PlannedAction:
         return PlannedAction(
@@ -135,6 +144,18 @@ def _plan_one(
             return act(Action.LEAVE, "SQL is no longer written in dynamo_only")
         if f.dynamodb_status in (statuses.compensated, statuses.failed):
             return act(Action.LEAVE, "the item is already final and absent from SQL: agrees")
+        if f.key in sql_gap:
+            if not copy_back:
+                return act(
+                    Action.LEAVE,
+                    "written to DynamoDB alone in dynamo_only (the rollback's gap); copying it"
+                    " back to SQL needs the default data model",
+                )
+            return act(
+                Action.COPY_TO_SQL,
+                "written to DynamoDB alone in dynamo_only (the rollback's gap): copy it back",
+                side="sql",
+            )
         if dynamodb_only == "delete":
             return act(Action.DELETE_ITEM, "item with no SQL row past grace; deletion configured")
         return act(

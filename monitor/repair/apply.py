@@ -40,6 +40,8 @@ class Step:
     item: Mapping[str, Any] | None = None
     #: The item as read just before writing (put_over conditions on it).
     current: Mapping[str, Any] | None = None
+    #: The SQL row an `insert` writes (copy_to_sql).
+    row: Mapping[str, Any] | None = None
     why: str = ""
 
 
@@ -62,6 +64,10 @@ class Outcome:
 
 
 ItemBuilder = Callable[[Mapping[str, Any], str], dict[str, Any]]
+#: The SQL row for an item (copy_to_sql); None where the mapping cannot rebuild one.
+RowBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
+#: The column that ties a row to its dual-write transaction (CONTRACT §7).
+TRANSACTION_COLUMN = "transaction_id"
 
 
 class Applier:
@@ -72,6 +78,7 @@ class Applier:
         reader: RecordReader,
         build_item: ItemBuilder,
         *,
+        build_row: RowBuilder | None = None,
         before_write: Callable[[], Any] | None = None,
     ) -> None:
         self.sql = sql
@@ -79,6 +86,7 @@ class Applier:
         self.reader = reader
         self.mapping: TableMapping = reader.mapping
         self.build_item = build_item
+        self.build_row = build_row
         #: Awaited before every write (the write budget; tests use it to "crash" mid-action).
         self.before_write = before_write
 
@@ -110,6 +118,8 @@ class Applier:
                 return [_changed("sql", "the SQL row changed or is gone")]
             status = self.reader.row_status(row) or s.committed
             return [self._put_over(seen, item, self.build_item(row, status))]
+        if action.action is Action.COPY_TO_SQL:
+            return [self._insert(seen, row, item)]
         if action.action in (Action.COMPENSATE_ITEM, Action.DELETE_ITEM):
             if row is not None:
                 return [_changed("sql", "a SQL row appeared")]
@@ -167,6 +177,23 @@ class Applier:
             return Step("dynamodb", "put_over", Judgement.TODO, item=target, current=item)
         return _changed("dynamodb", "the item changed")
 
+    def _insert(
+        self, seen: Seen, row: Mapping[str, Any] | None, item: Mapping[str, Any] | None
+    ) -> Step:
+        """The SQL row rebuilt from the item, inserted only where no row exists."""
+        if self.build_row is None:
+            raise ValueError("copy_to_sql needs a row builder")
+        if item is None or seen.dynamodb is None or item_digest(item) != seen.dynamodb.digest:
+            return _changed("dynamodb", "the item changed or is gone")
+        target = self.build_row(item)
+        status = self.reader.row_status(target)
+        if row is None:
+            return Step("sql", "insert", Judgement.TODO, status, row=target)
+        same = row.get(TRANSACTION_COLUMN) == target.get(TRANSACTION_COLUMN)
+        if same and self.reader.row_status(row) == status:
+            return Step("sql", "insert", Judgement.DONE, status, row=target)
+        return _changed("sql", "a SQL row appeared")
+
     def _delete(self, seen: Seen, item: Mapping[str, Any] | None) -> Step:
         if item is None:
             return Step("dynamodb", "delete", Judgement.DONE)
@@ -210,6 +237,11 @@ class Applier:
 
     async def _write(self, action: PlannedAction, seen: Seen, now: Current, step: Step) -> bool:
         m = self.mapping
+        if step.kind == "insert":
+            assert step.row is not None
+            holder = await self.sql.insert_pending(step.row, TRANSACTION_COLUMN)
+            # None: inserted; its own transaction id: a retry of an insert that did commit.
+            return holder is None or holder == step.row.get(TRANSACTION_COLUMN)
         if step.store == "sql":
             assert seen.sql is not None and step.target_status is not None
             return await self.sql.conditional_status(

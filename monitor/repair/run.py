@@ -20,14 +20,17 @@ from monitor.config import Settings
 from monitor.core.phases import Phase
 from monitor.core.plan import Action, PlannedAction, plan_repairs, summarize
 from monitor.errors import MonitorError, StoreUnavailable
+from monitor.migration.history import PhaseChange, phase_history
 from monitor.migration.phase import current_phase
 from monitor.model import Finding, FindingKind, KeyValue
 from monitor.repair.apply import Applier, Current
 from monitor.repair.audit import AuditEntry, RepairAudit
+from monitor.repair.gap import default_row, dynamo_only_periods, keys_in_gap
 from monitor.repair.planfile import Plan, PlanEntry, action_json, load_plan, save_plan
 from monitor.repair.records import RecordReader, Seen, generic_item
 from monitor.setup import is_default_model
 from monitor.stores.budget import ReadBudget
+from monitor.stores.postgres import quote_ident, translate_errors
 from monitor.writer.items import default_item
 
 log = logging.getLogger(__name__)
@@ -127,7 +130,12 @@ async def run_repair(settings: Settings, request: RepairRequest) -> RepairReport
                 await request.before_write()
 
         applier = Applier(
-            context.sql, context.dynamo, reader, item_builder(settings), before_write=before_write
+            context.sql,
+            context.dynamo,
+            reader,
+            item_builder(settings),
+            build_row=default_row if is_default_model(context.sql.mapping) else None,
+            before_write=before_write,
         )
         report.results = await _apply(context, reader, applier, audit, plan)
         return report
@@ -150,12 +158,16 @@ async def _make_plan(
     context: CheckContext, reader: RecordReader, phase: Phase, request: RepairRequest
 ) -> Plan:
     findings = await collect_findings(context, request)
+    history = await _phase_history(context)
+    periods = dynamo_only_periods(history, context.settings.writer.phase_cache, request.now)
     actions = list(
         plan_repairs(
             findings,
             phase,
             reader.mapping.status_values,
             dynamodb_only=context.settings.repair.dynamodb_only,
+            sql_gap=keys_in_gap(findings, reader.mapping, periods),
+            copy_back=is_default_model(reader.mapping),
         )
     )
     if request.limit is not None:
@@ -167,6 +179,17 @@ async def _make_plan(
             seen[key] = Seen(reader.row_seen(now.row), reader.item_seen(now.item))
     entries = tuple(PlanEntry(a, seen[a.key]) for a in actions)
     return Plan(phase, reader.mapping.key_column, entries)
+
+
+async def _phase_history(context: CheckContext) -> list[PhaseChange]:
+    """The phase history; none where the monitor's schema does not exist (a dry run creates
+    nothing)."""
+    schema = context.settings.postgres.state_schema
+    async with translate_errors("reading the phase history"):
+        exists = await context.sql.pool.fetchval(
+            "SELECT to_regclass($1) IS NOT NULL", f"{quote_ident(schema)}.phase_history"
+        )
+    return await phase_history(context.sql.pool, schema) if exists else []
 
 
 async def _read_current(

@@ -118,3 +118,24 @@ def write_config(path: Path, settings: Settings, extra: str = "") -> Path:
         'request_timeout = "3s"\n' + extra
     )
     return path
+
+
+def history(settings: Settings, *steps: tuple[str | None, str, Any]) -> None:
+    """Replace the phase history with these (from, to, at) steps."""
+
+    async def write() -> None:
+        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+        try:
+            await conn.execute("DELETE FROM dualwrite_monitor.phase_history")
+            for source, target, at in steps:
+                await conn.execute(
+                    "INSERT INTO dualwrite_monitor.phase_history (from_phase, to_phase, at, changed_by)"
+                    " VALUES ($1, $2, $3, 'test')",
+                    source,
+                    target,
+                    at,
+                )
+        finally:
+            await conn.close()
+
+    anyio.run(write)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,14 @@ from monitor.cli import main
 from monitor.config import Settings
 from monitor.repair.run import RepairRequest, run_repair
 from monitor.writer.items import default_item
-from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
+from tests.integration.scenario import (
+    BASE_TIME,
+    dynamo_client,
+    history,
+    make_rows,
+    seed,
+    write_config,
+)
 
 WINDOW = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T11:00:00Z"]
 SINCE = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -286,3 +293,58 @@ def test_a_repair_killed_mid_way_resumes_without_applying_anything_twice(
     after = json.loads(stuck["after"])
     assert after["resumed"] is True
     assert after["steps"] == ["sql sql_status: already done", "dynamodb status: written"]
+
+
+def test_after_a_rollback_the_gap_is_copied_back_to_sql_not_compensated(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records written to DynamoDB alone while the phase was dynamo_only (10:00:05 to the
+    rollback at 10:00:10, plus the writers' 5 s phase cache) are copied back to SQL as they are;
+    a DynamoDB-only item outside that period is still compensated."""
+    rows = make_rows(60)  # 10:00:00 .. 10:00:14.75
+    in_gap, outside = (30, 40), 5
+    seed(settings, rows, drop_from_sql={*in_gap, outside})
+    history(
+        settings,
+        (None, "sql_only", BASE_TIME - timedelta(hours=2)),
+        ("sql_only", "dual_write", BASE_TIME - timedelta(hours=1)),
+        ("dual_write", "dynamo_reads", BASE_TIME - timedelta(minutes=30)),
+        ("dynamo_reads", "dynamo_only", BASE_TIME + timedelta(seconds=5)),
+        ("dynamo_only", "dynamo_reads", BASE_TIME + timedelta(seconds=10)),
+    )
+    config = write_config(tmp_path / "c.toml", settings)
+    code, document = cli(capsys, config, *WINDOW)
+    assert code == 0
+    planned = by_key(document)
+    assert planned[30] == planned[40] == ("copy_to_sql", "missing_in_sql")
+    assert planned[outside] == ("compensate_item", "missing_in_sql")
+
+    code, document = cli(capsys, config, *WINDOW, "--apply")
+    assert code == 0, document
+    assert {a["key"]["log_id"]: a["result"] for a in document["actions"]} == {
+        30: "applied",
+        40: "applied",
+        outside: "applied",
+    }
+
+    async def copied() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+        try:
+            found = await conn.fetch(
+                "SELECT * FROM integration_logs WHERE log_id = ANY($1::bigint[]) ORDER BY log_id",
+                [*in_gap, outside],
+            )
+        finally:
+            await conn.close()
+        return [dict(r) for r in found]
+
+    back = anyio.run(copied)
+    assert [r["log_id"] for r in back] == list(in_gap)  # the compensated one stays absent
+    for row in back:
+        original = rows[row["log_id"] - 1]
+        assert {k: v for k, v in row.items() if k != "updated_at"} == {
+            k: v for k, v in original.items() if k != "updated_at"
+        }
+    # A second run finds nothing left to do.
+    code, document = cli(capsys, config, *WINDOW)
+    assert code == 0 and document["actions"] == []

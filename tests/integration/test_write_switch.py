@@ -23,7 +23,7 @@ from monitor.migration.phase import FixedPhase, StatePhase
 from monitor.writer.records import RecordFactory
 from tests.conftest import make_settings
 from tests.integration import test_gates as gates_test
-from tests.integration.scenario import BASE_TIME, make_rows, seed, write_config
+from tests.integration.scenario import BASE_TIME, history, make_rows, seed, write_config
 from tests.integration.writing import open_rig
 
 SCHEMA = "dualwrite_monitor"
@@ -34,27 +34,6 @@ canary_latency_budget = "30s"
 [alerts.thresholds]
 field_accuracy = { target = 95.0, alert_below = 90.0 }
 """
-
-
-def history(settings: Settings, *steps: tuple[str | None, str, Any]) -> None:
-    """Replace the phase history with these (from, to, at) steps."""
-
-    async def write() -> None:
-        conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
-        try:
-            await conn.execute(f"DELETE FROM {SCHEMA}.phase_history")
-            for source, target, at in steps:
-                await conn.execute(
-                    f"INSERT INTO {SCHEMA}.phase_history (from_phase, to_phase, at, changed_by)"
-                    " VALUES ($1, $2, $3, 'test')",
-                    source,
-                    target,
-                    at,
-                )
-        finally:
-            await conn.close()
-
-    anyio.run(write)
 
 
 def migrated_to_dynamo_reads(settings: Settings) -> None:

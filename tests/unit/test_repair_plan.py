@@ -117,3 +117,16 @@ def test_summary_counts_results() -> None:
         "failed": 1,
         "left": 1,
     }
+
+
+def test_the_rollback_gap_is_copied_back_never_compensated() -> None:
+    orphan = Finding(FindingKind.MISSING_IN_SQL, 3, dynamodb_status=C)
+    gap = frozenset({3})
+    assert one(orphan, Phase.DYNAMO_READS, sql_gap=gap)[0] is Action.COPY_TO_SQL
+    assert one(orphan, Phase.DUAL_WRITE, sql_gap=gap, dynamodb_only="delete")[0] is (
+        Action.COPY_TO_SQL
+    )
+    action, reason = one(orphan, Phase.DYNAMO_READS, sql_gap=gap, copy_back=False)
+    assert action is Action.LEAVE and "default data model" in reason
+    assert one(orphan, Phase.DYNAMO_ONLY, sql_gap=gap)[0] is Action.LEAVE  # SQL not written
+    assert one(orphan, Phase.DYNAMO_READS)[0] is Action.COMPENSATE_ITEM  # outside the gap
