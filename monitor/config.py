@@ -101,6 +101,13 @@ QualifiedIdentifier = Annotated[str, BeforeValidator(_qualified_identifier)]
 Attribute = Annotated[str, Field(min_length=1, max_length=255)]
 
 
+def _http_url(value: str) -> str:
+    """An endpoint override: empty (the AWS default) or an http(s) URL."""
+    if value and not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -148,9 +155,7 @@ class DynamoSettings(Section):
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        if value and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+        return _http_url(value)
 
 
 def _status_value(value: str) -> str:
@@ -480,10 +485,42 @@ class VerifySettings(Section):
     #: Windows per shard: the unit one worker claims (its own advisory lock), so N processes
     #: running the same range share the work and never read one shard twice at once.
     shard_windows: int = Field(default=24, ge=1, le=100_000)
+    # --- `verify --from-export`: the comparison runs in DuckDB, out of core ---------------
+    #: DuckDB's memory ceiling (e.g. "2GB"); joins larger than this spill to export_temp_dir.
+    export_memory_limit: str = "2GB"
+    #: Where an S3 export is staged, the snapshot files are written and DuckDB spills; empty:
+    #: the system's temporary folder. Needs room for the export, the snapshot and the spill.
+    export_temp_dir: str = ""
+    #: DuckDB's worker threads; 0: one per core.
+    export_threads: int = Field(default=0, ge=0, le=1024)
+    #: Parallel COPY streams of the PostgreSQL snapshot (key ranges of one exported snapshot).
+    export_sql_streams: int = Field(default=2, ge=1, le=64)
+    #: The statement timeout of the snapshot's COPY, which outlives the interactive
+    #: statement_timeout by design (a whole table is copied).
+    export_copy_timeout: Duration = timedelta(hours=6)
+    #: For an s3:// export: empty is AWS; set for a local S3-API server.
+    export_s3_endpoint_url: str = ""
 
     @field_validator("window")
     @classmethod
     def _positive_window(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+    @field_validator("export_memory_limit")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+            raise ValueError(f'{value!r} is not a size such as "2GB" or "512MiB"')
+        return value.strip()
+
+    @field_validator("export_s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("export_copy_timeout")
+    @classmethod
+    def _positive_copy(cls, value: timedelta) -> timedelta:
         return _positive(value)
 
 

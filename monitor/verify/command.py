@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from monitor.config import Settings
-from monitor.errors import EXIT_INCONSISTENT, EXIT_INTERRUPTED, EXIT_OK, MonitorError
+from monitor.errors import EXIT_INCONSISTENT, EXIT_INTERRUPTED, EXIT_OK, MonitorError, UsageError
 from monitor.model import CheckReport
 
 if TYPE_CHECKING:
@@ -52,6 +52,19 @@ def add_commands(
     verify.add_argument(
         "--strict", action="store_true", help="any finding makes the report not ok (exit 1)"
     )
+    verify.add_argument(
+        "--from-export",
+        dest="from_export",
+        metavar="DIR|s3://...",
+        help="compare a DynamoDB export (its folder holding manifest-summary.json) with a"
+        " PostgreSQL snapshot, in DuckDB; the range ends at the export's time minus settle",
+    )
+    verify.add_argument(
+        "--fields",
+        action="store_true",
+        help="with --from-export: also compare the [mapping] fields, by hashes computed the"
+        " same way on both sides",
+    )
     common(verify)
 
 
@@ -59,11 +72,18 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
     from monitor.report import render_json, render_text
     from monitor.verify.online import VerifyRequest, verify_range
 
-    request = VerifyRequest(
-        now=datetime.now(UTC), start=args.start, until=args.until, strict=args.strict
-    )
-    verify_range(settings, request)  # a bad range is refused before any store is opened
-    report = anyio.run(_run, settings, request, args.format == "text")
+    if args.from_export:
+        from monitor.verify.export_command import run_export
+
+        report = run_export(settings, args)
+    else:
+        if args.fields:
+            raise UsageError("--fields compares an export's fields: use it with --from-export")
+        request = VerifyRequest(
+            now=datetime.now(UTC), start=args.start, until=args.until, strict=args.strict
+        )
+        verify_range(settings, request)  # a bad range is refused before any store is opened
+        report = anyio.run(_run, settings, request, args.format == "text")
     if args.format == "json":
         out(render_json([report], combined=False))
     else:

@@ -1,0 +1,229 @@
+"""PostgreSQL adapter: the mapped table's keys, as of one consistent snapshot, to CSV files.
+
+One connection opens a REPEATABLE READ, READ ONLY transaction and exports its snapshot
+(`pg_export_snapshot`); each stream opens its own transaction on that same snapshot (`SET
+TRANSACTION SNAPSHOT`) and COPYs one key range to its own file, so the files together are the
+table at one instant however long the copy takes. Each row is `key, status, pk, sk` and, when
+fields are compared, one value per field computed in SQL: the md5 of its canonical text
+(`column::text`), or its time in epoch microseconds. The partition and sort keys are rendered
+in SQL from the key templates, so the comparison engines (DuckDB, Spark) need no template logic.
+
+Identifiers are validated and quoted; every value (bounds, template literals, time formats) is
+a bound parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import asyncpg
+
+from monitor.config import PostgresSettings
+from monitor.core.mapping import KeyKind, KeyTemplate, Placeholder, TableMapping
+from monitor.core.sqlnames import quote_literal
+from monitor.errors import StoreError
+from monitor.stores.postgres import STORE, key_kind_of, quote_ident, translate_errors
+
+#: strftime directive -> to_char pattern (the directives a key template may use).
+_TO_CHAR = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH24", "%M": "MI", "%S": "SS", "%f": "US"}
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+#: How a field's value is exported: the md5 of its text, or a time in epoch microseconds.
+FieldValue = Literal["md5", "epoch_us"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedField:
+    column: str
+    value: FieldValue
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    files: tuple[Path, ...]
+    snapshot_id: str
+    key_kind: KeyKind
+    #: The CSV columns, in order.
+    columns: tuple[str, ...]
+
+
+def to_char_format(fmt: str) -> str:
+    """A strftime format of key-template directives as a to_char format (literals quoted)."""
+    out: list[str] = []
+    index = 0
+    while index < len(fmt):
+        directive = fmt[index : index + 2]
+        if directive in _TO_CHAR:
+            out.append(_TO_CHAR[directive])
+            index += 2
+            continue
+        char = fmt[index]
+        out.append('"' + char.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        index += 1
+    return "".join(out)
+
+
+class _Params:
+    """Collects bound parameters, handing out their `$n` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def bind(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+def template_sql(template: KeyTemplate, params: _Params) -> str:
+    """A SQL expression rendering `template` from a row; NULL when a column is NULL."""
+    pieces: list[str] = []
+    for part in template.parts:
+        if isinstance(part, str):
+            pieces.append(params.bind(part, "::text"))
+        elif isinstance(part, Placeholder) and part.time_format is not None:
+            fmt = params.bind(to_char_format(part.time_format), "::text")
+            pieces.append(f"to_char({quote_ident(part.column)}, {fmt})")
+        else:
+            pieces.append(f"{quote_ident(part.column)}::text")
+    return "(" + " || ".join(pieces) + ")"
+
+
+def field_sql(item: ExportedField) -> str:
+    column = quote_ident(item.column)
+    if item.value == "epoch_us":
+        return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+    return f"md5({column}::text)"
+
+
+def snapshot_query(
+    mapping: TableMapping,
+    fields: Sequence[ExportedField],
+    start: datetime | None,
+    end: datetime,
+    key_range: tuple[int, int] | None,
+) -> tuple[str, list[Any]]:
+    params = _Params()
+    table = quote_ident(mapping.sql_table)
+    key, ts = quote_ident(mapping.key_column), quote_ident(mapping.timestamp_column)
+    status = quote_ident(mapping.status_column)
+    select = [
+        key,
+        status,
+        template_sql(mapping.partition_template, params),
+        template_sql(mapping.sort_template, params),
+        *(field_sql(f) for f in fields),
+    ]
+    where = [f"{ts} < {params.bind(end)}"]
+    if start is not None:
+        where.append(f"{ts} >= {params.bind(start)}")
+    if key_range is not None:
+        where.append(f"{key} >= {params.bind(key_range[0])}")
+        where.append(f"{key} < {params.bind(key_range[1])}")
+    sql = f"SELECT {', '.join(select)} FROM {table} WHERE {' AND '.join(where)}"
+    return sql, params.values
+
+
+def split_range(low: int, high: int, streams: int) -> list[tuple[int, int]]:
+    """[low, high] cut into `streams` half-open ranges covering it exactly."""
+    span = high - low + 1
+    streams = max(1, min(streams, span))
+    edges = [low + span * i // streams for i in range(streams)] + [high + 1]
+    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b]
+
+
+async def _begin(conn: asyncpg.Connection, copy_timeout: timedelta) -> None:
+    await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    # A whole-table COPY outlives the interactive statement_timeout by design; it has its own.
+    await conn.execute(f"SET LOCAL statement_timeout = {int(copy_timeout.total_seconds() * 1000)}")
+    await conn.execute("SET LOCAL TimeZone = 'UTC'")
+
+
+@asynccontextmanager
+async def _connection(settings: PostgresSettings) -> AsyncIterator[asyncpg.Connection]:
+    async with translate_errors(f"cannot connect to {settings.servers}"):
+        conn = await asyncpg.connect(
+            settings.dsn.get_secret_value(),
+            timeout=settings.connect_timeout.total_seconds(),
+            server_settings={"application_name": "dualwrite-monitor verify"},
+        )
+    try:
+        yield conn
+    finally:
+        with anyio.move_on_after(5, shield=True):
+            await conn.close()
+
+
+async def export_snapshot(
+    settings: PostgresSettings,
+    mapping: TableMapping,
+    out_dir: Path,
+    *,
+    start: datetime | None,
+    end: datetime,
+    fields: Sequence[ExportedField] = (),
+    streams: int = 2,
+    copy_timeout: timedelta = timedelta(hours=6),
+    progress: Callable[[int, int], None] | None = None,
+) -> Snapshot:
+    """COPY the rows of `[start, end)` to `out_dir/sql-NNN.csv`, `streams` files at once."""
+    await anyio.Path(out_dir).mkdir(parents=True, exist_ok=True)
+    table, key = quote_ident(mapping.sql_table), quote_ident(mapping.key_column)
+    ts = quote_ident(mapping.timestamp_column)
+    async with _connection(settings) as lead:
+        async with translate_errors("opening the snapshot"):
+            await _begin(lead, copy_timeout)
+            snapshot_id = str(await lead.fetchval("SELECT pg_export_snapshot()"))
+            type_name = await lead.fetchval(
+                "SELECT format_type(atttypid, NULL) FROM pg_attribute"
+                " WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
+                table,
+                mapping.key_column,
+            )
+        if type_name is None:
+            raise StoreError(
+                STORE,
+                f"table {mapping.sql_table} or its column {mapping.key_column} does not exist",
+            )
+        kind = key_kind_of(str(type_name))
+        if kind is None:
+            raise StoreError(STORE, f"{mapping.key_column} is {type_name}, not a number or text")
+        if not _SNAPSHOT_ID.fullmatch(snapshot_id):
+            raise StoreError(STORE, f"unexpected snapshot id {snapshot_id!r}")
+        ranges: list[tuple[int, int] | None] = [None]
+        if kind is KeyKind.NUMBER and streams > 1:
+            async with translate_errors("reading the key range"):
+                bounds = await lead.fetchrow(
+                    f"SELECT min({key}), max({key}) FROM {table} WHERE {ts} < $1", end
+                )
+            low, high = (None, None) if bounds is None else tuple(bounds)
+            if low is not None and high is not None:
+                ranges = list(split_range(int(low), int(high), streams))
+        files = tuple(out_dir / f"sql-{i:03d}.csv" for i in range(len(ranges)))
+        done = 0
+
+        async def copy(index: int, key_range: tuple[int, int] | None) -> None:
+            nonlocal done
+            sql, args = snapshot_query(mapping, fields, start, end, key_range)
+            async with _connection(settings) as conn, translate_errors("copying the snapshot"):
+                await _begin(conn, copy_timeout)
+                await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot_id)}")
+                await conn.copy_from_query(sql, *args, output=files[index], format="csv")
+                await conn.execute("COMMIT")
+            done += 1
+            if progress is not None:
+                progress(done, len(ranges))
+
+        async with anyio.create_task_group() as group:
+            for index, key_range in enumerate(ranges):
+                group.start_soon(copy, index, key_range)
+        async with translate_errors("closing the snapshot"):
+            await lead.execute("COMMIT")
+    columns = ("key", "status", "pk", "sk", *(f"f_{i}" for i in range(len(fields))))
+    return Snapshot(files, snapshot_id, kind, columns)

@@ -1,0 +1,305 @@
+"""The export comparison in DuckDB: a DynamoDB export against a PostgreSQL snapshot, out of core.
+
+DuckDB reads the export's gzipped DynamoDB JSON lines and the snapshot's CSV files itself
+(projected to the key, status, partition and sort key, and the compared fields), joins them on
+(partition key, record key) and keeps only the rows that differ; memory is bounded by
+`memory_limit`, and what does not fit spills to `temp_dir`. The findings are those `check counts`
+names on the same data: missing on either side, status divergence, an unreadable item as
+invalid_data, and, with fields, field_mismatch from values computed the same way on both sides
+(the md5 of the canonical text, or a time in epoch microseconds).
+
+Items whose key or status does not take the fast path (an N that is not a plain integer, a
+wrong DynamoDB type) are decoded again in Python by the mapping, the decoder the online checks
+use, so a reason or a key reads the same on both paths.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from monitor.core.mapping import KeyKind, TableMapping
+from monitor.model import Finding
+from monitor.verify.export_findings import (
+    Comparison,
+    DiffRow,
+    decode_slow,
+    field_finding,
+    key_finding,
+)
+
+#: One member per DynamoDB type: the tag of a wrongly typed key survives into its reason.
+_ANY_TYPE = (
+    'STRUCT("S" VARCHAR, "N" VARCHAR, "BOOL" BOOLEAN, "NULL" BOOLEAN, "B" VARCHAR,'
+    ' "M" JSON, "L" JSON, "SS" JSON, "NS" JSON, "BS" JSON)'
+)
+_SCALAR = 'STRUCT("S" VARCHAR, "N" VARCHAR, "BOOL" BOOLEAN)'
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedField:
+    """A field compared from both sides: by md5 of its text, or as a time within tolerance."""
+
+    column: str
+    attribute: str
+    #: "md5" or "epoch_us" (as `monitor.stores.pg_snapshot.ExportedField`).
+    value: str
+    tolerance_us: int = 0
+    #: For times: the strftime formats an attribute's text may have.
+    time_formats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    memory_limit: str
+    temp_dir: Path
+    threads: int | None = None
+
+
+def quote(name: str) -> str:
+    """A DuckDB identifier (any text: attribute names are not SQL identifiers)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A DuckDB string literal (no backslash escapes in DuckDB's standard strings)."""
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot appear in a DuckDB string")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _item_type(mapping: TableMapping, fields: Sequence[ComparedField]) -> str:
+    members = {
+        mapping.partition_key: 'STRUCT("S" VARCHAR)',
+        mapping.sort_key: 'STRUCT("S" VARCHAR)',
+        mapping.key_attribute: _ANY_TYPE,
+        mapping.status_attribute: _ANY_TYPE,
+    }
+    for f in fields:
+        members.setdefault(f.attribute, _SCALAR)
+    return "STRUCT(" + ", ".join(f"{quote(k)} {v}" for k, v in members.items()) + ")"
+
+
+def _field_expr(f: ComparedField) -> str:
+    """The value compared for one attribute, as the snapshot computes it for its column."""
+    attr = f"Item.{quote(f.attribute)}"
+    if f.value == "epoch_us":
+        formats = "[" + ", ".join(literal(x) for x in f.time_formats) + "]"
+        return f"epoch_us(try_strptime({attr}.S, {formats}))"
+    text = (
+        f"coalesce({attr}.S, {attr}.N,"
+        f" CASE WHEN {attr}.BOOL THEN 'true' WHEN NOT {attr}.BOOL THEN 'false' END)"
+    )
+    return f"md5({text})"
+
+
+class ExportComparer:
+    """Loads both sides into one DuckDB database in `temp_dir`, then names the differences."""
+
+    def __init__(self, mapping: TableMapping, key_kind: KeyKind, limits: Limits) -> None:
+        self.mapping = mapping
+        self.key_kind = key_kind
+        limits.temp_dir.mkdir(parents=True, exist_ok=True)
+        self._db_path = limits.temp_dir / "verify-export.duckdb"
+        self._db_path.unlink(missing_ok=True)
+        self.con = duckdb.connect(str(self._db_path))
+        self.con.execute(f"SET memory_limit = {literal(limits.memory_limit)}")
+        self.con.execute(f"SET temp_directory = {literal(str(limits.temp_dir / 'spill'))}")
+        self.con.execute("SET preserve_insertion_order = false")
+        if limits.threads:
+            self.con.execute(f"SET threads = {int(limits.threads)}")
+
+    def close(self) -> None:
+        self.con.close()
+        for path in (self._db_path, self._db_path.with_suffix(".duckdb.wal")):
+            path.unlink(missing_ok=True)
+
+    @property
+    def _key_type(self) -> str:
+        return "HUGEINT" if self.key_kind is KeyKind.NUMBER else "VARCHAR"
+
+    # --- loading -------------------------------------------------------------------------
+
+    def load_export(self, paths: Sequence[Path], fields: Sequence[ComparedField]) -> None:
+        m = self.mapping
+        key, status = f"Item.{quote(m.key_attribute)}", f"Item.{quote(m.status_attribute)}"
+        if self.key_kind is KeyKind.NUMBER:
+            fast_key = f"CASE WHEN regexp_full_match({key}.N, '-?[0-9]{{1,38}}') AND {key}.S IS NULL THEN TRY_CAST({key}.N AS HUGEINT) END"
+        else:
+            fast_key = f"CASE WHEN {key}.N IS NULL THEN {key}.S END"
+        status_ok = f"({status} IS NULL OR {status}.S IS NOT NULL)"
+        files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+        values = "".join(f", {_field_expr(f)} AS f_{i}" for i, f in enumerate(fields))
+        self.con.execute(
+            f"""
+            CREATE TABLE dyn AS
+            SELECT
+                Item.{quote(m.partition_key)}.S AS pk,
+                Item.{quote(m.sort_key)}.S AS sk,
+                {fast_key} AS key,
+                {status}.S AS status,
+                CASE WHEN {fast_key} IS NULL OR NOT {status_ok}
+                     THEN to_json({key}) END AS key_raw,
+                CASE WHEN {fast_key} IS NULL OR NOT {status_ok}
+                     THEN to_json({status}) END AS status_raw,
+                ({fast_key} IS NULL OR NOT {status_ok}) AS slow
+                {values}
+            FROM read_json({files}, format = 'newline_delimited', compression = 'gzip',
+                           columns = {{'Item': {literal(_item_type(m, fields))}}})
+            """
+        )
+
+    def load_snapshot(self, paths: Sequence[Path], columns: Sequence[tuple[str, str]]) -> None:
+        """The snapshot's CSV files; `columns` are (name, DuckDB type), "" for the key columns'."""
+        types = {"key": self._key_type, "status": "VARCHAR", "pk": "VARCHAR", "sk": "VARCHAR"}
+        spec = ", ".join(f"{literal(c)}: {literal(t or types[c])}" for c, t in columns)
+        files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+        self.con.execute(
+            f"""
+            CREATE TABLE sql_raw AS SELECT * FROM read_csv({files}, header = false,
+                columns = {{{spec}}}, allow_quoted_nulls = false, auto_detect = false)
+            """
+        )
+
+    # --- comparing -----------------------------------------------------------------------
+
+    def compare(
+        self,
+        sk_range: tuple[str | None, str],
+        fields: Sequence[ComparedField],
+    ) -> Comparison:
+        m = self.mapping
+        out = Comparison()
+        lo, hi = sk_range
+        in_range = f"sk < {literal(hi)}" + ("" if lo is None else f" AND sk >= {literal(lo)}")
+        out.export_items = self._one("SELECT count(*) FROM dyn")
+        out.keyless = self._one("SELECT count(*) FROM sql_raw WHERE pk IS NULL OR sk IS NULL")
+
+        # The slow path: items the SQL fast path could not read, decoded by the mapping.
+        slow = decode_slow(
+            m,
+            self.con.execute(
+                f"SELECT pk, sk, key_raw, status_raw FROM dyn"
+                f" WHERE slow AND (sk IS NULL OR ({in_range}))"
+            ).fetchall(),
+        )
+        out.tally.findings += slow.invalid
+        fixed = slow.readable
+        invalid = len(slow.invalid)
+        self.con.execute(
+            f"CREATE TABLE fixed (key {self._key_type}, status VARCHAR, pk VARCHAR, sk VARCHAR)"
+        )
+        if fixed:
+            self.con.executemany("INSERT INTO fixed VALUES (?, ?, ?, ?)", fixed)
+        extra = "".join(f", NULL AS f_{i}" for i in range(len(fields)))
+        kept = "".join(f", f_{i}" for i in range(len(fields)))
+        self.con.execute(
+            f"""
+            CREATE VIEW d AS
+            SELECT key, status, pk, sk{kept} FROM dyn WHERE NOT slow AND {in_range}
+            UNION ALL SELECT key, status, pk, sk{extra} FROM fixed
+            """
+        )
+        self.con.execute(
+            "CREATE VIEW s AS SELECT * FROM sql_raw WHERE pk IS NOT NULL AND sk IS NOT NULL"
+        )
+
+        differs = ["s.key IS NULL", "d.key IS NULL", "s.status IS DISTINCT FROM d.status"]
+        differs += [_field_differs(i, f) for i, f in enumerate(fields)]
+        pairs = "".join(f", s.f_{i} AS s_f_{i}, d.f_{i} AS d_f_{i}" for i in range(len(fields)))
+        self.con.execute(
+            f"""
+            CREATE TABLE diff AS
+            SELECT s.key AS s_key, s.status AS s_status, s.pk AS s_pk, s.sk AS s_sk,
+                   d.key AS d_key, d.status AS d_status, d.pk AS d_pk, d.sk AS d_sk{pairs}
+            FROM s FULL OUTER JOIN d ON s.key = d.key AND s.pk = d.pk
+            WHERE {" OR ".join(differs)}
+            """
+        )
+        sql_rows = self._one("SELECT count(*) FROM s")
+        dynamo_items = self._one("SELECT count(*) FROM d")
+        abandoned = sorted(m.status_values.abandoned)
+        abandoned_sql = "(" + ", ".join(literal(a) for a in abandoned) + ")"
+        agreed_sql = self._one(
+            f"SELECT count(*) FROM diff WHERE d_key IS NULL AND s_status IN {abandoned_sql}"
+        )
+        agreed_dynamo = self._one(
+            f"SELECT count(*) FROM diff WHERE s_key IS NULL AND d_status IN {abandoned_sql}"
+        )
+        unmatched_sql = self._one("SELECT count(*) FROM diff WHERE d_key IS NULL")
+        out.tally.agreed_absent = agreed_sql + agreed_dynamo
+        out.tally.sql = sql_rows - agreed_sql
+        out.tally.dynamodb = dynamo_items - agreed_dynamo + invalid
+        out.tally.matched = sql_rows - unmatched_sql
+
+        rows = self.con.execute(
+            f"""
+            SELECT s_key, s_status, s_pk, s_sk, d_key, d_status, d_pk, d_sk
+            FROM diff
+            WHERE (d_key IS NULL AND (s_status IS NULL OR s_status NOT IN {abandoned_sql}))
+               OR (s_key IS NULL AND (d_status IS NULL OR d_status NOT IN {abandoned_sql}))
+               OR (s_key IS NOT NULL AND d_key IS NOT NULL AND s_status IS DISTINCT FROM d_status)
+            """
+        ).fetchall()
+        for row in rows:
+            found = key_finding(DiffRow(*row), slow.unreadable)
+            if found is not None:
+                out.tally.findings.append(found)
+        for i, f in enumerate(fields):
+            out.tally.findings += self._field_findings(i, f)
+        return out
+
+    def _field_findings(self, index: int, f: ComparedField) -> list[Finding]:
+        rows = self.con.execute(
+            f"""
+            SELECT s_key, s_pk, s_sk, s_f_{index}, d_f_{index} FROM diff
+            WHERE s_key IS NOT NULL AND d_key IS NOT NULL AND {_field_differs(index, f, "s_f_", "d_f_")}
+            """
+        ).fetchall()
+        return [
+            field_finding(key, pk, sk, f.attribute, f.value, left, right)
+            for key, pk, sk, left, right in rows
+        ]
+
+    def _one(self, sql: str) -> int:
+        row = self.con.execute(sql).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # --- progress ------------------------------------------------------------------------
+
+    @contextmanager
+    def watched(self, report: Callable[[float], None] | None) -> Iterator[None]:
+        """While the body runs a query, report DuckDB's own progress (0-100) every half second."""
+        if report is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(0.5):
+                try:
+                    value = self.con.query_progress()
+                except duckdb.Error:
+                    continue
+                if value >= 0:
+                    report(float(value))
+
+        watcher = threading.Thread(target=poll, name="duckdb-progress", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+
+
+def _field_differs(index: int, f: ComparedField, left: str = "s.f_", right: str = "d.f_") -> str:
+    a, b = f"{left}{index}", f"{right}{index}"
+    if f.value == "epoch_us":
+        return f"(({a} IS NULL) <> ({b} IS NULL) OR abs({a} - {b}) > {int(f.tolerance_us)})"
+    return f"{a} IS DISTINCT FROM {b}"

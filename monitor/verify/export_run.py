@@ -1,0 +1,242 @@
+"""`verify --from-export DIR|s3://...` (CONTRACT §9): a DynamoDB export against one PostgreSQL
+snapshot, compared in DuckDB, reported like `check counts`.
+
+The export costs DynamoDB no read capacity (`ExportTableToPointInTime`), the snapshot is one
+REPEATABLE READ transaction of PostgreSQL (read only), and the join runs on this machine within
+`[verify] export_memory_limit`, spilling to `export_temp_dir`. The range ends at the export's
+`exportTime` minus `[checks.counts] settle`: a record younger than that was in flight when the
+export was taken.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import duckdb
+
+from monitor.config import FieldSettings, Settings
+from monitor.core.mapping import TableMapping
+from monitor.core.windows import align_down
+from monitor.model import CheckReport, Window
+from monitor.stores.pg_snapshot import ExportedField, FieldValue, Snapshot, export_snapshot
+from monitor.verify.export_compare import ComparedField, ExportComparer, Limits
+from monitor.verify.export_findings import Comparison
+from monitor.verify.export_manifest import ExportError
+from monitor.verify.export_source import LocalExport, open_local, open_s3
+from monitor.verify.report import Coverage, verify_report
+from monitor.verify.results import WindowResult
+
+#: The start of a range given no `--from`: the whole history.
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+#: Text forms a time attribute may take besides the sort key's own format.
+_TIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+)
+
+#: progress(what is happening, e.g. "snapshot: 1/2 streams")
+ExportProgress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    location: str
+    start: datetime | None = None
+    until: datetime | None = None
+    fields: bool = False
+    strict: bool = False
+    progress: ExportProgress | None = None
+
+
+def export_fields(
+    settings: Settings, mapping: TableMapping
+) -> tuple[list[ExportedField], list[ComparedField]]:
+    """Each compared field as the snapshot exports it and as DuckDB reads its attribute."""
+    sk_format = mapping.sort_template.time_format
+    formats = tuple(dict.fromkeys([*(() if sk_format is None else (sk_format,)), *_TIME_FORMATS]))
+    exported: list[ExportedField] = []
+    compared: list[ComparedField] = []
+    for f in settings.mapping.fields:
+        value: FieldValue = "epoch_us" if f.compare == "timestamp" else "md5"
+        exported.append(ExportedField(f.column, value))
+        compared.append(ComparedField(f.column, f.attribute, value, _tolerance_us(f), formats))
+    return exported, compared
+
+
+def _tolerance_us(f: FieldSettings) -> int:
+    return 0 if f.tolerance is None else int(f.tolerance.total_seconds() * 1_000_000)
+
+
+def export_window(
+    mapping: TableMapping, export_time: datetime, settings: Settings, request: ExportRequest
+) -> Window:
+    settled = align_down(export_time - settings.checks.counts.settle, mapping.sort_resolution)
+    end, clamped = settled, False
+    if request.until is not None:
+        end, clamped = (settled, True) if request.until > settled else (request.until, False)
+    start = request.start or BEGINNING
+    if start >= end:
+        raise ExportError(
+            request.location,
+            f"the range starts at {start.isoformat()}, not before its end {end.isoformat()}"
+            " (the export's exportTime minus settle, or --until)",
+        )
+    return Window(start, end, clamped)
+
+
+async def verify_export(settings: Settings, request: ExportRequest) -> CheckReport:
+    say = request.progress or (lambda _text: None)
+    root = Path(settings.verify.export_temp_dir or tempfile.gettempdir())
+    work = root / f"dualwrite-verify-{secrets.token_hex(4)}"
+    await anyio.Path(work).mkdir(parents=True)
+    try:
+        export = await _open(settings, request, work / "export", say)
+        mapping = settings.table_mapping()
+        window = export_window(mapping, export.manifest.export_time, settings, request)
+        exported, compared = export_fields(settings, mapping) if request.fields else ([], [])
+        snapshot = await export_snapshot(
+            settings.postgres,
+            mapping,
+            work / "sql",
+            start=window.start,
+            end=window.end,
+            fields=exported,
+            streams=settings.verify.export_sql_streams,
+            copy_timeout=settings.verify.export_copy_timeout,
+            progress=lambda done, total: say(f"snapshot: {done}/{total} COPY streams done"),
+        )
+        mapping = replace(mapping, key_kind=snapshot.key_kind)
+        limits = Limits(
+            settings.verify.export_memory_limit, work / "duckdb", settings.verify.export_threads
+        )
+        comparison = await anyio.to_thread.run_sync(
+            _compare, mapping, export, snapshot, window, compared, limits, say
+        )
+    finally:
+        await anyio.to_thread.run_sync(shutil.rmtree, work, True)
+    return _report(settings, mapping, window, export, snapshot, comparison, request)
+
+
+async def _open(
+    settings: Settings, request: ExportRequest, staging: Path, say: ExportProgress
+) -> LocalExport:
+    if request.location.startswith("s3://"):
+        return await open_s3(
+            request.location,
+            staging,
+            region=settings.dynamodb.region,
+            endpoint_url=settings.verify.export_s3_endpoint_url,
+            request_timeout=settings.dynamodb.request_timeout.total_seconds(),
+            progress=lambda done, total: say(f"export: {done}/{total} data files copied"),
+        )
+    return await open_local(Path(request.location))
+
+
+def _compare(
+    mapping: TableMapping,
+    export: LocalExport,
+    snapshot: Snapshot,
+    window: Window,
+    fields: Sequence[ComparedField],
+    limits: Limits,
+    say: ExportProgress,
+) -> Comparison:
+    comparer = ExportComparer(mapping, snapshot.key_kind, limits)
+    try:
+        with comparer.watched(lambda p: say(f"reading the export: {p:.0f} %")):
+            try:
+                comparer.load_export(export.data_paths, fields)
+            except duckdb.Error as exc:
+                raise ExportError(
+                    export.location, f"a data file cannot be read: {_reason(exc)}"
+                ) from None
+        with comparer.watched(lambda p: say(f"reading the snapshot: {p:.0f} %")):
+            comparer.load_snapshot(snapshot.files, _snapshot_types(snapshot, fields))
+        lo, hi = mapping.sort_key_bounds(window.start, window.end)
+        with comparer.watched(lambda p: say(f"comparing: {p:.0f} %")):
+            return comparer.compare((None if window.start == BEGINNING else lo, hi), fields)
+    finally:
+        comparer.close()
+
+
+def _snapshot_types(snapshot: Snapshot, fields: Sequence[ComparedField]) -> list[tuple[str, str]]:
+    kinds = ["BIGINT" if f.value == "epoch_us" else "VARCHAR" for f in fields]
+    base = [(c, "") for c in snapshot.columns[:4]]
+    return base + [(c, kind) for c, kind in zip(snapshot.columns[4:], kinds, strict=True)]
+
+
+_WHERE = re.compile(r'in file "(?P<file>[^"]+)",.*?in line (?P<line>\d+): (?P<what>[^:"\n]*)')
+
+
+def _reason(exc: duckdb.Error) -> str:
+    """Which file and line DuckDB could not read, and why, never the value it quotes."""
+    found = _WHERE.search(str(exc))
+    if found is None:
+        return type(exc).__name__
+    what = found["what"].strip().rstrip(".")
+    return f"{Path(found['file']).name} line {found['line']}: {what}"
+
+
+def _report(
+    settings: Settings,
+    mapping: TableMapping,
+    window: Window,
+    export: LocalExport,
+    snapshot: Snapshot,
+    comparison: Comparison,
+    request: ExportRequest,
+) -> CheckReport:
+    warnings: list[str] = []
+    expected = export.manifest.item_count
+    if expected is not None and expected != comparison.export_items:
+        warnings.append(
+            f"the export's data files hold {comparison.export_items} items; its manifest says {expected}"
+        )
+    if comparison.keyless:
+        warnings.append(
+            f"{comparison.keyless} SQL rows have a NULL partition or sort key column and cannot"
+            " exist in DynamoDB"
+        )
+    tally = comparison.tally
+    result = WindowResult(
+        window,
+        sql=tally.sql,
+        dynamodb=tally.dynamodb,
+        matched=tally.matched,
+        agreed_absent=tally.agreed_absent,
+        slices=0,
+        read_units=0.0,
+        findings=tuple(tally.findings),
+    )
+    extra = {
+        "engine": "duckdb",
+        "export": {
+            "id": export.manifest.export_id,
+            "time": export.manifest.export_time.isoformat().replace("+00:00", "Z"),
+            "items": comparison.export_items,
+            "files": len(export.manifest.files),
+        },
+        "snapshot": snapshot.snapshot_id,
+        "fields_compared": request.fields,
+    }
+    coverage = Coverage(1, 1, 0, tally.sql + tally.dynamodb)
+    return verify_report(
+        settings,
+        mapping,
+        window,
+        [result],
+        coverage,
+        strict=request.strict,
+        extra=extra,
+        warnings=warnings,
+    )
