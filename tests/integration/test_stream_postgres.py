@@ -38,10 +38,10 @@ def pg_settings(database: str, dynamo_endpoint: str) -> Iterator[Settings]:
         database, dynamo_endpoint, stream={**STREAM, "postgres": True, "slot": slot}
     )
     yield settings
-    anyio.run(_drop_slot, settings)
+    anyio.run(drop_slot, settings)
 
 
-async def _drop_slot(settings: Settings) -> None:
+async def drop_slot(settings: Settings) -> None:
     pool = await asyncpg.create_pool(
         settings.postgres.dsn.get_secret_value(), min_size=1, max_size=1
     )
