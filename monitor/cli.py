@@ -228,7 +228,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.alerts.commands import run_command
 
         return run_command(settings, args, _out)
-    if args.command in ("phase", "preflight", "gate"):
+    if args.command in ("phase", "preflight", "gate", "cleanup"):
         from monitor.migration.commands import run_command as run_migration_command
 
         return run_migration_command(settings, args, _out)

@@ -662,6 +662,14 @@ class RepairSettings(Section):
         return value and _identifier(value)
 
 
+class CleanupSettings(Section):
+    """`dualwrite-monitor cleanup` (dry run unless --apply)."""
+
+    #: Rows of the monitor's repair audit (finished) and alert outbox (delivered or superseded)
+    #: older than this are removed by `cleanup --apply`.
+    retention: Duration = timedelta(days=90)
+
+
 class PreflightSettings(Section):
     """`dualwrite-monitor preflight` and the `dual-write` gate (CONTRACT §4b)."""
 
@@ -701,6 +709,7 @@ class Settings(Section):
     daemon: DaemonSettings = DaemonSettings()
     writer: WriterSettings = WriterSettings()
     repair: RepairSettings = RepairSettings()
+    cleanup: CleanupSettings = CleanupSettings()
     preflight: PreflightSettings = PreflightSettings()
     gates: GatesSettings = GatesSettings()
     verify: VerifySettings = VerifySettings()

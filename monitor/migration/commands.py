@@ -62,12 +62,21 @@ def add_commands(
     gate.add_argument("--by", help="who moves the phase (default: the login name)")
     common(gate)
 
+    cleanup = commands.add_parser(
+        "cleanup", help="what the migration left behind (dry run); --apply removes it, audited"
+    )
+    cleanup.add_argument("--apply", action="store_true", help="remove what is listed (audited)")
+    cleanup.add_argument("--by", help="who cleans up, for the audit trail (default: login name)")
+    common(cleanup)
+
 
 def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
     if args.command == "preflight":
         return anyio.run(_preflight, settings, args, out)
     if args.command == "gate":
         return anyio.run(_gate, settings, args, out)
+    if args.command == "cleanup":
+        return anyio.run(_cleanup, settings, args, out)
     return anyio.run(_phase, settings, args, out)
 
 
@@ -147,6 +156,31 @@ def _after_switch_text(after: AfterSwitch, gate: str, out: Callable[[str], None]
     out(f"gate {gate} passed, but the switch is NOT validated: {after.detail}")
     out("to step back: dualwrite-monitor phase rollback --reason '...'")
     return EXIT_INCONSISTENT
+
+
+async def _cleanup(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    from monitor.checks.context import open_context
+    from monitor.migration.cleanup import run_cleanup
+    from monitor.report import dumps
+
+    async with open_context(settings, migrate=args.apply) as context:
+        report = await run_cleanup(
+            context, apply=args.apply, now=datetime.now(UTC), by=operator(args.by)
+        )
+    if args.format == "json":
+        out(dumps(report.as_json()))
+    else:
+        verb = "applied" if report.applied else "dry run, nothing written"
+        out(f"cleanup {report.plan} ({verb})")
+        for item in report.items:
+            done = f", removed {item.removed}" if report.applied else ""
+            extra = "".join(
+                f", {n} {k}" for k, n in (("skipped", item.skipped), ("failed", item.failed)) if n
+            )
+            out(f"  {item.name:<15} found {item.found}{done}{extra}: {item.detail}")
+        if not report.applied and any(i.found for i in report.items):
+            out("run `dualwrite-monitor cleanup --apply` to remove it")
+    return EXIT_OK if report.ok else EXIT_INCONSISTENT
 
 
 async def _phase(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:

@@ -11,6 +11,7 @@
   insert must set is one the item holds).
 - `monitoring_continuation`: which checks the daemon keeps running in `dynamo_only`, which it
   stops, and why.
+- `cleanup_procedures`: `cleanup`'s dry run, listing what `cleanup --apply` removes afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from monitor.checks.registry import REGISTRY
 from monitor.core.phases import Phase
 from monitor.core.switch import stop_reason
 from monitor.errors import UsageError
+from monitor.migration.cleanup import run_cleanup
 from monitor.migration.gatecheck import GateCheck
 from monitor.migration.history import phase_history
 from monitor.migration.period import run_over_period
@@ -47,12 +49,14 @@ async def write_switch_checks(
             GateCheck("full_count", False, missing),
             await _sql_write_disable(context),
             _continuation(),
+            await _cleanup(context, now),
         ]
     return [
         await _pending(context, now, start, end),
         await _full_count(context, now, start, end),
         await _sql_write_disable(context),
         _continuation(),
+        await _cleanup(context, now),
     ]
 
 
@@ -171,4 +175,18 @@ def _continuation() -> GateCheck:
     )
     return GateCheck(
         "monitoring_continuation", bool(kept), detail, {"kept": kept, "stopped": stopped}
+    )
+
+
+async def _cleanup(context: CheckContext, now: datetime) -> GateCheck:
+    """The cleanup procedure, as a dry run: what `cleanup --apply` will remove after the
+    switch (it blocks nothing: leftovers are listed, not faults)."""
+    report = await run_cleanup(context, apply=False, now=now)
+    found = {i.name: i.found for i in report.items}
+    listed = ", ".join(f"{n} {name}" for name, n in found.items() if n) or "nothing"
+    return GateCheck(
+        "cleanup_procedures",
+        True,
+        f"`dualwrite-monitor cleanup` (a dry run first) lists {listed} to remove after the switch",
+        {"items": [i.as_json() for i in report.items]},
     )

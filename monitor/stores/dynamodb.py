@@ -514,6 +514,21 @@ class DynamoStore:
 
     # --- repair's side (monitor.repair): every write conditional ---------------------------
 
+    async def scan_index(
+        self, index: str, attributes: Sequence[str]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every item of a (sparse) secondary index, a page at a time, with only `attributes`
+        (a sparse index costs what it holds, not the table)."""
+        names = {f"#a{i}": a for i, a in enumerate(attributes)}
+        async for page in self._paginate(
+            "scan",
+            TableName=self.table,
+            IndexName=index,
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+        ):
+            yield list(page.get("Items", []))
+
     async def conditional_write(self, operation: str, **params: Any) -> bool:
         """`put_item`, `update_item` or `delete_item` with a ConditionExpression in `params`;
         False (nothing written) when the condition does not hold."""

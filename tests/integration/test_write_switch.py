@@ -69,6 +69,7 @@ def test_write_switch_passes_on_a_clean_dual_write_period_and_moves_the_phase(
         "full_count",
         "sql_write_disable",
         "monitoring_continuation",
+        "cleanup_procedures",
     } <= set(found)
     full = found["full_count"]["figures"]
     assert (full["sql_count"], full["dynamodb_count"], full["missing_in_sql"]) == (120, 120, 0)
