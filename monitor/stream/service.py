@@ -55,12 +55,15 @@ class StreamService:
         *,
         on_gap: GapHandler = no_gap_handler,
         clock: Clock = utc_now,
+        wrap_client: Callable[[Any], Any] | None = None,
     ) -> None:
         self.settings = settings
         self._context = context
         self.metrics = metrics
         self.on_gap = on_gap
         self.clock = clock
+        #: Tests put faults between the stream adapter and its client (as AWS would raise them).
+        self.wrap_client = wrap_client
         self.reporter: FindingReporter | None = None
         self.reader: StreamReader | None = None
         self.verifier: DynamoChangeVerifier | None = None
@@ -90,6 +93,8 @@ class StreamService:
         )
         buffer = ChangeBuffer(positions)
         async with DynamoStreams.open(settings.dynamodb, retry=context.dynamo.retry) as streams:
+            if self.wrap_client is not None:
+                streams.client = self.wrap_client(streams.client)
             reader = StreamReader(
                 streams,
                 arn,
