@@ -23,6 +23,7 @@ from monitor.errors import StoreUnavailable, first_monitor_error
 from monitor.model import Window
 from monitor.stream.service import StreamService
 from tests.conftest import make_settings
+from tests.integration import test_stream
 from tests.integration.tcp_proxy import proxy_to
 from tests.integration.test_stream import (
     STREAM,
@@ -37,15 +38,9 @@ from tests.integration.writing import open_rig, records
 pytestmark = [pytest.mark.services, pytest.mark.anyio]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def stream_settings(database: str, dynamo_endpoint: str) -> Settings:
-    return make_settings(database, dynamo_endpoint, stream=STREAM)
-
+#: The same fixtures as the stream tests: the same settings.
+anyio_backend = test_stream.anyio_backend
+stream_settings = test_stream.stream_settings
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
