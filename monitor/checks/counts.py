@@ -11,10 +11,10 @@ O(slice x concurrency), not O(window).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -28,12 +28,15 @@ from monitor.core.reconcile import diff_sorted, sort_by_key
 from monitor.core.rules import COUNT_VARIANCE
 from monitor.core.windows import align_down
 from monitor.model import CheckReport, Finding, FindingKind, KeyStatus, KeyValue, Window
-from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.dynamodb import DynamoStore, SliceRead
 from monitor.stores.postgres import PostgresStore
 from monitor.stores.state import StateStore
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
+
+
+_Piece = TypeVar("_Piece")
 
 
 @dataclass(slots=True)
@@ -207,16 +210,31 @@ async def reconcile_slices(
 ) -> None:
     """Reconcile `slices` concurrently (at most `limiter` at once) into `tally`."""
 
-    async def run_slice(piece: Slice) -> None:
+    async def work(piece: Slice) -> None:
+        await _reconcile_slice(sql, dynamo, sql.mapping, piece, tally)
+
+    await run_slices(slices, work, tally, limiter, on_slice)
+
+
+async def run_slices(
+    pieces: Sequence[_Piece],
+    work: Callable[[_Piece], Awaitable[None]],
+    tally: Tally,
+    limiter: anyio.CapacityLimiter,
+    on_slice: Callable[[], None] | None = None,
+) -> None:
+    """`work` on every piece concurrently, at most `limiter` at once, each counted when done."""
+
+    async def run(piece: _Piece) -> None:
         async with limiter:
-            await _reconcile_slice(sql, dynamo, sql.mapping, piece, tally)
+            await work(piece)
         tally.slices_done += 1
         if on_slice is not None:
             on_slice()
 
     async with anyio.create_task_group() as group:
-        for piece in slices:
-            group.start_soon(run_slice, piece)
+        for piece in pieces:
+            group.start_soon(run, piece)
 
 
 async def _reconcile_slice(
@@ -236,7 +254,18 @@ async def _reconcile_slice(
     async with anyio.create_task_group() as group:
         group.start_soon(read_sql)
         items = await dynamo.slice_keys(piece.pk, lo, hi)
+    await record_slice(sql, mapping, piece, rows, items, tally)
 
+
+async def record_slice(
+    sql: PostgresStore,
+    mapping: TableMapping,
+    piece: Slice,
+    rows: Sequence[tuple[Any, str | None]],
+    items: SliceRead,
+    tally: Tally,
+) -> None:
+    """Diff one slice's two reads into `tally`, naming every key found on one side only."""
     sql_keys = sort_by_key([KeyStatus(key, status) for key, status in dict(rows).items()])
     dynamo_keys = sort_by_key(items.keys)
     diff = diff_sorted(sql_keys, dynamo_keys)

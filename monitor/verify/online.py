@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import anyio
 
 from monitor.checks.context import CheckContext
-from monitor.checks.counts import Tally, plan_slices, reconcile_slices
+from monitor.checks.counts import Tally
 from monitor.checks.partitions import discover_partitions, remembered_partitions
 from monitor.checks.spec import Progress
 from monitor.config import Settings
@@ -26,15 +26,17 @@ from monitor.core.windows import align_down
 from monitor.errors import StoreError, UsageError
 from monitor.model import CheckReport, Window
 from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore
 from monitor.verify.checkpoint import COMMAND, Checkpoints, VerifyRun
 from monitor.verify.plan import Shard, VerifyPlan
+from monitor.verify.pushdown import PushdownStats, WindowPlanner, verify_slices
 from monitor.verify.report import coverage_of, verify_report
 from monitor.verify.results import WindowResult
 from monitor.verify.shards import ShardLocks
 
 log = logging.getLogger(__name__)
 
+#: on_slice(records read so far in the window)
+ProgressInWindow = Callable[[int], None]
 #: How often a worker whose remaining shards are all held by others looks again (a dead
 #: worker's shard becomes free when its connection closes).
 PEER_POLL = 1.0
@@ -143,6 +145,7 @@ class _Walk:
         self.own: set[datetime] = set()
         self._done = 0
         self._records = 0
+        self.planner = WindowPlanner(context.sql, context.settings.checks.counts.slice_records)
 
     async def run(self) -> None:
         settings = self.context.settings
@@ -179,7 +182,7 @@ class _Walk:
                 continue
             result = await verify_window(
                 self.context.settings,
-                self.context.sql,
+                self.planner,
                 self.context.dynamo,
                 window,
                 self.partitions,
@@ -201,26 +204,26 @@ class _Walk:
 
 async def verify_window(
     settings: Settings,
-    sql: PostgresStore,
+    planner: WindowPlanner,
     dynamo: DynamoStore,
     window: Window,
     partitions: frozenset[tuple[str, ...]],
     *,
     on_slice: ProgressInWindow | None = None,
 ) -> WindowResult:
-    """One window, reconciled slice by slice as `check counts` does."""
+    """One window: PostgreSQL's side pushed down into one aggregate query, DynamoDB read once
+    per slice, SQL keys read only for the slices that differ."""
     reads = dynamo.for_run()  # this window's read units alone
-    slices = await plan_slices(
-        sql, sql.mapping, window, partitions, settings.checks.counts.slice_records
-    )
+    planned = await planner.plan(window, partitions)
     tally = Tally()
+    stats = PushdownStats()
     limiter = anyio.CapacityLimiter(settings.dynamodb.max_concurrency)
 
     def slice_done() -> None:
         if on_slice is not None:
             on_slice(tally.sql + tally.dynamodb)
 
-    await reconcile_slices(sql, reads, slices, tally, limiter, slice_done)
+    await verify_slices(planner.sql, reads, planned, tally, limiter, stats, slice_done)
     return WindowResult(
         window,
         sql=tally.sql,
@@ -230,8 +233,5 @@ async def verify_window(
         slices=tally.slices_done,
         read_units=reads.read_units,
         findings=tuple(sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))),
+        slices_equal=stats.equal,
     )
-
-
-#: on_slice(records read so far in the window)
-ProgressInWindow = Callable[[int], None]

@@ -73,6 +73,7 @@ def verify_report(
     findings = sorted((f for r in listed for f in r.findings), key=lambda f: (f.kind, str(f.key)))
     summary, within = tally_figures(settings, tally, findings)
     summary["slices"] = tally.slices_done
+    summary["slices_equal_by_checksum"] = sum(r.slices_equal for r in listed)
     summary["read_units"] = round(sum(r.read_units for r in listed), 3)
     summary |= dict(extra or {})
     summary["coverage"] = coverage.as_json()

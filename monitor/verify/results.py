@@ -25,6 +25,8 @@ class WindowResult:
     slices: int
     read_units: float
     findings: tuple[Finding, ...] = ()
+    #: Slices found equal by count and checksum, whose SQL keys were never read.
+    slices_equal: int = 0
 
     def tally_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +36,7 @@ class WindowResult:
             "agreed_absent": self.agreed_absent,
             "slices": self.slices,
             "read_units": self.read_units,
+            "slices_equal": self.slices_equal,
         }
 
     @classmethod
@@ -49,6 +52,7 @@ class WindowResult:
             slices=int(tally["slices"]),
             read_units=float(tally["read_units"]),
             findings=tuple(finding_from_json(f) for f in findings),
+            slices_equal=int(tally.get("slices_equal", 0)),
         )
 
 

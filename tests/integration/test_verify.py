@@ -118,3 +118,47 @@ def test_a_timestamp_without_zone_is_a_usage_error(
         verify(capsys, config, "--from", "2026-01-01T00:00:00")
     assert raised.value.code == 2
     assert "has no time zone" in capsys.readouterr().err
+
+
+def test_unchanged_slices_are_settled_by_checksum_alone(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(settings, make_rows(300, step=STEP), drop_from_dynamodb={150})
+    config = write_config(tmp_path / "c.toml", settings, VERIFY_CONFIG)
+    code, report, err = verify(capsys, config, *RANGE)
+    assert code == 1, err
+    assert keys_of(report, "missing_in_dynamodb") == {150}
+    summary = report["summary"]
+    # Only the slice holding key 150 had its SQL keys read and diffed.
+    assert summary["slices_equal_by_checksum"] == summary["slices"] - 1
+    assert (summary["sql_count"], summary["dynamodb_count"]) == (300, 299)
+
+
+def test_postgres_checksums_are_the_ones_computed_from_dynamodb_items(
+    settings: Settings,
+) -> None:
+    import anyio
+
+    from monitor.model import KeyStatus
+    from monitor.stores.postgres import PostgresStore
+    from monitor.verify.checksum import checksum
+
+    rows = make_rows(40, step=STEP, first_key=2**62)
+    for i, row in enumerate(rows):
+        row["write_status"] = ("Committed", "Pending", "Failed", "Zürich ✓")[i % 4]
+    seed(settings, rows)
+
+    async def read() -> list[tuple[tuple[str, ...], int, int, int]]:
+        async with PostgresStore.open(settings.postgres, settings.table_mapping()) as sql:
+            start = rows[0]["log_timestamp"]
+            end = rows[-1]["log_timestamp"] + STEP
+            return await sql.bucket_checksums(start, end, [start])
+
+    found = anyio.run(read)
+    expected: dict[tuple[str, ...], list[KeyStatus]] = {}
+    for row in rows:
+        entry = KeyStatus(row["log_id"], row["write_status"])
+        expected.setdefault((row["service_name"],), []).append(entry)
+    assert {(p, b, n, s) for p, b, n, s in found} == {
+        (p, 1, len(entries), checksum(entries)) for p, entries in expected.items()
+    }

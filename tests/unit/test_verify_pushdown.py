@@ -1,0 +1,79 @@
+"""Planning a window from its fine-bucket counts and checksums (pure parts of the push-down)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.config import Settings
+from monitor.model import KeyStatus
+from monitor.verify.checksum import checksum, key_status_hash
+from monitor.verify.pushdown import WindowPlanner, fine_edges
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+
+
+@given(
+    minutes=st.integers(min_value=1, max_value=5000),
+    count=st.integers(min_value=1, max_value=300),
+)
+def test_fine_edges_start_the_range_and_stay_inside_it_aligned(minutes: int, count: int) -> None:
+    end = T0 + timedelta(minutes=minutes)
+    edges = fine_edges(T0, end, count, MS)
+    assert edges[0] == T0 and edges == sorted(set(edges))
+    assert all(T0 <= e < end for e in edges)
+    assert all((e - T0) % MS == timedelta(0) for e in edges)
+    assert len(edges) <= count
+
+
+def planner(slice_records: int) -> WindowPlanner:
+    mapping = Settings().table_mapping()
+    return WindowPlanner(SimpleNamespace(mapping=mapping), slice_records)  # type: ignore[arg-type]
+
+
+@given(
+    counts=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=40),
+    slice_records=st.integers(min_value=100, max_value=600),
+)
+def test_merged_slices_tile_the_range_and_keep_every_count_and_checksum(
+    counts: list[int], slice_records: int
+) -> None:
+    hi = T0 + timedelta(hours=1)
+    starts = [*fine_edges(T0, hi, len(counts), MS), hi]
+    buckets = {i: (counts[i], 7 * i) for i in range(len(starts) - 1)}
+    slices = planner(slice_records)._merge(("S",), "LOG#S#2026-01-01", starts, buckets)
+    assert slices[0].slice.start == T0 and slices[-1].slice.end == hi
+    assert all(a.slice.end == b.slice.start for a, b in zip(slices, slices[1:], strict=False))
+    assert sum(s.rows for s in slices) == sum(n for n, _ in buckets.values())
+    assert sum(s.checksum for s in slices) == sum(c for _, c in buckets.values())
+    # Every slice but the last reached the target; none carries more than one bucket past it.
+    assert all(s.rows >= slice_records for s in slices[:-1])
+
+
+def test_a_known_partition_without_sql_rows_still_gets_a_slice_per_day() -> None:
+    plan = planner(500)
+    lo, hi = T0 + timedelta(hours=20), T0 + timedelta(hours=28)
+    pieces = list(plan.mapping.buckets(lo, hi))
+    edges = [fine_edges(a, b, 4, MS) for a, b in pieces]
+    rows: list[Any] = [(("A",), 1, 10, 99)]
+    slices = plan._slices(pieces, edges, rows, frozenset({("A",), ("B",)}))
+    by_pk = {(s.slice.pk, s.slice.start, s.slice.end): s.rows for s in slices}
+    assert by_pk == {
+        ("LOG#A#2026-01-01", lo, T0 + timedelta(days=1)): 10,
+        ("LOG#B#2026-01-01", lo, T0 + timedelta(days=1)): 0,
+        ("LOG#A#2026-01-02", T0 + timedelta(days=1), hi): 0,
+        ("LOG#B#2026-01-02", T0 + timedelta(days=1), hi): 0,
+    }
+
+
+def test_the_hash_keeps_key_and_status_apart() -> None:
+    assert key_status_hash("a|", "b") != key_status_hash("a", "|b")
+    assert key_status_hash(12, "Committed") == key_status_hash("12", "Committed")
+    assert checksum([KeyStatus(1, "x"), KeyStatus(2, None)]) == key_status_hash(
+        1, "x"
+    ) + key_status_hash(2, "")
