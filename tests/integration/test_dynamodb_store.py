@@ -133,3 +133,58 @@ def test_read_budget_is_charged_with_consumed_capacity(settings: Settings) -> No
             return ctx.dynamo.budget.consumed
 
     assert anyio.run(scenario) > 0
+
+
+def test_items_taken_raw_equal_botocores_for_strings_and_numbers_and_only_where_asked(
+    settings: Settings,
+) -> None:
+    """The raw path (monitor/stores/raw_items.py) returns what botocore would for S and N
+    attributes, escapes and non-ASCII included; calls outside it still get botocore's parse
+    (binary as bytes)."""
+    texts = ["plain", 'quote " and \\ backslash', "é ✓ 𝄞", "tab\tnewline\n", "2026-01-01T09:00Z"]
+    numbers = ["0", "-12.5", "9007199254740993", "1E+40"]
+
+    async def scenario() -> None:
+        async with open_context(settings) as ctx:
+            store = ctx.dynamo
+            table = store.table
+            m = store.mapping
+            for i, text in enumerate(texts):
+                await store.client.put_item(
+                    TableName=table,
+                    Item={
+                        m.partition_key: {"S": "RAW#p"},
+                        m.sort_key: {"S": f"{i:03d}#{text}"},
+                        "Text": {"S": text},
+                        "Num": {"N": numbers[i % len(numbers)]},
+                        "Blob": {"B": b"\x00\xffbin"},
+                    },
+                )
+            params: dict[str, Any] = {
+                "TableName": table,
+                "KeyConditionExpression": "#pk = :pk",
+                "ProjectionExpression": "#sk, #t, #n",
+                "ExpressionAttributeNames": {
+                    "#pk": m.partition_key,
+                    "#sk": m.sort_key,
+                    "#t": "Text",
+                    "#n": "Num",
+                },
+                "ExpressionAttributeValues": {":pk": {"S": "RAW#p"}},
+            }
+            parsed = await store.call("query", **params)
+            raw = await store.call("query", raw=True, **params)
+            assert raw["Items"] == parsed["Items"] and len(raw["Items"]) == len(texts)
+            assert raw["ConsumedCapacity"] == parsed["ConsumedCapacity"]
+            # Not asked: botocore's own parse (binary as bytes), even right after a raw call.
+            whole = await store.call(
+                "query",
+                TableName=table,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": m.partition_key},
+                ExpressionAttributeValues={":pk": {"S": "RAW#p"}},
+            )
+            assert whole["Items"][0]["Blob"] == {"B": b"\x00\xffbin"}
+
+    seed(settings, make_rows(1))  # creates the tables
+    anyio.run(scenario)
