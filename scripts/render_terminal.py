@@ -59,14 +59,46 @@ def spans(line: str) -> list[Span]:
     return [s for s in out if s[0]]
 
 
+_TOKENS = re.compile(r"(\x1b\[[0-9;?]*[A-Za-z]|\r|\n)")
+_CURSOR_UP_LINES = re.compile(r"\x1b\[(\d*)[FA]")
+
+
 def terminal_lines(text: str) -> list[str]:
-    """What a terminal shows: a carriage return overwrites the line it ends."""
-    lines = []
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        lines.append(raw.split("\r")[-1] if "\r" in raw.rstrip("\r") else raw.rstrip("\r"))
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
+    """What a terminal shows at the end: a carriage return starts its line again, `ESC[nF`
+    (`nA`) moves up n lines, `ESC[K` and `ESC[J` erase, so a live view redrawn in place ends
+    as its last frame. Colour codes are kept for `spans`; other escapes are dropped."""
+    screen = [""]
+    row = 0
+    at_start = False  # the cursor is at the start of `row`: the next text replaces the line
+    for token in _TOKENS.split(text.replace("\r\n", "\n")):
+        if not token:
+            continue
+        if token == "\n":
+            row += 1
+            if row == len(screen):
+                screen.append("")
+            at_start = False
+        elif token == "\r":
+            at_start = True
+        elif up := _CURSOR_UP_LINES.fullmatch(token):
+            row = max(0, row - int(up[1] or 1))
+            at_start = True
+        elif token in ("\x1b[J", "\x1b[0J"):
+            del screen[row + 1 :]
+            if at_start:
+                screen[row] = ""
+        elif token in ("\x1b[K", "\x1b[0K"):
+            if at_start:
+                screen[row] = ""
+        elif token.startswith("\x1b[") and not token.endswith("m"):
+            continue
+        elif at_start:
+            screen[row], at_start = token, False
+        else:
+            screen[row] += token
+    while screen and not _SGR.sub("", screen[-1]).strip():
+        screen.pop()
+    return screen
 
 
 def render(text: str, title: str, size: int = 15) -> Image.Image:

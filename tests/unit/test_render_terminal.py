@@ -25,7 +25,18 @@ def test_colour_codes_become_coloured_runs() -> None:
 
 def test_a_carriage_return_overwrites_its_line() -> None:
     text = "start\r\nprogress 10%\rprogress 100%\r\x1b[Kdone\r\n\r\n"
-    assert render_terminal.terminal_lines(text) == ["start", "\x1b[Kdone"]
+    assert render_terminal.terminal_lines(text) == ["start", "done"]
+
+
+def test_a_view_redrawn_in_place_ends_as_its_last_frame() -> None:
+    frame = "checks: {n}\nfindings: {n}\nalerts: {n}\n"
+    text = "demo\n" + frame.format(n=1)
+    for n in (2, 3):
+        text += "\x1b[3F\x1b[J" + frame.format(n=n)
+    text += "\x1b[3F\x1b[J\x1b[32mdone\x1b[0m\nsummary\n"
+    assert render_terminal.terminal_lines(text) == ["demo", "\x1b[32mdone\x1b[0m", "summary"]
+    partial = "demo\n" + frame.format(n=1) + "\x1b[2F\x1b[Jfindings: 9\n"
+    assert render_terminal.terminal_lines(partial) == ["demo", "checks: 1", "findings: 9"]
 
 
 def test_the_image_has_a_row_per_line() -> None:
