@@ -646,7 +646,16 @@ def _without_default_model(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RepairSettings(Section):
-    """`dualwrite-monitor repair` (CONTRACT §8)."""
+    """`dualwrite-monitor repair` (CONTRACT §8), and the daemon's own repair when enabled."""
+
+    #: The daemon repairs too (plans from every check, then applies, conditional and audited):
+    #: off by default, so the monitor writes nothing outside its own schema unless this is on
+    #: or `repair --apply` is run.
+    enabled: bool = False
+    #: How often the daemon repairs, when enabled.
+    interval: Duration = timedelta(minutes=15)
+    #: At most this many actions per daemon repair run (the rest wait for the next run).
+    max_actions_per_run: int = Field(default=100, ge=1)
 
     #: A DynamoDB item with no SQL row: mark it Compensated (soft), or delete it.
     dynamodb_only: Literal["compensate", "delete"] = "compensate"

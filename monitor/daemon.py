@@ -44,6 +44,7 @@ from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
 from monitor.migration.phase import current_phase
 from monitor.migration.watch import watch_phase
 from monitor.model import CheckReport, Outcome, Window
+from monitor.repair.scheduled import ScheduledRepair
 from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
 from monitor.sinks import ReportSink, SinkContext, SinkFactory
@@ -125,6 +126,10 @@ class Daemon:
         self._rules = build_rules(settings, REGISTRY)
         #: Checks the phase stops (monitoring continuation in dynamo_only), with the reason.
         self._stopped: dict[str, str] = {}
+        #: The daemon's own repair, only with `[repair] enabled = true` (read-only otherwise).
+        self._repair: ScheduledRepair | None = None
+        if settings.repair.enabled:
+            self._repair = ScheduledRepair(settings, self.context, lambda: self.leading)
         self._scheduler: CheckScheduler | None = None
         self._leader: LeaderElector | None = None
         if settings.ha.enabled:
@@ -199,6 +204,8 @@ class Daemon:
                 if self.stream is not None:
                     group.start_soon(self._run_stream, self.stream)
                 self._warn_about_timeouts()
+                if self._repair is not None:
+                    group.start_soon(self._repair.run)
                 if not settings.runbook_template():
                     log.warning(
                         "daemon.no_runbook_link",
@@ -438,6 +445,7 @@ class Daemon:
             "alerts": self._board.alerts_json(),
             "phase": self._board.phase_json(),
             "stopped": dict(self._stopped),
+            "repair": {"enabled": False} if self._repair is None else self._repair.status_json(),
             "stream": {"enabled": False} if self.stream is None else self.stream.status_json(),
         }
 

@@ -108,26 +108,37 @@ def render_text(report: CheckReport, *, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
-class TerminalProgress:
-    """Progress on stderr for long runs, only when stderr is a terminal (never in pipes or logs)."""
+class TerminalLine:
+    """One line on stderr redrawn in place, only when stderr is a terminal (never in pipes or
+    logs), cleared by `finish`."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
-        self.label = label
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self._shown = False
 
-    def __call__(self, done: int, total: int, records: int) -> None:
-        if not self.enabled:
-            return
-        self.stream.write(f"\r{self.label}: {done}/{total} slices, {records:,} records read")
-        self.stream.flush()
-        self._shown = True
+    def draw(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+            self._shown = True
 
     def finish(self) -> None:
         if self._shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
+            self._shown = False
+
+
+class TerminalProgress(TerminalLine):
+    """Progress on stderr for a long check run."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self.label = label
+
+    def __call__(self, done: int, total: int, records: int) -> None:
+        self.draw(f"{self.label}: {done}/{total} slices, {records:,} records read")
 
 
 @contextmanager

@@ -52,6 +52,7 @@ def _positive(text: str) -> int:
 
 def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
     from monitor.migration.commands import operator
+    from monitor.repair.progress import RepairProgress
     from monitor.repair.run import RepairRequest, run_repair
     from monitor.report import dumps
 
@@ -59,6 +60,7 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
         raise UsageError(
             "--plan applies a saved plan as it is: drop --kind/--limit/--since/--until"
         )
+    progress = RepairProgress()
     request = RepairRequest(
         now=datetime.now(UTC),
         apply=args.apply,
@@ -69,8 +71,12 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
         since=args.since,
         until=args.until,
         by=operator(args.by),
+        progress=progress,
     )
-    report = anyio.run(run_repair, settings, request)
+    try:
+        report = anyio.run(run_repair, settings, request)
+    finally:
+        progress.finish()
     document = report.as_json()
     if args.format == "json":
         out(dumps(document))

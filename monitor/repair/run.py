@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from monitor.repair.apply import Applier, Current
 from monitor.repair.audit import AuditEntry, RepairAudit
 from monitor.repair.gap import default_row, dynamo_only_periods, keys_in_gap
 from monitor.repair.planfile import Plan, PlanEntry, action_json, load_plan, save_plan
+from monitor.repair.progress import RepairProgress
 from monitor.repair.records import RecordReader, Seen, generic_item
 from monitor.setup import is_default_model
 from monitor.stores.budget import ReadBudget
@@ -52,6 +53,8 @@ class RepairRequest:
     by: str = "repair"
     #: Awaited before each write (tests "crash" a run part way with it).
     before_write: Callable[[], Awaitable[None]] | None = None
+    #: The terminal line of a long run (the CLI's; never in the daemon).
+    progress: RepairProgress | None = None
 
 
 @dataclass
@@ -104,49 +107,60 @@ async def run_repair(settings: Settings, request: RepairRequest) -> RepairReport
     async with open_context(settings, migrate=request.apply) as context:
         if not request.apply:
             context.state = None  # a dry run writes nothing: no discovery cache either
-        reader = RecordReader(context.sql.mapping, settings.repair.updated_at_column)
-        schema = settings.postgres.state_schema
-        if request.plan_file is not None:
-            plan = load_plan(request.plan_file, context.sql.mapping.key_column)
-        else:
-            phase = await current_phase(context.sql.pool, schema)
-            plan = await _make_plan(context, reader, phase, request)
-        if request.save_plan is not None:
-            save_plan(plan, request.save_plan)
-        report = RepairReport(plan, applied=request.apply)
-        if not request.apply:
-            report.results = [
-                ActionResult(e, "left" if e.action.action is Action.LEAVE else "planned")
-                for e in plan.steps
-            ]
-            return report
-        audit = RepairAudit(context.sql.pool, schema, plan.key_column, request.by)
-        budget = ReadBudget(settings.repair.max_writes_per_second)
+        return await repair_in(context, request)
 
-        async def before_write() -> None:
-            await budget.acquire()
-            budget.charge(1)
-            if request.before_write is not None:
-                await request.before_write()
 
-        applier = Applier(
-            context.sql,
-            context.dynamo,
-            reader,
-            item_builder(settings),
-            build_row=default_row if is_default_model(context.sql.mapping) else None,
-            before_write=before_write,
-        )
-        report.results = await _apply(context, reader, applier, audit, plan)
+async def repair_in(context: CheckContext, request: RepairRequest) -> RepairReport:
+    """One repair run on open stores (the CLI's, or the daemon's shared ones)."""
+    settings = context.settings
+    reader = RecordReader(context.sql.mapping, settings.repair.updated_at_column)
+    schema = settings.postgres.state_schema
+    if request.plan_file is not None:
+        plan = load_plan(request.plan_file, context.sql.mapping.key_column)
+    else:
+        phase = await current_phase(context.sql.pool, schema)
+        plan = await _make_plan(context, reader, phase, request)
+    if request.save_plan is not None:
+        save_plan(plan, request.save_plan)
+    report = RepairReport(plan, applied=request.apply)
+    if not request.apply:
+        report.results = [
+            ActionResult(e, "left" if e.action.action is Action.LEAVE else "planned")
+            for e in plan.steps
+        ]
         return report
+    audit = RepairAudit(context.sql.pool, schema, plan.key_column, request.by)
+    budget = ReadBudget(settings.repair.max_writes_per_second)
+
+    async def before_write() -> None:
+        await budget.acquire()
+        budget.charge(1)
+        if request.before_write is not None:
+            await request.before_write()
+
+    applier = Applier(
+        context.sql,
+        context.dynamo,
+        reader,
+        item_builder(settings),
+        build_row=default_row if is_default_model(context.sql.mapping) else None,
+        before_write=before_write,
+    )
+    report.results = await _apply(context, reader, applier, audit, plan, request.progress)
+    return report
 
 
 async def collect_findings(context: CheckContext, request: RepairRequest) -> list[Finding]:
     """Every finding of every check over the requested (or default settled) windows."""
     check_request = CheckRequest(now=request.now, since=request.since, until=request.until)
-    context.samples = SampleCache()
+    # Its own sample cache: a shared context (the daemon's) must not keep this run's sample.
+    context = replace(context, samples=SampleCache())
     findings: list[Finding] = []
+    progress = request.progress
     for name in REGISTRY:
+        if progress is not None:
+            progress.check = name
+            check_request = replace(check_request, progress=progress.planning)
         report = await run_check(name, context, check_request)
         findings.extend(report.findings)
     if request.kinds:
@@ -171,7 +185,10 @@ async def _make_plan(
         )
     )
     if request.limit is not None:
-        actions = actions[: request.limit]
+        # The limit counts actions that write; a `leave` writes nothing and is always listed.
+        repairs = [a for a in actions if a.action is not Action.LEAVE][: request.limit]
+        kept = {id(a) for a in repairs}
+        actions = [a for a in actions if id(a) in kept or a.action is Action.LEAVE]
     seen: dict[KeyValue, Seen] = {}
     for start in range(0, len(actions), CHUNK):
         chunk = actions[start : start + CHUNK]
@@ -227,6 +244,7 @@ async def _apply(
     applier: Applier,
     audit: RepairAudit,
     plan: Plan,
+    progress: RepairProgress | None = None,
 ) -> list[ActionResult]:
     earlier = await audit.entries(plan.id)
     results: list[ActionResult] = []
@@ -236,16 +254,27 @@ async def _apply(
         repairs = [e for e in chunk if e.action.action is not Action.LEAVE]
         current = await _read_current(context, reader, [e.action for e in repairs])
         for entry in chunk:
-            action = entry.action
-            if action.action is Action.LEAVE:
-                results.append(ActionResult(entry, "left"))
-                continue
-            known = earlier.get((str(action.action), action.key))
-            if known is not None and known.result == "applied":
-                results.append(ActionResult(entry, "applied", "applied by an earlier run"))
-                continue
-            results.append(await _apply_one(applier, audit, plan, entry, current, known))
+            results.append(await _result_of(applier, audit, plan, entry, current, earlier))
+            if progress is not None:
+                progress.applying(len(results), len(entries), (r.result for r in results))
     return results
+
+
+async def _result_of(
+    applier: Applier,
+    audit: RepairAudit,
+    plan: Plan,
+    entry: PlanEntry,
+    current: Mapping[KeyValue, Current],
+    earlier: Mapping[tuple[str, KeyValue], AuditEntry],
+) -> ActionResult:
+    action = entry.action
+    if action.action is Action.LEAVE:
+        return ActionResult(entry, "left")
+    known = earlier.get((str(action.action), action.key))
+    if known is not None and known.result == "applied":
+        return ActionResult(entry, "applied", "applied by an earlier run")
+    return await _apply_one(applier, audit, plan, entry, current, known)
 
 
 async def _apply_one(

@@ -40,9 +40,9 @@ EXPECTED = {
 }
 
 
-def seed_faults(settings: Settings) -> list[dict[str, Any]]:
+def seed_faults(settings: Settings, start: datetime = BASE_TIME) -> list[dict[str, Any]]:
     """One record for each fault repair must handle, among healthy ones."""
-    rows = make_rows(60)
+    rows = make_rows(60, start=start)
     by_key = {r["log_id"]: r for r in rows}
     for key in (CRASHED, STUCK):
         by_key[key]["write_status"] = "Pending"
@@ -348,3 +348,26 @@ def test_after_a_rollback_the_gap_is_copied_back_to_sql_not_compensated(
     # A second run finds nothing left to do.
     code, document = cli(capsys, config, *WINDOW)
     assert code == 0 and document["actions"] == []
+
+
+def test_a_long_repair_shows_its_progress_on_a_terminal_and_nothing_elsewhere(
+    settings: Settings,
+) -> None:
+    import io
+
+    from monitor.repair.progress import RepairProgress
+
+    seed_faults(settings)
+    terminal = io.StringIO()
+    progress = RepairProgress(terminal, enabled=True)
+    request = RepairRequest(now=UNTIL, since=SINCE, until=UNTIL, apply=True, progress=progress)
+    report = anyio.run(run_repair, settings, request)
+    progress.finish()
+    assert report.ok
+    drawn = terminal.getvalue()
+    assert "repair: planning, counts" in drawn and "records" in drawn
+    assert f"repair: {len(EXPECTED)}/{len(EXPECTED)} actions (6 applied, 1 left)" in drawn
+    assert drawn.endswith("\r\033[K")  # cleared at the end
+    piped = io.StringIO()  # not a terminal: nothing drawn
+    RepairProgress(piped).applying(1, 2, ["applied"])
+    assert piped.getvalue() == ""
