@@ -589,10 +589,12 @@ class StreamSettings(Section):
     #: Retained WAL of the slot above this many megabytes logs a warning (an unconsumed slot
     #: fills the disk).
     max_retained_wal_mb: int = Field(default=1024, ge=1)
+    #: How often the stream's figures become a `stream` report (metrics, /status, alert rules).
+    report_interval: Duration = timedelta(minutes=1)
     #: Stream findings kept for /status.
     status_findings: int = Field(default=20, ge=0, le=1000)
 
-    @field_validator("grace", "poll_interval", "checkpoint_interval")
+    @field_validator("grace", "poll_interval", "checkpoint_interval", "report_interval")
     @classmethod
     def _positive_durations(cls, value: timedelta) -> timedelta:
         return _positive(value)

@@ -36,7 +36,13 @@ import anyio
 from monitor import __version__
 from monitor.alerts.wiring import build_rules
 from monitor.checks.context import CheckContext, open_context
-from monitor.checks.registry import REGISTRY, RULE_FIGURES, CheckRequest, run_check
+from monitor.checks.registry import (
+    REGISTRY,
+    RULE_FIGURES,
+    CheckRequest,
+    report_sources,
+    run_check,
+)
 from monitor.config import Settings
 from monitor.core.switch import stop_reason
 from monitor.errors import EXIT_OK, MonitorError, first_monitor_error
@@ -49,6 +55,7 @@ from monitor.report import iso
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
 from monitor.sinks import ReportSink, SinkContext, SinkFactory
 from monitor.stream.metrics import StreamMetrics
+from monitor.stream.report import STREAM_CHECK
 from monitor.stream.service import StreamService
 from monitor.telemetry.logs import configure_logging, redact_text
 from monitor.telemetry.metrics import Telemetry, build_telemetry
@@ -123,7 +130,7 @@ class Daemon:
         self._stores = _Stores(settings)
         self._intervals = {name: interval_for(settings, name) for name in REGISTRY}
         self._board = StatusBoard({n: i.total_seconds() for n, i in self._intervals.items()})
-        self._rules = build_rules(settings, REGISTRY)
+        self._rules = build_rules(settings, report_sources(settings))
         #: Checks the phase stops (monitoring continuation in dynamo_only), with the reason.
         self._stopped: dict[str, str] = {}
         #: The daemon's own repair, only with `[repair] enabled = true` (read-only otherwise).
@@ -203,6 +210,7 @@ class Daemon:
                     self.metrics.set_leader(True)
                 if self.stream is not None:
                     group.start_soon(self._run_stream, self.stream)
+                    group.start_soon(self._stream_reports, self.stream)
                 self._warn_about_timeouts()
                 if self._repair is not None:
                     group.start_soon(self._repair.run)
@@ -283,11 +291,35 @@ class Daemon:
                         log.exception("stream.failed")
                     else:
                         log.warning("stream.failed", extra={"error": str(found)})
+                    # Counted and alerted like a failed check run (check_failed:stream).
+                    failed = RunRecord(
+                        STREAM_CHECK,
+                        "stream",
+                        datetime.now(UTC),
+                        None,
+                        Outcome.ERROR,
+                        None,
+                        found or exc,
+                    )
+                    await self._deliver(failed)
             self._stream_scope = None
             if scope.cancelled_caught:
                 continue  # leadership lost: wait to lead again
             delay = STREAM_RESTART if anyio.current_time() - started > 60 else min(delay * 2, 60)
             await anyio.sleep(delay)
+
+    async def _stream_reports(self, service: StreamService) -> None:
+        """The stream's figures as a `stream` report every report_interval, while leading."""
+        interval = self.settings.stream.report_interval.total_seconds()
+        while True:
+            await anyio.sleep(interval)
+            report = service.take_report()
+            if not self.leading:
+                continue
+            record = RunRecord(
+                STREAM_CHECK, "stream", report.window.start, None, report.outcome, report
+            )
+            await self._deliver(record)
 
     async def _stream_gap(self, window: Window, shard: str) -> None:
         """Changes the stream lost: the interval checks judge that window instead."""

@@ -15,7 +15,7 @@ import anyio
 from monitor.alerts.channels import build_notifier
 from monitor.alerts.engine import counter_state, utc_now
 from monitor.alerts.wiring import Alerts, build_alerts
-from monitor.checks.registry import REGISTRY
+from monitor.checks.registry import report_sources
 from monitor.core.rules import Notification
 from monitor.errors import MonitorError
 from monitor.model import CheckReport
@@ -58,7 +58,10 @@ async def alerts_sink(
                 # Without a channel, alerts become JSON log events: stdout is the JSON log stream.
                 notifier = build_notifier(context.settings, fallback="log")
                 alerts = build_alerts(
-                    context.settings, stores.sql.pool, checks=REGISTRY, notifier=notifier
+                    context.settings,
+                    stores.sql.pool,
+                    checks=report_sources(context.settings),
+                    notifier=notifier,
                 )
                 alerts.engine.add_listener(count)
                 group.start_soon(alerts.outbox.run)

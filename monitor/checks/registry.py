@@ -12,6 +12,7 @@ from typing import Final
 from monitor.checks import counts, orphans, quality, sampling
 from monitor.checks.context import CheckContext
 from monitor.checks.spec import CheckFunction, CheckRequest, CheckSpec
+from monitor.config import Settings
 from monitor.core.alertmap import Figure
 from monitor.errors import UsageError
 from monitor.model import CheckReport
@@ -48,6 +49,11 @@ def rule_figures(checks: tuple[CheckSpec, ...]) -> dict[str, Figure]:
 REGISTRY: Final[Mapping[str, CheckSpec]] = by_name(CHECKS)
 #: Rule name -> its figure: every `[alerts.thresholds]` rule plus `count_variance`.
 RULE_FIGURES: Final[Mapping[str, Figure]] = rule_figures(CHECKS)
+
+
+def report_sources(settings: Settings) -> list[str]:
+    """Every name a report comes under in the daemon: the checks, and `stream` when enabled."""
+    return [*REGISTRY, *(("stream",) if settings.stream.enabled else ())]
 
 
 async def run_check(name: str, context: CheckContext, request: CheckRequest) -> CheckReport:

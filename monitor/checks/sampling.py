@@ -395,6 +395,8 @@ SPEC = CheckSpec(
                 FindingKind.INVALID_DATA,
             ),
             title="Field accuracy",
+            # Continuous verification measures it too, on every changed record (monitor.stream).
+            also=("stream",),
         ),
     },
     gauges=(

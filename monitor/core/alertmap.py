@@ -39,6 +39,9 @@ class Figure:
     kinds: tuple[FindingKind, ...] = ()
     #: The rule's name in messages ("Data consistency").
     title: str = ""
+    #: Other reports carrying the same figure under the same key (the `stream` report's
+    #: `accuracy` measures every changed record the way `sample` measures a sample).
+    also: tuple[str, ...] = ()
 
 
 def report_observations(
@@ -51,7 +54,8 @@ def report_observations(
     """
     found: dict[str, Observation] = {}
     for rule, figure in figures.items():
-        if figure.check != report.check or figure.key not in report.summary:
+        checks = (figure.check, *figure.also)
+        if report.check not in checks or figure.key not in report.summary:
             continue
         observed = _read(report.summary[figure.key], figure)
         if observed is None:

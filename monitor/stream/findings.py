@@ -14,6 +14,7 @@ from monitor.model import Finding, KeyValue
 from monitor.report import finding_json, iso
 from monitor.stores.stream_state import StreamState, key_json
 from monitor.stream.metrics import StreamMetrics
+from monitor.stream.report import StreamTally
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,14 @@ def stream_finding_json(found: StreamFinding, key_column: str) -> dict[str, Any]
 
 class FindingReporter:
     def __init__(
-        self, state: StreamState, metrics: StreamMetrics | None, key_column: str, keep: int
+        self,
+        state: StreamState,
+        metrics: StreamMetrics | None,
+        key_column: str,
+        keep: int,
+        tally: StreamTally | None = None,
     ) -> None:
+        self._tally = tally
         self._state = state
         self._metrics = metrics
         self._key_column = key_column
@@ -60,6 +67,8 @@ class FindingReporter:
             new += 1
             self.recent.appendleft(item)
             self.by_kind[str(item.finding.kind)] += 1
+            if self._tally is not None:
+                self._tally.findings.append(item.finding)
             if self._metrics is not None:
                 self._metrics.record_latency((item.found_at - item.changed_at).total_seconds())
             log.warning("stream.finding", extra=stream_finding_json(item, self._key_column))

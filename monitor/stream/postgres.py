@@ -31,6 +31,7 @@ from monitor.stream.findings import FindingReporter, StreamFinding
 from monitor.stream.judge import judge_item
 from monitor.stream.metrics import StreamMetrics
 from monitor.stream.pgoutput import DecodeError, Decoder, RowChange, decode_all
+from monitor.stream.report import StreamTally
 from monitor.stream.verifier import compared_columns, rows_by_key
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ class SqlChangeVerifier:
         metrics: StreamMetrics | None,
         *,
         clock: Clock = utc_now,
+        tally: StreamTally | None = None,
     ) -> None:
+        self.tally = tally
         self.settings = settings
         self.config = settings.stream
         self.sql = sql
@@ -195,6 +198,8 @@ class SqlChangeVerifier:
         self.findings += bad
         if self.metrics is not None:
             self.metrics.record_verified("postgres", len(due) - bad, bad)
+        if self.tally is not None:
+            self.tally.add("postgres", len(due), bad)
 
     # --- the slot's retained WAL -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import anyio
 
 from monitor.config import Settings
 from monitor.errors import StoreError
-from monitor.model import Window
+from monitor.model import CheckReport, Window
 from monitor.report import iso
 from monitor.stores.stream_state import SavedPosition, StreamState
 from monitor.stores.streams import DynamoStreams
@@ -27,6 +27,7 @@ from monitor.stream.findings import FindingReporter
 from monitor.stream.metrics import StreamMetrics
 from monitor.stream.positions import Positions
 from monitor.stream.postgres import SqlChangeVerifier
+from monitor.stream.report import StreamTally, stream_report
 from monitor.stream.table import stream_arn
 from monitor.stream.verifier import DynamoChangeVerifier
 
@@ -73,6 +74,14 @@ class StreamService:
         self.error: str | None = None
         self.gaps: list[dict[str, str]] = []
         self.started_at: datetime | None = None
+        self.tally = StreamTally()
+        self._reported_at = clock()
+
+    def take_report(self) -> CheckReport:
+        """The figures since the last report (the daemon delivers it like a check run's)."""
+        now = self.clock()
+        start, self._reported_at = self._reported_at, now
+        return stream_report(self.settings, self.tally.take(), start, now, self.lag_seconds())
 
     @property
     def grace(self) -> timedelta:
@@ -84,7 +93,11 @@ class StreamService:
         state = StreamState(context.sql.pool, settings.postgres.state_schema)
         if self.reporter is None:
             self.reporter = FindingReporter(
-                state, self.metrics, settings.mapping.key_column, settings.stream.status_findings
+                state,
+                self.metrics,
+                settings.mapping.key_column,
+                settings.stream.status_findings,
+                self.tally,
             )
         arn = stream_arn(await context.dynamo.describe(), settings.dynamodb.table)
         saved = await state.positions(arn)
@@ -107,7 +120,7 @@ class StreamService:
                 clock=self.clock,
             )
             verifier = DynamoChangeVerifier(
-                settings, context.sql, buffer, self.reporter, self.metrics
+                settings, context.sql, buffer, self.reporter, self.metrics, self.tally
             )
             sql_side = None
             if settings.stream.postgres:
@@ -119,6 +132,7 @@ class StreamService:
                     self.reporter,
                     self.metrics,
                     clock=self.clock,
+                    tally=self.tally,
                 )
             self.sql_side = sql_side
             self.arn, self.buffer, self.reader, self.verifier = arn, buffer, reader, verifier

@@ -17,6 +17,7 @@ from monitor.stream.changes import Change
 from monitor.stream.findings import FindingReporter, StreamFinding
 from monitor.stream.judge import judge_item
 from monitor.stream.metrics import StreamMetrics
+from monitor.stream.report import StreamTally
 
 
 async def rows_by_key(
@@ -46,7 +47,9 @@ class DynamoChangeVerifier:
         buffer: ChangeBuffer,
         reporter: FindingReporter,
         metrics: StreamMetrics | None,
+        tally: StreamTally | None = None,
     ) -> None:
+        self.tally = tally
         self.settings = settings
         self.sql = sql
         self.mapping = sql.mapping
@@ -75,6 +78,8 @@ class DynamoChangeVerifier:
         self.findings += bad
         if self.metrics is not None:
             self.metrics.record_verified("dynamodb", len(due) - bad, bad)
+        if self.tally is not None:
+            self.tally.add("dynamodb", len(due), bad)
         return len(due)
 
     async def _judge(

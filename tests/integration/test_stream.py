@@ -7,6 +7,7 @@ single read on the table, and a restart must resume after its checkpoint without
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,9 +15,11 @@ from typing import Any
 
 import anyio
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.checks.context import CheckContext, open_context
 from monitor.config import Settings
+from monitor.daemon import Daemon
 from monitor.setup import run_setup
 from monitor.stream.service import StreamService
 from monitor.stream.table import StreamNotReady
@@ -176,3 +179,46 @@ async def test_without_a_stream_setup_and_the_verifier_say_how_to_enable_it(
         assert any("StreamViewType=NEW_AND_OLD_IMAGES" in line for line in result.advice)
         with pytest.raises(StreamNotReady, match="StreamViewType=NEW_AND_OLD_IMAGES"):
             await service_for(context).run()
+
+
+async def test_the_daemon_shows_the_stream_in_status_metrics_and_its_report(
+    database: str, dynamo_endpoint: str
+) -> None:
+    settings = make_settings(
+        database,
+        dynamo_endpoint,
+        stream={**STREAM, "report_interval": "300ms"},
+        telemetry={"listen": "127.0.0.1:0"},
+    )
+    async with open_rig(settings) as rig:
+        expected = await write_with_faults(rig)
+    daemon = Daemon(settings, environ={})
+
+    def stream_status() -> dict[str, Any]:
+        return dict(daemon.status()["stream"])
+
+    def reported() -> bool:
+        checks = daemon.status()["checks"]
+        return "stream" in json.dumps(checks)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(daemon.run)
+        await wait_for(
+            lambda: sum(stream_status().get("findings_by_kind", {}).values()) == len(expected)
+        )
+        await wait_for(reported)
+        text = daemon._telemetry.prometheus_text().decode()
+        daemon.request_stop()
+    status = stream_status()
+    assert {(f["kind"], f["key"]["log_id"]) for f in status["last_findings"]} == set(expected)
+    assert status["verified"] >= 17 and status["lag_s"] is not None
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    verified = {
+        s.labels["result"]: s.value
+        for s in families["dualwrite_stream_verified"].samples
+        if s.name.endswith("_total")
+    }
+    assert verified["finding"] == len(expected) and verified["ok"] >= 13
+    latency = families["dualwrite_stream_detection_latency_seconds"]
+    assert [s.value for s in latency.samples if s.name.endswith("_count")] == [len(expected)]
+    assert "dualwrite_stream_lag_seconds" in families
