@@ -16,7 +16,7 @@ import hashlib
 import json
 import secrets
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,7 @@ def write_export(
 
     `lines` are appended verbatim to the first data file (malformed input for the tests).
     """
-    export_id = f"{int(export_time.timestamp() * 1000):014d}-{secrets.token_hex(4)}"
-    base = f"{prefix}/AWSDynamoDB/{export_id}" if prefix else f"AWSDynamoDB/{export_id}"
-    folder = root / base
-    (folder / "data").mkdir(parents=True)
+    folder, export_id = new_export_folder(root, export_time, prefix)
     names = [
         base64.b32encode(secrets.token_bytes(16)).decode().lower().rstrip("=") for _ in range(files)
     ]
@@ -66,14 +63,46 @@ def write_export(
             counts[index] += 1
         for line in lines:
             outs[0].write(line + "\n")
+    write_manifests(
+        folder,
+        [(f"{n}.json.gz", c) for n, c in zip(names, counts, strict=True)],
+        export_id=export_id,
+        export_time=export_time,
+        table=table,
+        prefix=prefix,
+    )
+    return folder
+
+
+def new_export_folder(
+    root: Path, export_time: datetime, prefix: str = "exports"
+) -> tuple[Path, str]:
+    """A fresh `<root>/<prefix>/AWSDynamoDB/<export id>/data/`; (the export folder, its id)."""
+    export_id = f"{int(export_time.timestamp() * 1000):014d}-{secrets.token_hex(4)}"
+    base = f"{prefix}/AWSDynamoDB/{export_id}" if prefix else f"AWSDynamoDB/{export_id}"
+    (root / base / "data").mkdir(parents=True)
+    return root / base, export_id
+
+
+def write_manifests(
+    folder: Path,
+    files: Sequence[tuple[str, int]],
+    *,
+    export_id: str,
+    export_time: datetime,
+    table: str = "IntegrationLogs",
+    prefix: str = "exports",
+) -> None:
+    """The two manifests of an export whose data files (name, item count) are in `folder/data`."""
+    base = f"{prefix}/AWSDynamoDB/{export_id}" if prefix else f"AWSDynamoDB/{export_id}"
     with (folder / "manifest-files.json").open("w") as manifest:
-        for name, count in zip(names, counts, strict=True):
-            data = (folder / "data" / f"{name}.json.gz").read_bytes()
+        for name, count in files:
+            data = (folder / "data" / name).read_bytes()
             entry = {
                 "itemCount": count,
                 "md5Checksum": base64.b64encode(hashlib.md5(data).digest()).decode(),
                 "etag": hashlib.md5(data).hexdigest(),
-                "dataFileS3Key": f"{base}/data/{name}.json.gz",
+                "dataFileS3Key": f"{base}/data/{name}",
             }
             manifest.write(json.dumps(entry) + "\n")
     table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
@@ -91,7 +120,7 @@ def write_export(
         "s3SseKmsKeyId": None,
         "manifestFilesS3Key": f"{base}/manifest-files.json",
         "billedSizeBytes": 0,
-        "itemCount": sum(counts),
+        "itemCount": sum(c for _, c in files),
         "outputFormat": "DYNAMODB_JSON",
         "exportType": "FULL_EXPORT",
     }
@@ -100,7 +129,6 @@ def write_export(
         hashlib.md5((folder / "manifest-summary.json").read_bytes()).hexdigest()
     )
     (folder / "_started").write_bytes(b"")
-    return folder
 
 
 async def upload_folder(root: Path, folder: Path, bucket: str, endpoint_url: str) -> str:

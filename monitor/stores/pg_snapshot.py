@@ -160,6 +160,34 @@ async def _connection(settings: PostgresSettings) -> AsyncIterator[asyncpg.Conne
             await conn.close()
 
 
+async def _key_type(conn: asyncpg.Connection, mapping: TableMapping) -> str | None:
+    value = await conn.fetchval(
+        "SELECT format_type(atttypid, NULL) FROM pg_attribute"
+        " WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
+        quote_ident(mapping.sql_table),
+        mapping.key_column,
+    )
+    return None if value is None else str(value)
+
+
+async def key_kind_of_table(settings: PostgresSettings, mapping: TableMapping) -> KeyKind:
+    """The key column's kind, from the catalog; a missing table or column is a StoreError."""
+    async with _connection(settings) as conn, translate_errors("reading the key column's type"):
+        type_name = await _key_type(conn, mapping)
+    return _kind(type_name, mapping)
+
+
+def _kind(type_name: str | None, mapping: TableMapping) -> KeyKind:
+    if type_name is None:
+        raise StoreError(
+            STORE, f"table {mapping.sql_table} or its column {mapping.key_column} does not exist"
+        )
+    kind = key_kind_of(type_name)
+    if kind is None:
+        raise StoreError(STORE, f"{mapping.key_column} is {type_name}, not a number or text")
+    return kind
+
+
 async def export_snapshot(
     settings: PostgresSettings,
     mapping: TableMapping,
@@ -180,20 +208,8 @@ async def export_snapshot(
         async with translate_errors("opening the snapshot"):
             await _begin(lead, copy_timeout)
             snapshot_id = str(await lead.fetchval("SELECT pg_export_snapshot()"))
-            type_name = await lead.fetchval(
-                "SELECT format_type(atttypid, NULL) FROM pg_attribute"
-                " WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
-                table,
-                mapping.key_column,
-            )
-        if type_name is None:
-            raise StoreError(
-                STORE,
-                f"table {mapping.sql_table} or its column {mapping.key_column} does not exist",
-            )
-        kind = key_kind_of(str(type_name))
-        if kind is None:
-            raise StoreError(STORE, f"{mapping.key_column} is {type_name}, not a number or text")
+            type_name = await _key_type(lead, mapping)
+        kind = _kind(type_name, mapping)
         if not _SNAPSHOT_ID.fullmatch(snapshot_id):
             raise StoreError(STORE, f"unexpected snapshot id {snapshot_id!r}")
         ranges: list[tuple[int, int] | None] = [None]

@@ -33,13 +33,6 @@ from monitor.verify.export_findings import (
     key_finding,
 )
 
-#: One member per DynamoDB type: the tag of a wrongly typed key survives into its reason.
-_ANY_TYPE = (
-    'STRUCT("S" VARCHAR, "N" VARCHAR, "BOOL" BOOLEAN, "NULL" BOOLEAN, "B" VARCHAR,'
-    ' "M" JSON, "L" JSON, "SS" JSON, "NS" JSON, "BS" JSON)'
-)
-_SCALAR = 'STRUCT("S" VARCHAR, "N" VARCHAR, "BOOL" BOOLEAN)'
-
 
 @dataclass(frozen=True, slots=True)
 class ComparedField:
@@ -73,29 +66,38 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _item_type(mapping: TableMapping, fields: Sequence[ComparedField]) -> str:
-    members = {
-        mapping.partition_key: 'STRUCT("S" VARCHAR)',
-        mapping.sort_key: 'STRUCT("S" VARCHAR)',
-        mapping.key_attribute: _ANY_TYPE,
-        mapping.status_attribute: _ANY_TYPE,
-    }
-    for f in fields:
-        members.setdefault(f.attribute, _SCALAR)
-    return "STRUCT(" + ", ".join(f"{quote(k)} {v}" for k, v in members.items()) + ")"
+def pointer(*names: str) -> str:
+    """A JSON pointer (`/Item/LogId/N`): any attribute name, `~` and `/` escaped (RFC 6901)."""
+    return "".join("/" + n.replace("~", "~0").replace("/", "~1") for n in names)
 
 
-def _field_expr(f: ComparedField) -> str:
-    """The value compared for one attribute, as the snapshot computes it for its column."""
-    attr = f"Item.{quote(f.attribute)}"
+class _Paths:
+    """The JSON pointers one `json_extract_string` reads from each line, parsing it once."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def at(self, *names: str) -> str:
+        path = pointer("Item", *names)
+        if path not in self.paths:
+            self.paths.append(path)
+        return f"v[{self.paths.index(path) + 1}]"
+
+    def sql(self) -> str:
+        return "[" + ", ".join(literal(p) for p in self.paths) + "]"
+
+
+def _field_expr(f: ComparedField, paths: _Paths) -> str:
+    """The value compared for one attribute, as the snapshot computes it for its column.
+
+    `json_extract_string` gives an N's digits and a BOOL as `true`/`false`: the text
+    `column::text` gives in PostgreSQL.
+    """
     if f.value == "epoch_us":
         formats = "[" + ", ".join(literal(x) for x in f.time_formats) + "]"
-        return f"epoch_us(try_strptime({attr}.S, {formats}))"
-    text = (
-        f"coalesce({attr}.S, {attr}.N,"
-        f" CASE WHEN {attr}.BOOL THEN 'true' WHEN NOT {attr}.BOOL THEN 'false' END)"
-    )
-    return f"md5({text})"
+        return f"epoch_us(try_strptime({paths.at(f.attribute, 'S')}, {formats}))"
+    text = ", ".join(paths.at(f.attribute, tag) for tag in ("S", "N", "BOOL"))
+    return f"md5(coalesce({text}))"
 
 
 class ExportComparer:
@@ -126,31 +128,43 @@ class ExportComparer:
     # --- loading -------------------------------------------------------------------------
 
     def load_export(self, paths: Sequence[Path], fields: Sequence[ComparedField]) -> None:
+        """Each line parsed once (`read_json_objects`, one multi-path `json_extract_string`)."""
         m = self.mapping
-        key, status = f"Item.{quote(m.key_attribute)}", f"Item.{quote(m.status_attribute)}"
+        at = _Paths()
+        pk, sk = at.at(m.partition_key, "S"), at.at(m.sort_key, "S")
+        key_n, key_s = at.at(m.key_attribute, "N"), at.at(m.key_attribute, "S")
+        status, status_any = at.at(m.status_attribute, "S"), at.at(m.status_attribute)
         if self.key_kind is KeyKind.NUMBER:
-            fast_key = f"CASE WHEN regexp_full_match({key}.N, '-?[0-9]{{1,38}}') AND {key}.S IS NULL THEN TRY_CAST({key}.N AS HUGEINT) END"
+            fast_key = (
+                f"CASE WHEN regexp_full_match({key_n}, '-?[0-9]{{1,38}}') AND {key_s} IS NULL"
+                f" THEN TRY_CAST({key_n} AS HUGEINT) END"
+            )
         else:
-            fast_key = f"CASE WHEN {key}.N IS NULL THEN {key}.S END"
-        status_ok = f"({status} IS NULL OR {status}.S IS NOT NULL)"
+            fast_key = f"CASE WHEN {key_n} IS NULL THEN {key_s} END"
+        slow = f"({fast_key} IS NULL OR ({status_any} IS NOT NULL AND {status} IS NULL))"
+        values = "".join(f", {_field_expr(f, at)} AS f_{i}" for i, f in enumerate(fields))
         files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
-        values = "".join(f", {_field_expr(f)} AS f_{i}" for i, f in enumerate(fields))
+        key_path, status_path = (
+            pointer("Item", m.key_attribute),
+            pointer("Item", m.status_attribute),
+        )
         self.con.execute(
             f"""
             CREATE TABLE dyn AS
             SELECT
-                Item.{quote(m.partition_key)}.S AS pk,
-                Item.{quote(m.sort_key)}.S AS sk,
+                {pk} AS pk,
+                {sk} AS sk,
                 {fast_key} AS key,
-                {status}.S AS status,
-                CASE WHEN {fast_key} IS NULL OR NOT {status_ok}
-                     THEN to_json({key}) END AS key_raw,
-                CASE WHEN {fast_key} IS NULL OR NOT {status_ok}
-                     THEN to_json({status}) END AS status_raw,
-                ({fast_key} IS NULL OR NOT {status_ok}) AS slow
+                {status} AS status,
+                CASE WHEN {slow} THEN json_extract(json, {literal(key_path)})::VARCHAR END AS key_raw,
+                CASE WHEN {slow} THEN json_extract(json, {literal(status_path)})::VARCHAR END
+                    AS status_raw,
+                {slow} AS slow
                 {values}
-            FROM read_json({files}, format = 'newline_delimited', compression = 'gzip',
-                           columns = {{'Item': {literal(_item_type(m, fields))}}})
+            FROM (
+                SELECT json, json_extract_string(json, {at.sql()}) AS v
+                FROM read_json_objects({files}, format = 'newline_delimited', compression = 'gzip')
+            )
             """
         )
 

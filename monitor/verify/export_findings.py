@@ -18,9 +18,6 @@ from monitor.checks.counts import Tally
 from monitor.core.mapping import MappingError, TableMapping, item_key_label
 from monitor.model import Finding, FindingKind, KeyValue
 
-#: The members of the struct each engine reads a key or status attribute into: one per type.
-TAGS = ("S", "N", "BOOL", "NULL", "B", "M", "L", "SS", "NS", "BS")
-
 
 @dataclass(slots=True)
 class Comparison:
@@ -47,21 +44,16 @@ class SlowItems:
     unreadable: set[KeyValue] = field(default_factory=set)
 
 
-def wire(members_json: str | None) -> dict[str, Any] | None:
-    """A struct of one member per DynamoDB type (as JSON), back to its wire form."""
-    if members_json is None:
-        return None
-    members = json.loads(members_json)
-    if not isinstance(members, dict):
-        return None
-    return {tag: members[tag] for tag in TAGS if members.get(tag) is not None}
+def wire(raw: str | None) -> Any:
+    """An attribute's raw JSON text back to its wire form (`{"N": "1.5"}`), as found."""
+    return None if raw is None else json.loads(raw)
 
 
 def decode_slow(
     mapping: TableMapping,
     rows: Iterable[tuple[str | None, str | None, str | None, str | None]],
 ) -> SlowItems:
-    """(pk, sk, key struct JSON, status struct JSON) of each slow item, decoded."""
+    """(pk, sk, key attribute JSON, status attribute JSON) of each slow item, decoded."""
     out = SlowItems()
     for pk, sk, key_raw, status_raw in rows:
         attributes = {

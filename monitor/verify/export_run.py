@@ -14,19 +14,29 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 import duckdb
 
 from monitor.config import FieldSettings, Settings
-from monitor.core.mapping import TableMapping
+from monitor.core.mapping import KeyKind, TableMapping
 from monitor.core.windows import align_down
+from monitor.errors import MonitorError
 from monitor.model import CheckReport, Window
-from monitor.stores.pg_snapshot import ExportedField, FieldValue, Snapshot, export_snapshot
+from monitor.stores.pg_snapshot import (
+    ExportedField,
+    FieldValue,
+    Snapshot,
+    export_snapshot,
+    key_kind_of_table,
+)
 from monitor.verify.export_compare import ComparedField, ExportComparer, Limits
 from monitor.verify.export_findings import Comparison
 from monitor.verify.export_manifest import ExportError
@@ -43,6 +53,8 @@ _TIME_FORMATS = (
     "%Y-%m-%d %H:%M:%S.%f",
     "%Y-%m-%d %H:%M:%S",
 )
+
+T = TypeVar("T")
 
 #: progress(what is happening, e.g. "snapshot: 1/2 streams")
 ExportProgress = Callable[[str], None]
@@ -96,35 +108,75 @@ def export_window(
 
 async def verify_export(settings: Settings, request: ExportRequest) -> CheckReport:
     say = request.progress or (lambda _text: None)
+    clock = _Clock()
     root = Path(settings.verify.export_temp_dir or tempfile.gettempdir())
     work = root / f"dualwrite-verify-{secrets.token_hex(4)}"
     await anyio.Path(work).mkdir(parents=True)
     try:
-        export = await _open(settings, request, work / "export", say)
+        with clock.step("export"):
+            export = await _open(settings, request, work / "export", say)
         mapping = settings.table_mapping()
         window = export_window(mapping, export.manifest.export_time, settings, request)
         exported, compared = export_fields(settings, mapping) if request.fields else ([], [])
-        snapshot = await export_snapshot(
-            settings.postgres,
-            mapping,
-            work / "sql",
-            start=window.start,
-            end=window.end,
-            fields=exported,
-            streams=settings.verify.export_sql_streams,
-            copy_timeout=settings.verify.export_copy_timeout,
-            progress=lambda done, total: say(f"snapshot: {done}/{total} COPY streams done"),
-        )
-        mapping = replace(mapping, key_kind=snapshot.key_kind)
+        mapping = replace(mapping, key_kind=await key_kind_of_table(settings.postgres, mapping))
         limits = Limits(
             settings.verify.export_memory_limit, work / "duckdb", settings.verify.export_threads
         )
-        comparison = await anyio.to_thread.run_sync(
-            _compare, mapping, export, snapshot, window, compared, limits, say
-        )
+        comparer = ExportComparer(mapping, mapping.key_kind or KeyKind.TEXT, limits)
+        try:
+            # The snapshot COPY (PostgreSQL's work) runs while DuckDB reads the export.
+            snapshots: list[Snapshot] = []
+            async with anyio.create_task_group() as group:
+
+                async def take_snapshot() -> None:
+                    with clock.step("snapshot"):
+                        snapshots.append(
+                            await export_snapshot(
+                                settings.postgres,
+                                mapping,
+                                work / "sql",
+                                start=window.start,
+                                end=window.end,
+                                fields=exported,
+                                streams=settings.verify.export_sql_streams,
+                                copy_timeout=settings.verify.export_copy_timeout,
+                                progress=lambda done, total: say(
+                                    f"snapshot: {done}/{total} COPY streams done"
+                                ),
+                            )
+                        )
+
+                group.start_soon(take_snapshot)
+                with clock.step("read_export"):
+                    await anyio.to_thread.run_sync(
+                        _in_memory, limits, _load_export, comparer, export, compared, say
+                    )
+            (snapshot,) = snapshots
+            comparison = await anyio.to_thread.run_sync(
+                _in_memory, limits, _finish, comparer, snapshot, window, compared, say, clock
+            )
+        finally:
+            comparer.close()
     finally:
         await anyio.to_thread.run_sync(shutil.rmtree, work, True)
-    return _report(settings, mapping, window, export, snapshot, comparison, request)
+    return _report(settings, mapping, window, export, snapshot, comparison, request, clock)
+
+
+class _Clock:
+    """Seconds spent in each step of a run, for the report (where the time of a large run goes).
+
+    Steps may overlap (the snapshot is taken while the export is read)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.laps[name] = round(time.monotonic() - started, 3)
 
 
 async def _open(
@@ -142,31 +194,54 @@ async def _open(
     return await open_local(Path(request.location))
 
 
-def _compare(
-    mapping: TableMapping,
+def _in_memory(limits: Limits, work: Callable[..., T], *args: Any) -> T:
+    """Run a DuckDB step; running out of memory is one line that says which key to raise."""
+    try:
+        return work(*args)
+    except duckdb.OutOfMemoryException:
+        raise ComparisonFailed(
+            f"DuckDB ran out of memory within [verify] export_memory_limit = {limits.memory_limit!r}"
+            " (with its spill in export_temp_dir); raise the limit"
+        ) from None
+
+
+class ComparisonFailed(MonitorError):
+    """The comparison could not finish (exit 3), for a reason the message says how to fix."""
+
+
+def _load_export(
+    comparer: ExportComparer,
     export: LocalExport,
+    fields: Sequence[ComparedField],
+    say: ExportProgress,
+) -> None:
+    with comparer.watched(lambda p: say(f"reading the export: {p:.0f} %")):
+        try:
+            comparer.load_export(export.data_paths, fields)
+        except duckdb.OutOfMemoryException:
+            raise
+        except duckdb.Error as exc:
+            raise ExportError(
+                export.location, f"a data file cannot be read: {_reason(exc)}"
+            ) from None
+
+
+def _finish(
+    comparer: ExportComparer,
     snapshot: Snapshot,
     window: Window,
     fields: Sequence[ComparedField],
-    limits: Limits,
     say: ExportProgress,
+    clock: _Clock,
 ) -> Comparison:
-    comparer = ExportComparer(mapping, snapshot.key_kind, limits)
-    try:
-        with comparer.watched(lambda p: say(f"reading the export: {p:.0f} %")):
-            try:
-                comparer.load_export(export.data_paths, fields)
-            except duckdb.Error as exc:
-                raise ExportError(
-                    export.location, f"a data file cannot be read: {_reason(exc)}"
-                ) from None
-        with comparer.watched(lambda p: say(f"reading the snapshot: {p:.0f} %")):
-            comparer.load_snapshot(snapshot.files, _snapshot_types(snapshot, fields))
-        lo, hi = mapping.sort_key_bounds(window.start, window.end)
-        with comparer.watched(lambda p: say(f"comparing: {p:.0f} %")):
-            return comparer.compare((None if window.start == BEGINNING else lo, hi), fields)
-    finally:
-        comparer.close()
+    with (
+        clock.step("read_snapshot"),
+        comparer.watched(lambda p: say(f"reading the snapshot: {p:.0f} %")),
+    ):
+        comparer.load_snapshot(snapshot.files, _snapshot_types(snapshot, fields))
+    lo, hi = comparer.mapping.sort_key_bounds(window.start, window.end)
+    with clock.step("compare"), comparer.watched(lambda p: say(f"comparing: {p:.0f} %")):
+        return comparer.compare((None if window.start == BEGINNING else lo, hi), fields)
 
 
 def _snapshot_types(snapshot: Snapshot, fields: Sequence[ComparedField]) -> list[tuple[str, str]]:
@@ -195,6 +270,7 @@ def _report(
     snapshot: Snapshot,
     comparison: Comparison,
     request: ExportRequest,
+    clock: _Clock,
 ) -> CheckReport:
     warnings: list[str] = []
     expected = export.manifest.item_count
@@ -228,6 +304,7 @@ def _report(
         },
         "snapshot": snapshot.snapshot_id,
         "fields_compared": request.fields,
+        "seconds": clock.laps,
     }
     coverage = Coverage(1, 1, 0, tally.sql + tally.dynamodb)
     return verify_report(

@@ -265,20 +265,22 @@ def test_a_bad_export_is_one_line_and_exit_2(
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "detail"),
     [
-        '{"Item": "secret-value"}',
-        '["secret-value"]',
-        '{"Item": {"LogId": {"BOOL": "secret-value"}}}',
+        ('{"Item": "secret-value"}', "item has no LogId attribute"),
+        ('["secret-value"]', "item has no LogId attribute"),
+        ('{"Item": {"LogId": {"BOOL": "secret-value"}}}', "LogId is neither N nor S"),
     ],
 )
-def test_an_unreadable_line_is_named_by_file_and_line_never_by_its_content(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str
+def test_a_line_that_is_no_item_is_an_invalid_data_finding_never_showing_its_content(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, detail: str
 ) -> None:
     seed(settings, make_rows(3, step=STEP))
     folder = export_table(settings, tmp_path / "exports", line)
     config = write_config(tmp_path / "c.toml", settings)
-    code, _, err = run_cli(capsys, "--config", str(config), "verify", "--from-export", str(folder))
-    assert code == 2
-    assert "a data file cannot be read:" in err and ".json.gz line " in err
-    assert "secret" not in err and err.count("\n") == 1
+    code, report, err = run_cli(
+        capsys, "--config", str(config), "--format", "json", "verify", "--from-export", str(folder)
+    )
+    assert code == 1, err
+    assert [(f["kind"], f["detail"]) for f in report["findings"]] == [("invalid_data", detail)]
+    assert "secret" not in json.dumps(report) and "secret" not in err
