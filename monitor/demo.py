@@ -6,10 +6,12 @@
    and its alerts on the console;
 3. shows a live view on a terminal (plain lines otherwise);
 4. waits until the last records are older than grace and settle, runs every check once more over
-   the whole run, and compares what the checks found with the generator's ground truth.
+   the whole run, and compares what the checks found with the generator's ground truth;
+5. repairs what the checks found (`repair --apply`: conditional, audited) and runs every check
+   again: they agree, but on the records repair leaves as written (invalid data).
 
-Exit 0 only when every injected fault was found with its expected kind and no other key was
-reported. Ctrl-C (or SIGTERM) stops it early; everything it started is stopped and removed.
+Exit 0 only when every injected fault was found with its expected kind, no other key was
+reported, and every check agrees after the repair. Ctrl-C (or SIGTERM) stops it early; everything it started is stopped and removed.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from monitor.checks.context import open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.config import Settings, settings_from_dict
+from monitor.core.plan import summarize
 from monitor.core.rules import Notification
 from monitor.errors import UsageError
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport
+from monitor.repair.run import RepairReport, RepairRequest, repair_in
 from monitor.report import dumps
 from monitor.setup import run_setup
 from monitor.writer.generate import GenerateOptions, Progress, TruthEntry, open_generator
@@ -231,7 +235,7 @@ async def _view_sink(view: View) -> AsyncIterator[Any]:
 
 async def _demo(
     settings: Settings, options: GenerateOptions, view: View, truth: IO[str] | None
-) -> tuple[Progress, list[CheckReport], bool]:
+) -> DemoRun:
     from monitor.daemon import Daemon
 
     await run_setup(settings)
@@ -275,13 +279,57 @@ async def _demo(
             finished.set()
             daemon.request_stop()
     reports: list[CheckReport] = []
+    after: Repaired | None = None
     if not interrupted:
         view.say("final check over the whole run ...")
-        request = CheckRequest(now=datetime.now(UTC), since=started - timedelta(seconds=1))
+        now, since = datetime.now(UTC), started - timedelta(seconds=1)
+        request = CheckRequest(now=now, since=since)
         async with open_context(settings) as context:
             context.samples = SampleCache()
             reports = [await run_check(name, context, request) for name in REGISTRY]
-    return generator.progress, [*view.reports, *reports], interrupted
+            view.say("repairing what the checks found (conditional, audited) ...")
+            repair = await repair_in(
+                context, RepairRequest(now=now, since=since, apply=True, by="demo")
+            )
+            view.say("final check after the repair ...")
+            context.samples = SampleCache()
+            again = [await run_check(name, context, request) for name in REGISTRY]
+        after = Repaired(repair, again)
+    return DemoRun(generator.progress, [*view.reports, *reports], interrupted, after)
+
+
+@dataclass
+class Repaired:
+    """The demo's ending: the repair of what the checks found, and every check after it."""
+
+    report: RepairReport
+    checks: list[CheckReport]
+
+    def summary(self) -> dict[str, Any]:
+        """`repaired` (what the repair did, by action) for the demo's summary."""
+        results = self.report.results
+        by_action = Counter(str(r.entry.action.action) for r in results if r.result == "applied")
+        summary: dict[str, Any] = summarize([r.result for r in results])
+        return summary | {"by_action": dict(sorted(by_action.items()))}
+
+    def remaining(self) -> dict[Any, set[str]]:
+        """Findings after the repair on records the repair did not leave as they are."""
+        left = {r.entry.action.key for r in self.report.results if r.result == "left"}
+        return {k: v for k, v in findings_by_key(self.checks).items() if k not in left}
+
+    @property
+    def agreement(self) -> bool:
+        """Every check agrees after the repair, but on records it leaves as written (invalid
+        data, identical in both stores)."""
+        return self.report.ok and not self.remaining()
+
+
+@dataclass
+class DemoRun:
+    progress: Progress
+    reports: list[CheckReport]
+    interrupted: bool
+    repaired: Repaired | None
 
 
 def run_demo(
@@ -319,15 +367,30 @@ def run_demo(
                 f"writing {rate:g}/s for {duration} with {faults} faults; the daemon checks every"
                 f" {CHECK_INTERVAL} (metrics at http://127.0.0.1:{view.port}/metrics)"
             )
-            progress, reports, interrupted = anyio.run(_demo, settings, options, view, stream)
+            run = anyio.run(_demo, settings, options, view, stream)
     finally:
         if stream is not None:
             stream.close()
-    result = score(progress.entries, findings_by_key(reports), settings.mapping.key_column)
+    interrupted = run.interrupted
+    key_column = settings.mapping.key_column
+    result = score(run.progress.entries, findings_by_key(run.reports), key_column)
     result["alerts"] = {"fired": sorted(set(view.fired)), "resolved": sorted(set(view.resolved))}
-    result["written"] = progress.written
+    result["written"] = run.progress.written
     result["interrupted"] = interrupted
-    passed = not interrupted and not result["missed"] and not result["false_findings"]
+    repaired = run.repaired
+    result["repaired"] = None if repaired is None else repaired.summary()
+    result["agreement_after_repair"] = repaired is not None and repaired.agreement
+    if repaired is not None and not repaired.agreement:
+        result["after_repair_findings"] = [
+            {"key": {key_column: k}, "kinds": sorted(v)}
+            for k, v in sorted(repaired.remaining().items(), key=lambda kv: str(kv[0]))
+        ]
+    passed = (
+        not interrupted
+        and not result["missed"]
+        and not result["false_findings"]
+        and result["agreement_after_repair"]
+    )
     if output_format == "json":
         print(dumps(result))  # noqa: T201
     else:
@@ -349,9 +412,26 @@ def summary_text(result: Mapping[str, Any], passed: bool) -> str:
         f"alerts fired: {', '.join(alerts['fired']) or 'none'};"
         f" resolved: {', '.join(alerts['resolved']) or 'none'}"
     )
+    repaired = result.get("repaired")
+    if repaired is not None:
+        done = ", ".join(f"{n} {a}" for a, n in repaired["by_action"].items()) or "nothing"
+        lines.append(
+            f"repair applied {repaired['applied']} actions ({done}); left {repaired['left']}"
+            " as written (invalid data, identical in both stores)"
+        )
+        lines.append(
+            "after the repair every check agrees."
+            if result["agreement_after_repair"]
+            else "after the repair the checks still DISAGREE: "
+            + "; ".join(
+                f"{f['key']}: {', '.join(f['kinds'])}"
+                for f in result.get("after_repair_findings", [])
+            )
+        )
     lines.append(
-        "every injected fault was found, and nothing else."
+        "every injected fault was found, and nothing else; repaired to full agreement."
         if passed
-        else "the checks did NOT find exactly the injected faults."
+        else "the checks did NOT find exactly the injected faults, or the repair did not end"
+        " in agreement."
     )
     return "\n".join(lines)

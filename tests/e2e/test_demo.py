@@ -71,6 +71,14 @@ def test_the_demo_finds_what_it_injected_and_leaves_nothing_behind(
     assert summary["missed"] == [] and summary["false_findings"] == []
     assert summary["interrupted"] is False
     assert set(summary["alerts"]) == {"fired", "resolved"}
+    # It ends with a repair and every check agreeing after it.
+    repaired = summary["repaired"]
+    repairable = [f for f in faults if f["expect"] not in (None, "invalid_data")]
+    assert repaired["applied"] == len(repairable) > 0
+    assert repaired["left"] == sum(f["expect"] == "invalid_data" for f in faults)
+    assert repaired["skipped"] == repaired["failed"] == 0
+    assert sum(repaired["by_action"].values()) == repaired["applied"]
+    assert summary["agreement_after_repair"] is True
     assert "Traceback" not in done.stderr
     assert list(work.iterdir()) == [], "the demo left a data folder behind"
     assert _processes_mentioning(str(work)) == []
