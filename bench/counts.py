@@ -52,11 +52,11 @@ import psutil
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from monitor.checks.context import open_context
 from monitor.checks.counts import run_counts
 from monitor.config import CountsSettings, DynamoSettings, Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import DEFAULT_COLUMNS, default_item

@@ -265,9 +265,9 @@ def _setup(settings: Settings, output_format: str) -> int:
 async def _run_checks(
     settings: Settings, names: Sequence[str], args: argparse.Namespace
 ) -> list[CheckReport]:
-    from monitor.checks.context import open_context
     from monitor.checks.sampling import SampleCache
     from monitor.report import terminal_progress
+    from monitor.runtime import open_context
 
     request = CheckRequest(
         now=datetime.now(UTC), since=args.since, until=args.until, strict=args.strict

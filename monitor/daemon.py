@@ -35,7 +35,6 @@ import anyio
 
 from monitor import __version__
 from monitor.alerts.wiring import build_rules
-from monitor.checks.context import CheckContext, open_context
 from monitor.checks.registry import (
     REGISTRY,
     RULE_FIGURES,
@@ -52,6 +51,7 @@ from monitor.migration.watch import watch_phase
 from monitor.model import CheckReport, Outcome, Window
 from monitor.repair.scheduled import ScheduledRepair
 from monitor.report import iso
+from monitor.runtime import StoreContext, open_context
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
 from monitor.sinks import ReportSink, SinkContext, SinkFactory
 from monitor.stream.metrics import StreamMetrics
@@ -92,10 +92,10 @@ class _Stores:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._stack = AsyncExitStack()
-        self._context: CheckContext | None = None
+        self._context: StoreContext | None = None
         self._lock = anyio.Lock()
 
-    async def get(self) -> CheckContext:
+    async def get(self) -> StoreContext:
         if self._context is None:
             async with self._lock:
                 if self._context is None:
@@ -165,7 +165,7 @@ class Daemon:
 
     # --- for sinks and embedding --------------------------------------------------------------
 
-    async def context(self) -> CheckContext:
+    async def context(self) -> StoreContext:
         """The shared stores, opened on first use (raises StoreUnavailable while they are down)."""
         return await self._stores.get()
 
@@ -358,7 +358,7 @@ class Daemon:
 
         return call
 
-    async def _stopped_by_phase(self, name: str, context: CheckContext) -> bool:
+    async def _stopped_by_phase(self, name: str, context: StoreContext) -> bool:
         """In `dynamo_only` a check that needs SQL written stops, saying why (once)."""
         needs = REGISTRY[name].needs_sql_writes
         if not needs:

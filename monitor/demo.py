@@ -32,7 +32,6 @@ import anyio
 
 from monitor.alerts.engine import counter_state
 from monitor.alerts.sink import alerts_sink
-from monitor.checks.context import open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.config import Settings, settings_from_dict
@@ -43,6 +42,7 @@ from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport
 from monitor.repair.run import RepairReport, RepairRequest, repair_in
 from monitor.report import dumps
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.writer.generate import GenerateOptions, Progress, TruthEntry, open_generator
 

@@ -100,3 +100,16 @@ class CheckReport:
     @property
     def outcome(self) -> Outcome:
         return Outcome.OK if self.ok else Outcome.INCONSISTENT
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    """A global secondary index as the DynamoDB table describes it."""
+
+    name: str
+    status: str
+    #: KeyType -> AttributeName: {"HASH": ..., "RANGE": ...}.
+    key_schema: Mapping[str, str]
+    #: ALL, KEYS_ONLY or INCLUDE.
+    projection_type: str = "ALL"
+    non_key_attributes: tuple[str, ...] = ()

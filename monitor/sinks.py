@@ -23,7 +23,7 @@ from monitor.core.rules import RuleState, Silence
 from monitor.model import CheckReport
 
 if TYPE_CHECKING:
-    from monitor.checks.context import CheckContext
+    from monitor.runtime import StoreContext
 
 AlertState = Literal["firing", "resolved"]
 ReportSink = Callable[[str, CheckReport | None, BaseException | None], Awaitable[None]]
@@ -60,7 +60,7 @@ class _Unshown:
 class SinkContext:
     settings: Settings
     #: The shared stores, opened on first use; raises StoreUnavailable while they are down.
-    stores: Callable[[], Awaitable[CheckContext]]
+    stores: Callable[[], Awaitable[StoreContext]]
     #: Counts one alert event in `dualwrite.alerts{rule, state}`.
     record_alert: Callable[[str, AlertState], None]
     #: The status page's view of the alert rules.

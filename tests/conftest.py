@@ -5,6 +5,7 @@ DynamoDB: one moto server (or DynamoDB Local with DDB_BACKEND=ddblocal), reset b
 
 Every test that uses either server is marked `services`, so `pytest -m "not services"` runs the
 fast suite alone. Every async test fails if it leaves an asyncio task pending.
+`backend`: a test body run twice, over the in-memory ports and over the real services.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 
 import pytest
 
-from monitor.config import Settings, settings_from_dict
+from monitor import runtime
+from monitor.config import Settings
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
+from tests.backends import make_settings
 
 _databases = itertools.count()
 #: The fixtures that start a local server: a test using any of them (even through another
@@ -129,16 +132,18 @@ def dynamo_endpoint(dynamo_server: LocalDynamo) -> Iterator[str]:
     dynamo_server.reset()
 
 
-def make_settings(dsn: str, endpoint: str, **sections: dict[str, Any]) -> Settings:
-    data: dict[str, Any] = {
-        "postgres": {"dsn": dsn, "statement_timeout": "10s", "connect_timeout": "3s"},
-        "dynamodb": {"endpoint_url": endpoint, "request_timeout": "3s"},
-    }
-    for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
-    return settings_from_dict(data)
-
-
 @pytest.fixture
 def settings(database: str, dynamo_endpoint: str) -> Settings:
     return make_settings(database, dynamo_endpoint)
+
+
+@pytest.fixture(params=["memory", pytest.param("services", marks=pytest.mark.services)])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The stores a check test runs over: in memory (fast), then the real services."""
+    from tests.backends import NOWHERE, Memory, Services
+
+    if request.param == "services":
+        return Services(request.getfixturevalue("settings"))
+    memory = Memory(make_settings(*NOWHERE))
+    monkeypatch.setattr(runtime, "open_context", memory.open_context)
+    return memory

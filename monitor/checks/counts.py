@@ -28,9 +28,7 @@ from monitor.core.reconcile import diff_sorted, sort_by_key
 from monitor.core.rules import COUNT_VARIANCE
 from monitor.core.windows import align_down
 from monitor.model import CheckReport, Finding, FindingKind, KeyStatus, KeyValue, Window
-from monitor.stores.dynamodb import DynamoStore, SliceRead
-from monitor.stores.postgres import PostgresStore
-from monitor.stores.state import StateStore
+from monitor.stores.ports import DiscoveryState, SliceRead, SourceStore, TargetStore
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
@@ -53,7 +51,7 @@ class Tally:
 
 
 async def plan_slices(
-    sql: PostgresStore,
+    sql: SourceStore,
     mapping: TableMapping,
     window: Window,
     extra_partitions: frozenset[tuple[str, ...]],
@@ -99,9 +97,9 @@ def unplanned_slices(
 
 async def run_counts(
     settings: Settings,
-    sql: PostgresStore,
-    dynamo: DynamoStore,
-    state: StateStore | None,
+    sql: SourceStore,
+    dynamo: TargetStore,
+    state: DiscoveryState | None,
     window: Window,
     now: datetime,
     *,
@@ -201,8 +199,8 @@ def tally_figures(
 
 
 async def reconcile_slices(
-    sql: PostgresStore,
-    dynamo: DynamoStore,
+    sql: SourceStore,
+    dynamo: TargetStore,
     slices: Sequence[Slice],
     tally: Tally,
     limiter: anyio.CapacityLimiter,
@@ -238,8 +236,8 @@ async def run_slices(
 
 
 async def _reconcile_slice(
-    sql: PostgresStore,
-    dynamo: DynamoStore,
+    sql: SourceStore,
+    dynamo: TargetStore,
     mapping: TableMapping,
     piece: Slice,
     tally: Tally,
@@ -258,7 +256,7 @@ async def _reconcile_slice(
 
 
 async def record_slice(
-    sql: PostgresStore,
+    sql: SourceStore,
     mapping: TableMapping,
     piece: Slice,
     rows: Sequence[tuple[Any, str | None]],

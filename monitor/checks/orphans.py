@@ -31,6 +31,7 @@ from monitor.checks.reporting import build_report
 from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, number, summary_gauge
 from monitor.config import Settings, Threshold
 from monitor.core.alertmap import Figure
+from monitor.core.item import Item
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
 from monitor.core.orphans import ORPHAN_KINDS as _ORPHAN_KINDS
 from monitor.core.orphans import (
@@ -48,9 +49,7 @@ from monitor.core.orphans import (
 from monitor.core.windows import align_down
 from monitor.errors import StoreError
 from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore
-from monitor.stores.state import StateStore
+from monitor.stores.ports import DiscoveryState, SourceStore, TargetStore
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
@@ -77,9 +76,9 @@ class _Reads:
 
 async def run_orphans(
     settings: Settings,
-    sql: PostgresStore,
-    dynamo: DynamoStore,
-    state: StateStore | None,
+    sql: SourceStore,
+    dynamo: TargetStore,
+    state: DiscoveryState | None,
     window: Window,
     now: datetime,
     *,
@@ -91,7 +90,7 @@ async def run_orphans(
     window = Window(align_down(window.start, step), align_down(window.end, step), window.clamped)
     warnings: list[str] = []
 
-    problem = index_problem(mapping, await dynamo.describe())
+    problem = index_problem(mapping, await dynamo.indexes())
     index = mapping.pending_index if problem is None else None
     if problem is not None:
         warnings.append(
@@ -113,7 +112,7 @@ async def run_orphans(
             found = counterparts(mapping, items)
             reads.sql_findings += reconcile(rows, found, [], {}, statuses)
 
-    async def judge_items(items: list[dict[str, Any]]) -> None:
+    async def judge_items(items: list[Item]) -> None:
         observed, unreadable = observe_items(mapping, items)
         reads.unreadable_items += unreadable
         # A pending-index entry whose status is already final is stale: `quality` reports it.
@@ -195,15 +194,15 @@ def _observe_rows(mapping: TableMapping, rows: Iterable[Mapping[str, Any]]) -> l
 
 
 async def _for_each_pending_page(
-    dynamo: DynamoStore,
-    sql: PostgresStore,
-    state: StateStore | None,
+    dynamo: TargetStore,
+    sql: SourceStore,
+    state: DiscoveryState | None,
     mapping: TableMapping,
     window: Window,
     index: IndexMap | None,
     now: datetime,
     warnings: list[str],
-    judge: Callable[[list[dict[str, Any]]], Awaitable[None]],
+    judge: Callable[[list[Item]], Awaitable[None]],
 ) -> None:
     """Pending items in the window, from the pending index or else the base table filtered,
     handed to `judge` one response page at a time (never the window's items at once)."""
@@ -240,7 +239,7 @@ async def _for_each_pending_page(
 
 
 async def _rows_by_keys(
-    sql: PostgresStore, mapping: TableMapping, keys: Sequence[KeyValue], window: Window | None
+    sql: SourceStore, mapping: TableMapping, keys: Sequence[KeyValue], window: Window | None
 ) -> tuple[dict[KeyValue, Observed], set[KeyValue], set[KeyValue]]:
     """SQL rows by key, one statement per batch and key type; keys the column cannot hold; and
     the keys whose row is pending inside `window` (the SQL direction judges those)."""
@@ -314,7 +313,7 @@ def _untyped_findings(
 
 
 async def _confirm_divergences(
-    sql: PostgresStore, dynamo: DynamoStore, mapping: TableMapping, findings: list[Finding]
+    sql: SourceStore, dynamo: TargetStore, mapping: TableMapping, findings: list[Finding]
 ) -> list[Finding]:
     """Read both sides of each divergent record again; keep what is still wrong.
 

@@ -24,8 +24,7 @@ import anyio
 
 from monitor.core.mapping import TableMapping
 from monitor.errors import StoreError
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.state import DiscoveryCursor, StateStore
+from monitor.stores.ports import DiscoveryCursor, DiscoveryState, TargetStore
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def _values_of(keys: set[str], mapping: TableMapping, warnings: list[str]) -> se
 
 
 async def remembered_partitions(
-    state: StateStore | None, mapping: TableMapping
+    state: DiscoveryState | None, mapping: TableMapping
 ) -> frozenset[tuple[str, ...]]:
     """What is known without scanning: configured values, or those remembered from earlier runs."""
     if not mapping.partition_columns:
@@ -83,8 +82,8 @@ async def remembered_partitions(
 
 
 async def discover_partitions(
-    dynamo: DynamoStore,
-    state: StateStore | None,
+    dynamo: TargetStore,
+    state: DiscoveryState | None,
     mapping: TableMapping,
     now: datetime,
     *,
@@ -114,7 +113,7 @@ async def discover_partitions(
 
 
 async def _one_shot(
-    dynamo: DynamoStore,
+    dynamo: TargetStore,
     mapping: TableMapping,
     now: datetime,
     warnings: list[str],
@@ -137,7 +136,7 @@ def _coverage(cursors: list[DiscoveryCursor]) -> float:
 
 
 async def _advance(
-    dynamo: DynamoStore,
+    dynamo: TargetStore,
     cursors: list[DiscoveryCursor],
     limit: float,
     save: Callable[[DiscoveryCursor], Awaitable[None]] | None = None,
@@ -178,8 +177,8 @@ async def _advance(
 
 
 async def _incremental(
-    dynamo: DynamoStore,
-    state: StateStore,
+    dynamo: TargetStore,
+    state: DiscoveryState,
     mapping: TableMapping,
     now: datetime,
     warnings: list[str],

@@ -19,8 +19,7 @@ from monitor.core.accuracy import interval_json
 from monitor.core.quality import Grade, grade_for, inspect_record
 from monitor.core.stats import interval_or_none
 from monitor.model import CheckReport, Finding, FindingKind, Window
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
+from monitor.stores.ports import SourceStore, TargetStore
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
@@ -29,18 +28,10 @@ if TYPE_CHECKING:
 QUALITY_KINDS = (FindingKind.INVALID_DATA, FindingKind.INDEX_INTEGRITY, FindingKind.RULE_VIOLATION)
 
 
-async def table_columns(sql: PostgresStore) -> frozenset[str]:
-    """The mapped table's column names, from a prepared `SELECT * … LIMIT 0` (reads no row)."""
-    table = quote_ident(sql.mapping.sql_table)
-    async with translate_errors("reading the table's columns"), sql.pool.acquire() as conn:
-        statement = await conn.prepare(f"SELECT * FROM {table} LIMIT 0")
-        return frozenset(attribute.name for attribute in statement.get_attributes())
-
-
 async def run_quality(
     settings: Settings,
-    sql: PostgresStore,
-    dynamo: DynamoStore,
+    sql: SourceStore,
+    dynamo: TargetStore,
     window: Window,
     *,
     strict: bool = False,
@@ -50,7 +41,7 @@ async def run_quality(
 ) -> CheckReport:
     mapping = sql.mapping
     config = settings.checks.quality
-    plan, warnings_list = quality_plan(settings).restricted_to(await table_columns(sql))
+    plan, warnings_list = quality_plan(settings).restricted_to(await sql.table_columns())
     warnings = list(warnings_list)
     sample, records = await (cache or SampleCache()).fetch(
         sql,

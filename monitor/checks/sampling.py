@@ -22,13 +22,10 @@ keys, status and compared attributes. Verdicts and figures come from `monitor.co
 
 from __future__ import annotations
 
-import math
 import random
-from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from monitor.checks.reporting import build_report
 from monitor.checks.spec import CheckRequest, CheckSpec, mapping_gauge
@@ -41,104 +38,22 @@ from monitor.core.accuracy import (
     judge_unmappable,
 )
 from monitor.core.alertmap import Figure
+from monitor.core.item import Item, text_of
 from monitor.core.mapping import MappingError, Record, TableMapping
+from monitor.core.sampling import SqlSample, key_order
 from monitor.core.stats import samples_needed
 from monitor.model import CheckReport, FindingKind, KeyValue, Window
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore, quote_ident, translate_errors
+from monitor.stores.ports import SourceStore, TargetStore
 
 if TYPE_CHECKING:
     from monitor.checks.context import CheckContext
 
 
-# --- the SQL side: pure query building ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SampleQueries:
-    #: $1 start, $2 end -> count
-    count: str
-    #: $1 start, $2 end, $3 keep-probability -> the kept records' timestamps
-    draw: str
-    #: $1 timestamps, $2 start, $3 end -> rows at those timestamps
-    at: str
-    #: $1 start, $2 end -> every row of the window (only used when it is small)
-    every: str
-
-
-def sample_queries(mapping: TableMapping, columns: Sequence[str]) -> SampleQueries:
-    """The sampler's statements: identifiers quoted, every value a bound parameter."""
-    table = quote_ident(mapping.sql_table)
-    ts = quote_ident(mapping.timestamp_column)
-    select = ", ".join(quote_ident(c) for c in dict.fromkeys(columns))
-    window = f"{ts} >= $1 AND {ts} < $2"
-    return SampleQueries(
-        count=f"SELECT count(*) FROM {table} WHERE {window}",
-        # random() is volatile: evaluated once per row of the index range, never sorted on.
-        draw=f"SELECT {ts} FROM {table} WHERE {window} AND random() < $3",
-        at=(
-            f"SELECT {select} FROM {table}"
-            f" WHERE {ts} = ANY($1::timestamptz[]) AND {ts} >= $2 AND {ts} < $3"
-        ),
-        every=f"SELECT {select} FROM {table} WHERE {window}",
-    )
-
-
-def keep_probability(population: int, wanted: int) -> float:
-    """Per-record probability that leaves at least `wanted` of `population` with near certainty.
-
-    The kept count is Binomial(N, p); asking for n + 4·√n + 10 on average puts a shortfall more
-    than four standard deviations away (then the sample is merely a little smaller, and says so).
-    """
-    if population <= 0 or wanted <= 0:
-        return 0.0
-    return min(1.0, (wanted + 4.0 * math.sqrt(wanted) + 10.0) / population)
-
-
-def _key_order(key: object) -> tuple[str, str]:
-    return (type(key).__name__, str(key).zfill(40))
-
-
-def pick_rows(
-    rows: Sequence[Mapping[str, Any]],
-    wanted: Counter[datetime],
-    timestamp_column: str,
-    key_column: str,
-    rng: random.Random,
-) -> list[Mapping[str, Any]]:
-    """From the rows at the chosen timestamps, as many per timestamp as were chosen there.
-
-    Rows that share a timestamp are interchangeable to the Bernoulli draw, so picking among
-    them at random keeps the sample uniform.
-    """
-    by_time: defaultdict[datetime, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_time[row[timestamp_column]].append(row)
-    picked: list[Mapping[str, Any]] = []
-    for moment in sorted(wanted):
-        group = sorted(by_time.get(moment, ()), key=lambda r: _key_order(r[key_column]))
-        picked += rng.sample(group, min(wanted[moment], len(group)))
-    return picked
-
-
-def _rows(records: Sequence[Any]) -> list[Mapping[str, Any]]:
-    # asyncpg's Record reads like a Mapping (`row[name]`, `.get`).
-    return cast(list[Mapping[str, Any]], list(records))
-
-
-@dataclass(frozen=True, slots=True)
-class SqlSample:
-    rows: list[Mapping[str, Any]]
-    #: Records in the window (the count the probability was computed from).
-    window_records: int
-    #: "all" (the window was small) or "bernoulli".
-    method: str
-    #: The keep-probability used (1.0 for "all").
-    rate: float
+# --- the SQL side ------------------------------------------------------------------------
 
 
 async def draw_sample(
-    sql: PostgresStore,
+    sql: SourceStore,
     window: Window,
     size: int,
     columns: Sequence[str],
@@ -150,29 +65,7 @@ async def draw_sample(
 
     `seed` (in [-1, 1]) makes PostgreSQL's `random()` repeatable, for tests and benchmarks.
     """
-    mapping = sql.mapping
-    queries = sample_queries(mapping, columns)
-    async with translate_errors("sampling the window"), sql.pool.acquire() as conn:
-        population = int(await conn.fetchval(queries.count, window.start, window.end) or 0)
-        if population <= size:
-            rows = _rows(await conn.fetch(queries.every, window.start, window.end))
-            if len(rows) > size:  # records arrived since the count
-                rows = rng.sample(rows, size)
-            return SqlSample(rows, population, "all", 1.0)
-        rate = keep_probability(population, size)
-        if seed is not None:
-            await conn.execute("SELECT setseed($1)", seed)
-        kept = sorted(
-            row[0] for row in await conn.fetch(queries.draw, window.start, window.end, rate)
-        )
-        chosen = Counter(rng.sample(kept, min(size, len(kept))))
-        rows = (
-            _rows(await conn.fetch(queries.at, sorted(chosen), window.start, window.end))
-            if chosen
-            else []
-        )
-    picked = pick_rows(rows, chosen, mapping.timestamp_column, mapping.key_column, rng)
-    return SqlSample(picked, population, "bernoulli", rate)
+    return await sql.sample_window(window.start, window.end, size, columns, rng=rng, seed=seed)
 
 
 # --- the DynamoDB side -------------------------------------------------------------------
@@ -186,7 +79,7 @@ class SampledRecord:
     key: KeyValue
     #: None when the row has no DynamoDB key at all; `problem` says why.
     record: Record | None
-    item: Mapping[str, Any] | None = None
+    item: Item | None = None
     problem: str | None = None
 
 
@@ -205,7 +98,7 @@ def _normalise(mapping: TableMapping, row: Mapping[str, Any]) -> SampledRecord:
 
 
 async def with_counterparts(
-    dynamo: DynamoStore,
+    dynamo: TargetStore,
     mapping: TableMapping,
     rows: Sequence[Mapping[str, Any]],
     projection: Sequence[str],
@@ -218,11 +111,11 @@ async def with_counterparts(
         [(pk, sk) for pk, sk in keys if pk is not None and sk is not None],
         list(dict.fromkeys(wanted)),
     )
-    by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
+    by_key: dict[tuple[str, str], Item] = {}
     for item in items:
-        pk, sk = item.get(mapping.partition_key, {}), item.get(mapping.sort_key, {})
-        if "S" in pk and "S" in sk:
-            by_key[(pk["S"], sk["S"])] = item
+        pk, sk = text_of(item, mapping.partition_key), text_of(item, mapping.sort_key)
+        if pk is not None and sk is not None:
+            by_key[(pk, sk)] = item
     out = []
     for s in sampled:
         if s.record is None:
@@ -266,8 +159,8 @@ class SampleCache:
 
     async def fetch(
         self,
-        sql: PostgresStore,
-        dynamo: DynamoStore,
+        sql: SourceStore,
+        dynamo: TargetStore,
         window: Window,
         size: int,
         columns: Sequence[str],
@@ -303,8 +196,8 @@ def _samples_needed(target_percent: float) -> int | None:
 
 async def run_sample(
     settings: Settings,
-    sql: PostgresStore,
-    dynamo: DynamoStore,
+    sql: SourceStore,
+    dynamo: TargetStore,
     window: Window,
     *,
     strict: bool = False,
@@ -337,7 +230,7 @@ async def run_sample(
     below = None if threshold.alert_below is None else threshold.alert_below / 100.0
     above = None if threshold.alert_above is None else threshold.alert_above / 100.0
     within = accuracy_ok(interval, alert_below=below, alert_above=above)
-    findings = sorted(tally.findings, key=lambda f: (f.kind, _key_order(f.key), f.field or ""))
+    findings = sorted(tally.findings, key=lambda f: (f.kind, key_order(f.key), f.field or ""))
     summary: dict[str, Any] = {
         "sampled": tally.sampled,
         "window_records": sample.window_records,

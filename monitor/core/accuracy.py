@@ -10,11 +10,11 @@ reports (SEED-REVIEW #11: never a lenient string compare).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from monitor.core.compare import FieldSpec, compare_field
+from monitor.core.item import Item
 from monitor.core.mapping import MappingError, Record, TableMapping
 from monitor.core.stats import Interval, interval_or_none
 from monitor.model import Finding, FindingKind, KeyValue
@@ -59,7 +59,7 @@ def judge_pair(
     mapping: TableMapping,
     specs: Sequence[FieldSpec],
     record: Record,
-    item: Mapping[str, Any] | None,
+    item: Item | None,
 ) -> Verdict:
     """Compare one sampled SQL record with its DynamoDB item (None: there is none)."""
     base = {"pk": record.pk, "sk": record.sk, "sql_status": record.status}

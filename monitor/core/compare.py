@@ -119,7 +119,7 @@ def _hashes(sql_value: object, dynamodb_value: object) -> str:
     return f"{_short_hash(sql_value)}≠{_short_hash(dynamodb_value)}"
 
 
-def _type_name(value: object) -> str:
+def _python_type(value: object) -> str:
     return type(value).__name__
 
 
@@ -188,7 +188,7 @@ def _parse_number(value: object) -> Decimal | _Invalid:
             return _Invalid("is a number out of range")
     number = _to_decimal(value)
     if number is None:
-        return _Invalid(f"has type {_type_name(value)}, not a number")
+        return _Invalid(f"has type {_python_type(value)}, not a number")
     return number
 
 
@@ -251,7 +251,7 @@ def _parse_timestamp(value: object) -> datetime | _Invalid:
         except ValueError:
             return _Invalid("is not an ISO-8601 timestamp")
     else:
-        return _Invalid(f"has type {_type_name(value)}, not a timestamp")
+        return _Invalid(f"has type {_python_type(value)}, not a timestamp")
     if moment.utcoffset() is None:
         return _Invalid("is a timestamp without a UTC offset (local time is never assumed)")
     return moment
@@ -335,7 +335,7 @@ def _normalise_json(value: object) -> _Json | _Invalid:
             if number is None or not number.is_finite():
                 return _Invalid("is not valid JSON (NaN or infinite number)")
             return number
-        return _Invalid(f"is not valid JSON (holds a {_type_name(item)})")
+        return _Invalid(f"is not valid JSON (holds a {_python_type(item)})")
 
     if not isinstance(value, Mapping | list | tuple):
         return leaf(value)
@@ -360,7 +360,7 @@ def _normalise_json(value: object) -> _Json | _Invalid:
                 obj: dict[str, _Json] = {}
                 for key, item in source.items():
                     if not isinstance(key, str):
-                        return _Invalid(f"is not valid JSON (a {_type_name(key)} object key)")
+                        return _Invalid(f"is not valid JSON (a {_python_type(key)} object key)")
                     obj[key] = None
                     work.append((item, obj, key))
                 out = obj
@@ -385,7 +385,7 @@ def _read_json(value: object) -> _Json | _Invalid:
         return _loads(value)
     if isinstance(value, Mapping | list | tuple):
         return _normalise_json(value)
-    return _Invalid(f"has type {_type_name(value)}, not JSON text")
+    return _Invalid(f"has type {_python_type(value)}, not JSON text")
 
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
@@ -527,7 +527,7 @@ def _compare_exact(spec: FieldSpec, sql_value: object, dynamodb_value: object) -
             paths = _diff_normalised(left, right)
             return _EQUAL if not paths else FieldResult("mismatch", _paths_detail(paths))
     if type(a) is not type(b):
-        return FieldResult("mismatch", f"type {_type_name(a)} vs {_type_name(b)}")
+        return FieldResult("mismatch", f"type {_python_type(a)} vs {_python_type(b)}")
     return _EQUAL if a == b else FieldResult("mismatch", _hashes(a, b))
 
 

@@ -1,7 +1,7 @@
 """The generic mapping between a SQL table and a DynamoDB table (CONTRACT §1–2).
 
-Key templates such as ``LOG#{service_name}#{log_timestamp:%Y-%m-%d}`` are parsed once and
-validated; a SQL row and a DynamoDB item both become a normalised `Record`. A SQL NULL and an
+Key templates (`monitor.core.templates`) such as ``LOG#{service_name}#{log_timestamp:%Y-%m-%d}``
+are parsed once and validated; a SQL row and a DynamoDB item both become a normalised `Record`. A SQL NULL and an
 absent attribute are the same thing (`None`); every time is UTC-aware.
 
 Nothing here knows the default `IntegrationLogs` names: another team's table is described by
@@ -12,40 +12,57 @@ from __future__ import annotations
 
 import enum
 import itertools
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
+from monitor.core.item import (
+    Attribute,
+    AttributeType,
+    Item,
+    MalformedAttribute,
+    exact_number,
+    text_of,
+)
+from monitor.core.templates import (
+    KeyTemplate,
+    MappingError,
+    Placeholder,
+    TemplateError,
+    as_utc,
+    is_sql_identifier,
+    pascal_case,
+)
+from monitor.core.timefmt import (
+    format_time,
+    is_sortable,
+    last_granularity,
+    next_bucket,
+    resolution,
+    truncate,
+)
 from monitor.model import KeyValue
 
-# strftime directives allowed inside a template, from the most to the least significant.
-_TIME_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S", "%f")
-_DIRECTIVE_PATTERNS = {
-    "%Y": r"\d{4}",
-    "%m": r"\d{2}",
-    "%d": r"\d{2}",
-    "%H": r"\d{2}",
-    "%M": r"\d{2}",
-    "%S": r"\d{2}",
-    "%f": r"\d{6}",
-}
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}", re.ASCII)
-_PLACEHOLDER = re.compile(r"\{([^{}:]*)(?::([^{}]*))?\}")
-
-
-class TemplateError(ValueError):
-    """A key template that cannot be used; the message says why, `template` says which one."""
-
-    def __init__(self, message: str, template: str = "") -> None:
-        super().__init__(message)
-        self.template = template
-
-
-class MappingError(ValueError):
-    """A row or an item that does not fit the mapping (missing key, wrong type)."""
+__all__ = [  # the template names are re-exported: callers know them from here
+    "FieldMap",
+    "IndexMap",
+    "KeyKind",
+    "KeyTemplate",
+    "MappingError",
+    "Placeholder",
+    "Record",
+    "Slice",
+    "StatusValues",
+    "TableMapping",
+    "TemplateError",
+    "format_time",
+    "is_sql_identifier",
+    "next_bucket",
+    "parse_number_key",
+    "pascal_case",
+    "truncate",
+]
 
 
 class KeyKind(enum.StrEnum):
@@ -53,205 +70,6 @@ class KeyKind(enum.StrEnum):
 
     NUMBER = "number"
     TEXT = "text"
-
-
-def pascal_case(name: str) -> str:
-    """`log_id` -> `LogId`: the default attribute name of a column."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-
-
-def is_sql_identifier(name: str) -> bool:
-    """A bare identifier we are willing to quote: letters, digits, underscore, at most 63 bytes."""
-    # fullmatch: `$` would also match before a trailing newline ("integration_logs\n").
-    return isinstance(name, str) and _IDENTIFIER.fullmatch(name) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Placeholder:
-    column: str
-    time_format: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class KeyTemplate:
-    """A parsed key template: literal text and placeholders, rendered and parsed back."""
-
-    source: str
-    parts: tuple[str | Placeholder, ...]
-    timestamp_column: str
-    _pattern: re.Pattern[str] = field(compare=False, repr=False)
-
-    @classmethod
-    def parse(cls, source: str, *, timestamp_column: str) -> KeyTemplate:
-        parts: list[str | Placeholder] = []
-        regex: list[str] = []
-        position = 0
-        seen: set[str] = set()
-        for match in _PLACEHOLDER.finditer(source):
-            literal = source[position : match.start()]
-            _check_literal(source, literal)
-            if literal:
-                parts.append(literal)
-                regex.append(re.escape(literal))
-            column, fmt = match.group(1), match.group(2)
-            if not is_sql_identifier(column):
-                raise TemplateError(f"{{{column}}} is not a column name in {source!r}")
-            if column in seen:
-                raise TemplateError(f"column {column!r} appears twice in {source!r}")
-            seen.add(column)
-            if fmt is not None:
-                if column != timestamp_column:
-                    raise TemplateError(
-                        f"only the timestamp column {timestamp_column!r} may carry a format,"
-                        f" not {column!r}, in {source!r}"
-                    )
-                regex.append(f"(?P<{column}>{_time_format_pattern(fmt, source)})")
-            elif column == timestamp_column:
-                raise TemplateError(f"{{{column}}} needs a format such as %Y-%m-%d in {source!r}")
-            else:
-                regex.append(f"(?P<{column}>.+?)")
-            parts.append(Placeholder(column, fmt))
-            position = match.end()
-        tail = source[position:]
-        _check_literal(source, tail)
-        if tail:
-            parts.append(tail)
-            regex.append(re.escape(tail))
-        if not any(isinstance(part, Placeholder) for part in parts):
-            raise TemplateError(f"{source!r} has no {{column}} placeholder")
-        return cls(
-            source, tuple(parts), timestamp_column, re.compile("".join(regex), re.DOTALL | re.ASCII)
-        )
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(part.column for part in self.parts if isinstance(part, Placeholder))
-
-    @property
-    def time_format(self) -> str | None:
-        for part in self.parts:
-            if isinstance(part, Placeholder) and part.time_format is not None:
-                return part.time_format
-        return None
-
-    def render(self, values: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            value = values.get(part.column)
-            if value is None:
-                raise MappingError(f"{part.column} is null; cannot build key {self.source!r}")
-            if part.time_format is not None:
-                out.append(format_time(_as_utc(value, part.column), part.time_format))
-            else:
-                out.append(str(value))
-        return "".join(out)
-
-    def match(self, rendered: str) -> dict[str, str] | None:
-        """The placeholder values of a rendered key, as text; None when it does not fit."""
-        found = self._pattern.fullmatch(rendered)
-        return None if found is None else found.groupdict()
-
-
-def _check_literal(source: str, literal: str) -> None:
-    if "{" in literal or "}" in literal:
-        raise TemplateError(f"unbalanced brace in {source!r}")
-
-
-def _time_format_pattern(fmt: str, source: str) -> str:
-    """A regex for a strftime format made of the directives we can sort and parse."""
-    pattern: list[str] = []
-    index = 0
-    while index < len(fmt):
-        if fmt[index] == "%":
-            directive = fmt[index : index + 2]
-            if directive not in _DIRECTIVE_PATTERNS:
-                raise TemplateError(f"time format {directive!r} is not supported in {source!r}")
-            pattern.append(_DIRECTIVE_PATTERNS[directive])
-            index += 2
-        else:
-            pattern.append(re.escape(fmt[index]))
-            index += 1
-    return "".join(pattern)
-
-
-def _directives(fmt: str) -> list[str]:
-    return re.findall(r"%.", fmt)
-
-
-def format_time(moment: datetime, fmt: str) -> str:
-    return moment.astimezone(UTC).strftime(fmt)
-
-
-def _as_utc(value: Any, column: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise MappingError(f"{column} is not a timestamp")
-    if value.tzinfo is None:
-        raise MappingError(f"{column} has no time zone; refusing to guess local time")
-    return value.astimezone(UTC)
-
-
-# The bucket each directive closes: the partition key changes when this unit changes.
-_GRANULARITY = {
-    "%Y": "year",
-    "%m": "month",
-    "%d": "day",
-    "%H": "hour",
-    "%M": "minute",
-    "%S": "second",
-    "%f": "microsecond",
-}
-_RESOLUTION = {
-    "%S": timedelta(seconds=1),
-    "%f": timedelta(microseconds=1),
-    "%M": timedelta(minutes=1),
-    "%H": timedelta(hours=1),
-    "%d": timedelta(days=1),
-}
-
-
-def _is_sortable(fmt: str) -> bool:
-    """True when the directives go from most to least significant with no gap (lexical = time)."""
-    found = _directives(fmt)
-    return bool(found) and found == list(_TIME_DIRECTIVES[: len(found)])
-
-
-def truncate(moment: datetime, granularity: str) -> datetime:
-    moment = moment.astimezone(UTC)
-    if granularity == "year":
-        return moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    if granularity == "month":
-        return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if granularity == "day":
-        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    if granularity == "hour":
-        return moment.replace(minute=0, second=0, microsecond=0)
-    if granularity == "minute":
-        return moment.replace(second=0, microsecond=0)
-    if granularity == "second":
-        return moment.replace(microsecond=0)
-    return moment
-
-
-def next_bucket(start: datetime, granularity: str) -> datetime:
-    if granularity == "year":
-        return start.replace(year=start.year + 1)
-    if granularity == "month":
-        return (
-            start.replace(year=start.year + 1, month=1)
-            if start.month == 12
-            else start.replace(month=start.month + 1)
-        )
-    step = {
-        "day": timedelta(days=1),
-        "hour": timedelta(hours=1),
-        "minute": timedelta(minutes=1),
-        "second": timedelta(seconds=1),
-        "microsecond": timedelta(microseconds=1),
-    }[granularity]
-    return start + step
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,14 +177,14 @@ class TableMapping:
                 " range is one SK BETWEEN",
                 "sort_key_template",
             )
-        if not _is_sortable(sk_format):
+        if not is_sortable(sk_format):
             raise TemplateError(
                 f"the sort key's time format {sk_format!r} must run from %Y down without gaps"
                 " (e.g. %Y-%m-%dT%H:%M:%S.%fZ) so that text order is time order",
                 "sort_key_template",
             )
         pk_format = self.partition_template.time_format
-        if pk_format is not None and not _is_sortable(pk_format):
+        if pk_format is not None and not is_sortable(pk_format):
             raise TemplateError(
                 f"the partition key's time format {pk_format!r} must run from %Y down without"
                 " gaps (e.g. %Y-%m-%d)",
@@ -392,14 +210,14 @@ class TableMapping:
     def bucket_granularity(self) -> str | None:
         """How often the partition key changes with time (`day` for the default), or None."""
         fmt = self.partition_template.time_format
-        return None if fmt is None else _GRANULARITY[_directives(fmt)[-1]]
+        return None if fmt is None else last_granularity(fmt)
 
     @property
     def sort_resolution(self) -> timedelta:
         """The finest time step the sort key can express; slice edges are aligned to it."""
         fmt = self.sort_template.time_format
         assert fmt is not None  # checked in __post_init__
-        return _RESOLUTION.get(_directives(fmt)[-1], timedelta(days=1))
+        return resolution(fmt)
 
     @property
     def row_columns(self) -> tuple[str, ...]:
@@ -466,23 +284,25 @@ class TableMapping:
             status=_optional_str(row.get(self.status_column)),
             pk=self._try_render(self.partition_template, row),
             sk=self._try_render(self.sort_template, row),
-            timestamp=None if timestamp is None else _as_utc(timestamp, self.timestamp_column),
+            timestamp=None if timestamp is None else as_utc(timestamp, self.timestamp_column),
             values={f.column: row.get(f.column) for f in self.fields},
         )
 
-    def key_from_item(self, item: Mapping[str, Any]) -> KeyValue:
-        """The record key of a DynamoDB item (low-level wire format), exact for numbers."""
+    def key_from_item(self, item: Item) -> KeyValue:
+        """The record key of a DynamoDB item, exact for numbers."""
         raw = item.get(self.key_attribute)
-        if not isinstance(raw, Mapping):
+        if raw is None:
             raise MappingError(f"item has no {self.key_attribute} attribute")
-        if "N" in raw:
+        if raw.type is AttributeType.N:
             if self.key_kind is KeyKind.TEXT:
                 raise MappingError(f"{self.key_attribute} is N (a number); the key column is text")
-            return parse_number_key(str(raw["N"]), self.key_attribute)
-        if "S" in raw:
+            if isinstance(raw.value, int):
+                return raw.value
+            raise MappingError(f"{self.key_attribute} is not an integer key")
+        if raw.type is AttributeType.S:
             if self.key_kind is KeyKind.NUMBER:
                 raise MappingError(f"{self.key_attribute} is S (text); the key column is a number")
-            return str(raw["S"])
+            return str(raw.value)
         raise MappingError(f"{self.key_attribute} is neither N nor S")
 
     def key_from_sort_key(self, sk: str) -> KeyValue | None:
@@ -500,18 +320,18 @@ class TableMapping:
         except MappingError:
             return None if self.key_kind is KeyKind.NUMBER else text
 
-    def status_from_item(self, item: Mapping[str, Any]) -> str | None:
+    def status_from_item(self, item: Item) -> str | None:
         raw = item.get(self.status_attribute)
         if raw is None:
             return None
-        if not isinstance(raw, Mapping) or "S" not in raw:
+        if raw.type is not AttributeType.S:
             raise MappingError(f"{self.status_attribute} is not a string attribute")
-        return str(raw["S"])
+        return str(raw.value)
 
-    def record_from_item(self, item: Mapping[str, Any]) -> Record:
-        sk = _plain(item.get(self.sort_key))
+    def record_from_item(self, item: Item) -> Record:
+        sk = text_of(item, self.sort_key)
         timestamp: datetime | None = None
-        if isinstance(sk, str):
+        if sk is not None:
             parsed = self.sort_template.match(sk)
             if parsed is not None:
                 fmt = self.sort_template.time_format
@@ -519,22 +339,21 @@ class TableMapping:
                 timestamp = datetime.strptime(parsed[self.timestamp_column], fmt).replace(
                     tzinfo=UTC
                 )
-        pk = _plain(item.get(self.partition_key))
         return Record(
             key=self.key_from_item(item),
             status=self.status_from_item(item),
-            pk=pk if isinstance(pk, str) else None,
-            sk=sk if isinstance(sk, str) else None,
+            pk=text_of(item, self.partition_key),
+            sk=sk,
             timestamp=timestamp,
             values={f.column: _plain(item.get(f.attribute)) for f in self.fields},
         )
 
-    def embedded_key_mismatch(self, item: Mapping[str, Any]) -> str | None:
+    def embedded_key_mismatch(self, item: Item) -> str | None:
         """When the sort key embeds the record key and disagrees with `key_attribute`: why."""
         if self.key_column not in self.sort_template.columns:
             return None
-        sk = _plain(item.get(self.sort_key))
-        if not isinstance(sk, str):
+        sk = text_of(item, self.sort_key)
+        if sk is None:
             return f"{self.sort_key} is missing or not a string"
         parsed = self.sort_template.match(sk)
         if parsed is None:
@@ -556,66 +375,24 @@ class TableMapping:
 
 
 def parse_number_key(text: str, attribute: str) -> int:
-    """An N attribute used as a key must be an exact integer (bigints survive as `int`)."""
-    if text.isascii() and text.isdigit():  # the common case, without a Decimal
-        return int(text)
-    try:
-        number = Decimal(text)
-    except ArithmeticError as exc:
-        raise MappingError(f"{attribute} is not a number") from exc
-    if number != number.to_integral_value():
+    """Number text used as a key must be an exact integer (bigints survive as `int`)."""
+    number = exact_number(text)
+    if number is None:
+        raise MappingError(f"{attribute} is not a number")
+    if not isinstance(number, int):
         raise MappingError(f"{attribute} is not an integer key")
-    return int(number)
-
-
-def item_key_label(attribute: Any) -> KeyValue:
-    """How a finding names an item whose key cannot be read: never the content of a bad value.
-
-    A number or a text key is the key as stored (cut to 64 characters); any other
-    DynamoDB type is described by its type alone, because a map or a list can carry data.
-    """
-    if not isinstance(attribute, Mapping) or len(attribute) != 1:
-        return "<no key>"
-    ((tag, value),) = attribute.items()
-    if tag == "N":
-        try:
-            return parse_number_key(str(value), "key")
-        except MappingError:
-            return str(value)[:64]
-    if tag == "S" and isinstance(value, str):
-        return value[:64]
-    return f"<{tag} key>" if tag in _WIRE_TYPES else "<malformed key>"
-
-
-_WIRE_TYPES = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
+    return number
 
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _plain(attribute: Any) -> Any:
-    """A DynamoDB wire-format attribute as a Python value (N stays exact: int or Decimal)."""
+def _plain(attribute: Attribute | None) -> Any:
+    """An attribute's Python value; None when absent (the same as NULL)."""
     if attribute is None:
         return None
-    if not isinstance(attribute, Mapping) or len(attribute) != 1:
-        raise MappingError("malformed attribute value")
-    ((tag, value),) = attribute.items()
-    if tag == "S":
-        return value
-    if tag == "N":
-        number = Decimal(value)
-        return int(number) if number == number.to_integral_value() else number
-    if tag == "BOOL":
-        return bool(value)
-    if tag == "NULL":
-        return None
-    if tag == "M":
-        return {k: _plain(v) for k, v in value.items()}
-    if tag == "L":
-        return [_plain(v) for v in value]
-    if tag in ("SS", "NS", "BS"):
-        return frozenset(value)
-    if tag == "B":
-        return bytes(value)
-    raise MappingError(f"unknown attribute type {tag}")
+    try:
+        return attribute.plain()
+    except MalformedAttribute as exc:
+        raise MappingError(str(exc)) from None

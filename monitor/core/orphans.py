@@ -11,22 +11,20 @@ Nothing here reads a store: the check hands in rows, items and counts and gets v
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.core.item import Item, item_key_label, text_of
 from monitor.core.mapping import (
     IndexMap,
     MappingError,
     StatusValues,
     TableMapping,
-    item_key_label,
-    next_bucket,
-    truncate,
 )
-from monitor.model import Finding, FindingKind, KeyValue
+from monitor.core.timefmt import finest_granularity, next_bucket, truncate
+from monitor.model import Finding, FindingKind, IndexInfo, KeyValue
 
 #: The kinds an orphan finding can have; `invalid_data` is listed beside them, not counted.
 ORPHAN_KINDS = (
@@ -39,9 +37,8 @@ ORPHAN_KINDS = (
 #: (partition key, sort key) of a DynamoDB item.
 Location = tuple[str, str]
 
-# strftime directives from the most to the least significant, and the bucket each one closes.
-_DIRECTIVE_ORDER = ("%Y", "%m", "%d", "%H", "%M", "%S", "%f")
-_BUCKET = {"%Y": "year", "%m": "month", "%d": "day", "%H": "hour", "%M": "minute"}
+#: Buckets a pending index's partition key may change by: one Query per bucket of the window.
+_INDEX_BUCKETS = frozenset({"year", "month", "day", "hour", "minute"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +77,7 @@ def observe_rows(mapping: TableMapping, rows: Iterable[Mapping[str, Any]]) -> li
     return out
 
 
-def read_status(mapping: TableMapping, item: Mapping[str, Any]) -> str | Unreadable:
+def read_status(mapping: TableMapping, item: Item) -> str | Unreadable:
     try:
         status = mapping.status_from_item(item)
     except MappingError as exc:
@@ -90,19 +87,12 @@ def read_status(mapping: TableMapping, item: Mapping[str, Any]) -> str | Unreada
     return status
 
 
-def item_location(mapping: TableMapping, item: Mapping[str, Any]) -> Location | None:
-    pk, sk = item.get(mapping.partition_key), item.get(mapping.sort_key)
-    if not isinstance(pk, Mapping) or not isinstance(sk, Mapping):
-        return None
-    pk_text, sk_text = pk.get("S"), sk.get("S")
-    if not isinstance(pk_text, str) or not isinstance(sk_text, str):
-        return None
-    return pk_text, sk_text
+def item_location(mapping: TableMapping, item: Item) -> Location | None:
+    pk, sk = text_of(item, mapping.partition_key), text_of(item, mapping.sort_key)
+    return None if pk is None or sk is None else (pk, sk)
 
 
-def counterparts(
-    mapping: TableMapping, items: Iterable[Mapping[str, Any]]
-) -> dict[Location, str | Unreadable]:
+def counterparts(mapping: TableMapping, items: Iterable[Item]) -> dict[Location, str | Unreadable]:
     """Items fetched by location (BatchGetItem) -> their status, or why it cannot be read.
 
     The key attribute is not needed: the SQL row that asked for the location already has it.
@@ -116,7 +106,7 @@ def counterparts(
 
 
 def observe_items(
-    mapping: TableMapping, items: Iterable[Mapping[str, Any]]
+    mapping: TableMapping, items: Iterable[Item]
 ) -> tuple[list[Observed], list[Finding]]:
     """Pending DynamoDB items as observations; items whose key cannot be read as findings.
 
@@ -348,21 +338,20 @@ def within(percent: float, *, alert_below: float | None, alert_above: float | No
 # --- where pending items are read --------------------------------------------------------------
 
 
-def index_problem(mapping: TableMapping, table: Mapping[str, Any]) -> str | None:
-    """Why the pending index cannot be used for this table (`describe_table`'s `Table`), or None."""
+def index_problem(mapping: TableMapping, indexes: Sequence[IndexInfo]) -> str | None:
+    """Why the pending index cannot be used with the table's indexes as described, or None."""
     index = mapping.pending_index
     if index is None:
         return (
             "no pending index is configured ([mapping] pending_index = false, or omitted for a"
             " table other than the default one)"
         )
-    gsis = {g.get("IndexName"): g for g in table.get("GlobalSecondaryIndexes", ())}
-    gsi = gsis.get(index.name)
+    gsi = next((g for g in indexes if g.name == index.name), None)
     if gsi is None:
         return f"the pending index {index.name!r} does not exist on the table"
-    if gsi.get("IndexStatus", "ACTIVE") != "ACTIVE":
-        return f"the pending index {index.name!r} is {gsi.get('IndexStatus')}, not ACTIVE"
-    schema = {k.get("KeyType"): k.get("AttributeName") for k in gsi.get("KeySchema", ())}
+    if gsi.status != "ACTIVE":
+        return f"the pending index {index.name!r} is {gsi.status}, not ACTIVE"
+    schema = gsi.key_schema
     if schema != {"HASH": index.partition_key, "RANGE": index.sort_key}:
         return (
             f"the pending index {index.name!r} is keyed on {schema.get('HASH')}/"
@@ -371,9 +360,8 @@ def index_problem(mapping: TableMapping, table: Mapping[str, Any]) -> str | None
     problem = _template_problem(index, mapping.timestamp_column)
     if problem is not None:
         return problem
-    projection = gsi.get("Projection", {})
-    if projection.get("ProjectionType", "ALL") != "ALL":
-        projected = set(projection.get("NonKeyAttributes", ())) | {
+    if gsi.projection_type != "ALL":
+        projected = set(gsi.non_key_attributes) | {
             mapping.partition_key,
             mapping.sort_key,
             index.partition_key,
@@ -401,10 +389,8 @@ def _template_problem(index: IndexMap, timestamp_column: str) -> str | None:
 
 
 def _finest_bucket(time_format: str | None) -> str | None:
-    found = [d for d in re.findall(r"%.", time_format or "") if d in _DIRECTIVE_ORDER]
-    if not found:
-        return None
-    return _BUCKET.get(max(found, key=_DIRECTIVE_ORDER.index))
+    granularity = finest_granularity(time_format)
+    return granularity if granularity in _INDEX_BUCKETS else None
 
 
 def index_partitions(

@@ -414,13 +414,16 @@ def columns_of(expr: Expr) -> frozenset[str]:
 # --- evaluation (SQL three-valued logic) ---------------------------------------------------
 
 
-def _type_name(value: object) -> str:
+def value_kind(value: object) -> str:
+    """A SQL value's kind in words (`boolean`, `number`, `text`, `binary`, `timestamp`, `date`)."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, str):
         return "text"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "binary"
     if isinstance(value, datetime):
         return "timestamp"
     if isinstance(value, date):
@@ -438,7 +441,7 @@ def _time_literal(text: str, like: datetime | date) -> datetime | date:
             return date.fromisoformat(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise RuleTypeError(f"a text literal is not a {_type_name(like)}") from None
+        raise RuleTypeError(f"a text literal is not a {value_kind(like)}") from None
     if (moment.utcoffset() is None) != (like.utcoffset() is None):
         raise RuleTypeError("a timestamp literal needs a time zone (e.g. Z)")
     return moment
@@ -485,11 +488,11 @@ def _compare(op: str, left: object, right: object) -> bool | None:
         )
     )
     if not same_kind:
-        raise RuleTypeError(f"cannot compare {_type_name(left)} with {_type_name(right)}")
+        raise RuleTypeError(f"cannot compare {value_kind(left)} with {value_kind(right)}")
     try:
         order = (left > right) - (left < right)  # type: ignore[operator]
     except TypeError:  # naive vs aware datetimes
-        raise RuleTypeError(f"cannot compare {_type_name(left)} with {_type_name(right)}") from None
+        raise RuleTypeError(f"cannot compare {value_kind(left)} with {value_kind(right)}") from None
     return _ORDER[op](order)
 
 
@@ -507,7 +510,7 @@ def evaluate(expr: Expr, row: Mapping[str, object]) -> bool | None:
         value = _value(expr, row)
         if value is None or isinstance(value, bool):
             return value
-        raise RuleTypeError(f"{_type_name(value)} used as a condition (compare it with a value)")
+        raise RuleTypeError(f"{value_kind(value)} used as a condition (compare it with a value)")
     if isinstance(expr, Compare):
         return _compare(expr.op, _value(expr.left, row), _value(expr.right, row))
     if isinstance(expr, IsNull):

@@ -18,12 +18,12 @@ from typing import Any
 
 import anyio
 
-from monitor.checks.context import CheckContext
 from monitor.checks.registry import CheckRequest, run_check
 from monitor.checks.spec import number
 from monitor.core.switch import Traffic, after_switch
 from monitor.migration.history import PhaseChange
 from monitor.model import Window
+from monitor.runtime import StoreContext
 
 #: Seconds between looks at the traffic while waiting.
 POLL = 5.0
@@ -60,7 +60,7 @@ def _iso(moment: datetime) -> str:
 
 
 async def validate_after_switch(
-    context: CheckContext,
+    context: StoreContext,
     change: PhaseChange,
     *,
     poll: float = POLL,

@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.checks.context import CheckContext
 from monitor.config import field_specs, quality_plan
 from monitor.core import ruleexpr
 from monitor.core.compare import compare_field
+from monitor.core.item import text_of
 from monitor.core.mapping import IndexMap, KeyTemplate, MappingError
 from monitor.model import KeyValue, Window
+from monitor.runtime import StoreContext
 from monitor.stores.postgres import quote_ident
 
 #: SQL rows drawn from the window to choose partition values from.
@@ -76,7 +77,7 @@ class CanaryResult:
         return bool(self.patterns) and all(p.passed for p in self.patterns)
 
 
-def read_patterns(context: CheckContext) -> list[ReadPattern]:
+def read_patterns(context: StoreContext) -> list[ReadPattern]:
     mapping = context.sql.mapping
     patterns = [ReadPattern("by partition key", None, mapping.partition_template)]
     for rule in quality_plan(context.settings).indexes:
@@ -88,7 +89,7 @@ def read_patterns(context: CheckContext) -> list[ReadPattern]:
 
 
 async def run_canaries(
-    context: CheckContext, window: Window, reads_per_pattern: int, rng: random.Random
+    context: StoreContext, window: Window, reads_per_pattern: int, rng: random.Random
 ) -> CanaryResult:
     patterns = read_patterns(context)
     mapping = context.sql.mapping
@@ -108,7 +109,7 @@ async def run_canaries(
     return result
 
 
-def _columns(context: CheckContext, patterns: Sequence[ReadPattern]) -> list[str]:
+def _columns(context: StoreContext, patterns: Sequence[ReadPattern]) -> list[str]:
     mapping = context.sql.mapping
     wanted = [*mapping.row_columns, *(f.column for f in mapping.fields)]
     for p in patterns:
@@ -132,7 +133,7 @@ def _value_of(pattern: ReadPattern, row: Mapping[str, Any]) -> str | None:
 
 
 async def _compare_one(
-    context: CheckContext,
+    context: StoreContext,
     pattern: ReadPattern,
     value: str,
     window: Window,
@@ -179,7 +180,7 @@ async def _compare_one(
         try:
             record = mapping.record_from_item(item)
         except MappingError:
-            outcome.wrong.append(str(item.get(mapping.sort_key, {}).get("S", "?")))
+            outcome.wrong.append(text_of(item, mapping.sort_key) or "?")
             continue
         if record.status == committed:
             dynamo[record.key] = record

@@ -23,15 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.checks.context import CheckContext
+from monitor.core.item import Item, text_of
 from monitor.core.mapping import MappingError
 from monitor.core.phases import Phase
 from monitor.errors import MonitorError
 from monitor.migration.phase import current_phase
 from monitor.model import KeyValue
 from monitor.repair.audit import RepairAudit
+from monitor.runtime import StoreContext
 from monitor.stores.logical import LogicalSlot
 from monitor.stores.postgres import quote_ident, translate_errors
+from monitor.stores.wire import encode_attribute
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class CleanupReport:
 class _Audit:
     """Audit rows only when applying; a dry run writes nothing."""
 
-    def __init__(self, context: CheckContext, plan: str, by: str, apply: bool) -> None:
+    def __init__(self, context: StoreContext, plan: str, by: str, apply: bool) -> None:
         mapping = context.sql.mapping
         self.audit = (
             RepairAudit(context.sql.pool, context.settings.postgres.state_schema, "name", by)
@@ -101,7 +103,7 @@ class _Audit:
 
 
 async def run_cleanup(
-    context: CheckContext, *, apply: bool, now: datetime, by: str = "cleanup"
+    context: StoreContext, *, apply: bool, now: datetime, by: str = "cleanup"
 ) -> CleanupReport:
     plan = "cleanup-" + now.strftime("%Y%m%dT%H%M%SZ")
     audit = _Audit(context, plan, by, apply)
@@ -114,7 +116,7 @@ async def run_cleanup(
     return CleanupReport(plan, apply, items)
 
 
-async def _pending_index(context: CheckContext, audit: _Audit, apply: bool) -> CleanupItem:
+async def _pending_index(context: StoreContext, audit: _Audit, apply: bool) -> CleanupItem:
     mapping = context.sql.mapping
     item = CleanupItem("pending_index")
     index = mapping.pending_index
@@ -125,7 +127,12 @@ async def _pending_index(context: CheckContext, audit: _Audit, apply: bool) -> C
     pending = 0
     attributes = [mapping.partition_key, mapping.sort_key, mapping.key_attribute]
     async for page in context.dynamo.scan_index(index.name, attributes):
-        pairs = [(i[mapping.partition_key]["S"], i[mapping.sort_key]["S"]) for i in page]
+        pairs = [
+            (pk, sk)
+            for i in page
+            if (pk := text_of(i, mapping.partition_key)) is not None
+            and (sk := text_of(i, mapping.sort_key)) is not None
+        ]
         # The index is eventually consistent: judge each item as the table holds it now.
         for current in await context.dynamo.consistent_items(pairs):
             if index.partition_key not in current:
@@ -137,7 +144,7 @@ async def _pending_index(context: CheckContext, audit: _Audit, apply: bool) -> C
             try:
                 key: KeyValue = mapping.key_from_item(current)
             except MappingError:
-                key = str(current[mapping.sort_key]["S"])
+                key = str(text_of(current, mapping.sort_key))
             item.found += 1
             item.examples.append(key)
             if apply:
@@ -150,10 +157,10 @@ async def _pending_index(context: CheckContext, audit: _Audit, apply: bool) -> C
 
 
 async def _remove_pending_attributes(
-    context: CheckContext,
+    context: StoreContext,
     audit: _Audit,
     item: CleanupItem,
-    current: dict[str, Any],
+    current: Item,
     key: KeyValue,
     status: str | None,
 ) -> None:
@@ -174,7 +181,9 @@ async def _remove_pending_attributes(
     try:
         written = await context.dynamo.conditional_write(
             "update_item",
-            Key={k: current[k] for k in (mapping.partition_key, mapping.sort_key)},
+            Key={
+                k: encode_attribute(current[k]) for k in (mapping.partition_key, mapping.sort_key)
+            },
             UpdateExpression="REMOVE #ipk, #isk",
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
@@ -194,7 +203,7 @@ async def _remove_pending_attributes(
         await audit.key_audit.finish(entry, "skipped_changed", {"note": "the item changed"})
 
 
-async def _logical_slot(context: CheckContext, audit: _Audit, apply: bool) -> CleanupItem:
+async def _logical_slot(context: StoreContext, audit: _Audit, apply: bool) -> CleanupItem:
     item = CleanupItem("logical_slot")
     config = context.settings.stream
     slot = LogicalSlot(context.sql.pool, config.slot, config.publication)
@@ -254,7 +263,7 @@ _OLD_ROWS = {
 
 
 async def _old_rows(
-    context: CheckContext, audit: _Audit, apply: bool, now: datetime, table: str
+    context: StoreContext, audit: _Audit, apply: bool, now: datetime, table: str
 ) -> CleanupItem:
     item = CleanupItem(table)
     retention = context.settings.cleanup.retention

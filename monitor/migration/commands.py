@@ -83,10 +83,10 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
 async def _preflight(
     settings: Settings, args: argparse.Namespace, out: Callable[[str], None]
 ) -> int:
-    from monitor.checks.context import open_context
     from monitor.core.preflight import passed
     from monitor.migration.preflight import run_preflight
     from monitor.report import dumps
+    from monitor.runtime import open_context
 
     async with open_context(settings, migrate=False) as context:
         items = await run_preflight(context)
@@ -103,11 +103,11 @@ async def _preflight(
 
 
 async def _gate(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from monitor.checks.context import open_context
     from monitor.migration.afterswitch import validate_after_switch
     from monitor.migration.gates import evaluate_gate
     from monitor.migration.history import record_change
     from monitor.report import dumps
+    from monitor.runtime import open_context
 
     # write-switch runs `verify`, whose checkpoints live in the monitor's schema.
     migrate = args.apply or args.name == "write-switch"
@@ -159,9 +159,9 @@ def _after_switch_text(after: AfterSwitch, gate: str, out: Callable[[str], None]
 
 
 async def _cleanup(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
-    from monitor.checks.context import open_context
     from monitor.migration.cleanup import run_cleanup
     from monitor.report import dumps
+    from monitor.runtime import open_context
 
     async with open_context(settings, migrate=args.apply) as context:
         report = await run_cleanup(

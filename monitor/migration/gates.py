@@ -18,7 +18,6 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.checks.context import CheckContext
 from monitor.checks.registry import CheckRequest, run_check
 from monitor.core.phases import Phase, gate_move
 from monitor.core.preflight import passed, percentile
@@ -29,6 +28,7 @@ from monitor.migration.phase import current_phase
 from monitor.migration.preflight import run_preflight
 from monitor.migration.writeswitch import write_switch_checks
 from monitor.model import Window
+from monitor.runtime import StoreContext
 
 
 @dataclass
@@ -43,7 +43,7 @@ class GateResult:
 
 
 async def evaluate_gate(
-    context: CheckContext,
+    context: StoreContext,
     gate: str,
     now: datetime,
     *,
@@ -73,7 +73,7 @@ async def evaluate_gate(
     return GateResult(gate, None if isinstance(move, str) else move, checks)
 
 
-async def _preflight(context: CheckContext) -> GateCheck:
+async def _preflight(context: StoreContext) -> GateCheck:
     items = await run_preflight(context)
     failed = [i.name for i in items if i.required and not i.passed]
     return GateCheck(
@@ -84,7 +84,7 @@ async def _preflight(context: CheckContext) -> GateCheck:
     )
 
 
-async def _settled_checks(context: CheckContext, now: datetime, window: Window) -> list[GateCheck]:
+async def _settled_checks(context: StoreContext, now: datetime, window: Window) -> list[GateCheck]:
     request = CheckRequest(now=now, since=window.start, until=window.end)
     out = []
     for name in ("counts", "orphans"):
@@ -118,7 +118,7 @@ async def _settled_checks(context: CheckContext, now: datetime, window: Window) 
     return out
 
 
-async def _canaries(context: CheckContext, window: Window, rng: random.Random) -> list[GateCheck]:
+async def _canaries(context: StoreContext, window: Window, rng: random.Random) -> list[GateCheck]:
     gates = context.settings.gates
     result = await run_canaries(context, window, gates.canary_reads, rng)
     failing = [p.pattern for p in result.patterns if not p.passed]

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.checks.context import CheckContext
 from monitor.checks.registry import CheckRequest, run_check
 from monitor.checks.spec import number
 from monitor.model import Finding, Window
+from monitor.runtime import StoreContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class PeriodResult:
 
 
 async def run_over_period(
-    context: CheckContext,
+    context: StoreContext,
     check: str,
     now: datetime,
     start: datetime,

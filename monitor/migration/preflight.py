@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from monitor.checks.context import CheckContext
 from monitor.config import Settings
 from monitor.core.preflight import (
     Item,
@@ -25,6 +24,7 @@ from monitor.core.preflight import (
     judge_table,
 )
 from monitor.errors import MonitorError, StoreError
+from monitor.runtime import StoreContext
 from monitor.setup import sql_indexes
 from monitor.stores.dynamodb import ConditionFailed
 from monitor.stores.postgres import quote_ident, translate_errors
@@ -53,7 +53,7 @@ def wanted_indexes(settings: Settings) -> list[WantedIndex]:
     return wanted
 
 
-async def run_preflight(context: CheckContext, *, now: datetime | None = None) -> list[Item]:
+async def run_preflight(context: StoreContext, *, now: datetime | None = None) -> list[Item]:
     settings = context.settings
     now = now or datetime.now(UTC)
     items: list[Item] = []
@@ -89,14 +89,14 @@ async def run_preflight(context: CheckContext, *, now: datetime | None = None) -
     return items
 
 
-async def _describe(context: CheckContext) -> dict[str, object] | None:
+async def _describe(context: StoreContext) -> dict[str, object] | None:
     try:
         return await context.dynamo.describe()
     except StoreError:
         return None
 
 
-async def _sql_table(context: CheckContext) -> list[Item]:
+async def _sql_table(context: StoreContext) -> list[Item]:
     m = context.sql.mapping
     schema, _, name = m.sql_table.rpartition(".")
     async with translate_errors("reading the catalog"):
@@ -131,7 +131,7 @@ async def _sql_table(context: CheckContext) -> list[Item]:
     )
 
 
-async def _dynamodb_permissions(context: CheckContext, table: dict[str, object] | None) -> Item:
+async def _dynamodb_permissions(context: StoreContext, table: dict[str, object] | None) -> Item:
     """DescribeTable, a Query on the base table and on each index, and a conditional write
     whose condition cannot hold (it proves PutItem is allowed and writes nothing)."""
     m = context.sql.mapping
@@ -182,7 +182,7 @@ async def _dynamodb_permissions(context: CheckContext, table: dict[str, object] 
     return Item("dynamodb_permissions", True, True, ", ".join(calls), {"calls": calls})
 
 
-async def _sql_permissions(context: CheckContext) -> Item:
+async def _sql_permissions(context: StoreContext) -> Item:
     m = context.sql.mapping
     table = quote_ident(m.sql_table)
     async with translate_errors("checking privileges"):
@@ -223,7 +223,7 @@ async def _time(call: Callable[[], Awaitable[object]]) -> list[float]:
     return samples
 
 
-async def _write_rate(context: CheckContext, now: datetime) -> float:
+async def _write_rate(context: StoreContext, now: datetime) -> float:
     m = context.sql.mapping
     sql = (
         f"SELECT count(*) FROM {quote_ident(m.sql_table)}"
@@ -234,7 +234,7 @@ async def _write_rate(context: CheckContext, now: datetime) -> float:
     return float(count or 0) / 3600
 
 
-async def _backups(context: CheckContext) -> Item:
+async def _backups(context: StoreContext) -> Item:
     dynamo = context.dynamo
     try:
         answer = await dynamo.call(

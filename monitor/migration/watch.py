@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import anyio
 
-from monitor.checks.context import CheckContext
 from monitor.core.phases import Phase
 from monitor.errors import MonitorError, describe_error
 from monitor.migration.history import latest_change
 from monitor.migration.phase import DEFAULT_PHASE
+from monitor.runtime import StoreContext
 from monitor.telemetry.status import StatusBoard
 from monitor.telemetry.statuspage import PhaseView
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 PHASE_REFRESH = 30.0
 
 
-async def read_phase(context: CheckContext, now: datetime) -> PhaseView:
+async def read_phase(context: StoreContext, now: datetime) -> PhaseView:
     change = await latest_change(context.sql.pool, context.settings.postgres.state_schema)
     if change is None:
         return PhaseView(now, DEFAULT_PHASE)
@@ -41,7 +41,7 @@ async def read_phase(context: CheckContext, now: datetime) -> PhaseView:
 
 
 async def watch_phase(
-    get_context: Callable[[], Awaitable[CheckContext]],
+    get_context: Callable[[], Awaitable[StoreContext]],
     board: StatusBoard,
     *,
     interval: float = PHASE_REFRESH,

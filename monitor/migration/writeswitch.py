@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from monitor.checks.context import CheckContext
 from monitor.checks.registry import REGISTRY
 from monitor.core.phases import Phase
 from monitor.core.switch import stop_reason
@@ -27,6 +26,7 @@ from monitor.migration.cleanup import run_cleanup
 from monitor.migration.gatecheck import GateCheck
 from monitor.migration.history import phase_history
 from monitor.migration.period import run_over_period
+from monitor.runtime import StoreContext
 from monitor.setup import is_default_model
 from monitor.stores.postgres import quote_ident, translate_errors
 from monitor.verify.online import VerifyRequest, verify_online
@@ -37,7 +37,7 @@ GATE_VERIFY = "gate write-switch"
 
 
 async def write_switch_checks(
-    context: CheckContext, now: datetime, until: datetime | None
+    context: StoreContext, now: datetime, until: datetime | None
 ) -> list[GateCheck]:
     start = await dual_write_start(context)
     settle = context.settings.checks.counts.settle
@@ -60,7 +60,7 @@ async def write_switch_checks(
     ]
 
 
-async def dual_write_start(context: CheckContext) -> datetime | None:
+async def dual_write_start(context: StoreContext) -> datetime | None:
     """When the current dual-write period began: the latest recorded step into `dual_write`."""
     history = await phase_history(context.sql.pool, context.settings.postgres.state_schema)
     entered = [
@@ -74,7 +74,7 @@ def _span(start: datetime, end: datetime) -> str:
 
 
 async def _pending(
-    context: CheckContext, now: datetime, start: datetime, end: datetime
+    context: StoreContext, now: datetime, start: datetime, end: datetime
 ) -> GateCheck:
     result = await run_over_period(context, "orphans", now, start, end)
     kinds: dict[str, int] = {}
@@ -91,7 +91,7 @@ async def _pending(
 
 
 async def _full_count(
-    context: CheckContext, now: datetime, start: datetime, end: datetime
+    context: StoreContext, now: datetime, start: datetime, end: datetime
 ) -> GateCheck:
     """`verify` over the whole dual-write period (its own checkpointed run: a gate interrupted
     part way resumes where it stopped on the next try)."""
@@ -118,7 +118,7 @@ async def _full_count(
     return GateCheck("full_count", ok, detail, figures)
 
 
-async def _sql_write_disable(context: CheckContext) -> GateCheck:
+async def _sql_write_disable(context: StoreContext) -> GateCheck:
     settings = context.settings
     cache = settings.writer.phase_cache
     figures = {"writer_phase_cache_s": cache.total_seconds()}
@@ -149,7 +149,7 @@ async def _sql_write_disable(context: CheckContext) -> GateCheck:
     )
 
 
-async def _columns_an_item_cannot_fill(context: CheckContext) -> list[str]:
+async def _columns_an_item_cannot_fill(context: StoreContext) -> list[str]:
     """NOT NULL columns without a default that a row rebuilt from an item leaves out."""
     mapping = context.sql.mapping
     async with translate_errors("reading the table's columns"):
@@ -178,7 +178,7 @@ def _continuation() -> GateCheck:
     )
 
 
-async def _cleanup(context: CheckContext, now: datetime) -> GateCheck:
+async def _cleanup(context: StoreContext, now: datetime) -> GateCheck:
     """The cleanup procedure, as a dry run: what `cleanup --apply` will remove after the
     switch (it blocks nothing: leftovers are listed, not faults)."""
     report = await run_cleanup(context, apply=False, now=now)

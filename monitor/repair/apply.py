@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from monitor.core.item import AttributeType, Item
 from monitor.core.mapping import TableMapping
 from monitor.core.plan import Action, PlannedAction
 from monitor.repair.records import RecordReader, Seen, item_digest
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
+from monitor.stores.wire import decode_item, encode_attribute, encode_item
 
 
 class Judgement(enum.StrEnum):
@@ -37,9 +39,9 @@ class Step:
     kind: str
     judgement: Judgement
     target_status: str | None = None
-    item: Mapping[str, Any] | None = None
+    item: Item | None = None
     #: The item as read just before writing (put_over conditions on it).
-    current: Mapping[str, Any] | None = None
+    current: Item | None = None
     #: The SQL row an `insert` writes (copy_to_sql).
     row: Mapping[str, Any] | None = None
     why: str = ""
@@ -50,7 +52,7 @@ class Current:
     """The record as it is now in both stores (whole row and item; None: absent)."""
 
     row: Mapping[str, Any] | None
-    item: Mapping[str, Any] | None
+    item: Item | None
     pk: str | None
     sk: str | None
 
@@ -65,7 +67,7 @@ class Outcome:
 
 ItemBuilder = Callable[[Mapping[str, Any], str], dict[str, Any]]
 #: The SQL row for an item (copy_to_sql); None where the mapping cannot rebuild one.
-RowBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
+RowBuilder = Callable[[Item], dict[str, Any]]
 #: The column that ties a row to its dual-write transaction (CONTRACT §7).
 TRANSACTION_COLUMN = "transaction_id"
 
@@ -85,10 +87,13 @@ class Applier:
         self.dynamo = dynamo
         self.reader = reader
         self.mapping: TableMapping = reader.mapping
-        self.build_item = build_item
+        self._build_item = build_item
         self.build_row = build_row
         #: Awaited before every write (the write budget; tests use it to "crash" mid-action).
         self.before_write = before_write
+
+    def build_item(self, row: Mapping[str, Any], status: str) -> Item:
+        return decode_item(self._build_item(row, status))
 
     # --- judging ---------------------------------------------------------------------------
 
@@ -150,7 +155,7 @@ class Applier:
             return Step("sql", "sql_status", Judgement.TODO, target)
         return _changed("sql", "the SQL row changed")
 
-    def _item_status(self, seen: Seen, item: Mapping[str, Any] | None, target: str) -> Step:
+    def _item_status(self, seen: Seen, item: Item | None, target: str) -> Step:
         if item is None or seen.dynamodb is None:
             return _changed("dynamodb", "the item is gone")
         status = self.reader.item_status(item)
@@ -160,14 +165,14 @@ class Applier:
             return Step("dynamodb", "status", Judgement.TODO, target, current=item)
         return _changed("dynamodb", "the item's status changed")
 
-    def _put_new(self, item: Mapping[str, Any] | None, target: dict[str, Any]) -> Step:
+    def _put_new(self, item: Item | None, target: Item) -> Step:
         if item is None:
             return Step("dynamodb", "put_new", Judgement.TODO, item=target)
         if item_digest(item) == item_digest(target):
             return Step("dynamodb", "put_new", Judgement.DONE, item=target)
         return _changed("dynamodb", "an item appeared")
 
-    def _put_over(self, seen: Seen, item: Mapping[str, Any] | None, target: dict[str, Any]) -> Step:
+    def _put_over(self, seen: Seen, item: Item | None, target: Item) -> Step:
         if item is None or seen.dynamodb is None:
             return _changed("dynamodb", "the item is gone")
         digest = item_digest(item)
@@ -177,9 +182,7 @@ class Applier:
             return Step("dynamodb", "put_over", Judgement.TODO, item=target, current=item)
         return _changed("dynamodb", "the item changed")
 
-    def _insert(
-        self, seen: Seen, row: Mapping[str, Any] | None, item: Mapping[str, Any] | None
-    ) -> Step:
+    def _insert(self, seen: Seen, row: Mapping[str, Any] | None, item: Item | None) -> Step:
         """The SQL row rebuilt from the item, inserted only where no row exists."""
         if self.build_row is None:
             raise ValueError("copy_to_sql needs a row builder")
@@ -194,7 +197,7 @@ class Applier:
             return Step("sql", "insert", Judgement.DONE, status, row=target)
         return _changed("sql", "a SQL row appeared")
 
-    def _delete(self, seen: Seen, item: Mapping[str, Any] | None) -> Step:
+    def _delete(self, seen: Seen, item: Item | None) -> Step:
         if item is None:
             return Step("dynamodb", "delete", Judgement.DONE)
         if seen.dynamodb is not None and self.reader.item_status(item) == seen.dynamodb.status:
@@ -259,7 +262,7 @@ class Applier:
             assert step.item is not None
             return await self.dynamo.conditional_write(
                 "put_item",
-                Item=dict(step.item),
+                Item=encode_item(step.item),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": m.partition_key},
             )
@@ -270,7 +273,7 @@ class Applier:
             unchanged, held_names, held_values = unchanged_condition(step.current)
             return await self.dynamo.conditional_write(
                 "put_item",
-                Item=dict(step.item),
+                Item=encode_item(step.item),
                 ConditionExpression=unchanged,
                 ExpressionAttributeNames=held_names,
                 ExpressionAttributeValues=held_values,
@@ -309,20 +312,22 @@ class Applier:
         )
 
 
-def unchanged_condition(
-    item: Mapping[str, Any],
-) -> tuple[str, dict[str, str], dict[str, Any]]:
+def unchanged_condition(item: Item) -> tuple[str, dict[str, str], dict[str, Any]]:
     """A ConditionExpression that holds only while the item's scalar attributes are as read."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     terms: list[str] = []
     for i, (attribute, value) in enumerate(sorted(item.items())):
-        if not isinstance(value, Mapping) or not ({"S", "N", "BOOL"} & set(value)):
+        if value.type not in _SCALARS:
             continue
         names[f"#c{i}"] = attribute
-        values[f":c{i}"] = dict(value)
+        values[f":c{i}"] = encode_attribute(value)
         terms.append(f"#c{i} = :c{i}")
     return " AND ".join(terms), names, values
+
+
+#: The attribute types a condition can compare for equality as read.
+_SCALARS = frozenset({AttributeType.S, AttributeType.N, AttributeType.BOOL})
 
 
 def _changed(store: Literal["sql", "dynamodb"], why: str) -> Step:

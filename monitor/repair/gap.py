@@ -8,10 +8,11 @@ gap when its sort key falls in a `dynamo_only` period of the phase history, wide
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.core.item import Item
 from monitor.core.mapping import TableMapping
 from monitor.core.phases import Phase
 from monitor.migration.history import PhaseChange
@@ -50,6 +51,6 @@ def keys_in_gap(
     )
 
 
-def default_row(item: Mapping[str, Any]) -> dict[str, Any]:
+def default_row(item: Item) -> dict[str, Any]:
     """The default model's SQL row for an item copied back (`updated_at`: now)."""
     return {**row_from_item(item), "updated_at": datetime.now(UTC)}

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.core.item import Item, text_of
 from monitor.core.mapping import TableMapping
+from monitor.stores.wire import encode_attribute
 from monitor.writer.items import attribute_value
 
 
@@ -90,22 +92,29 @@ class RecordReader:
         value = row.get(self.updated_at_column)
         return value.isoformat() if isinstance(value, datetime) else None
 
-    def item_seen(self, item: Mapping[str, Any] | None) -> ItemSeen | None:
+    def item_seen(self, item: Item | None) -> ItemSeen | None:
         if item is None:
             return None
         return ItemSeen(self.item_status(item), item_digest(item))
 
-    def item_status(self, item: Mapping[str, Any]) -> str | None:
-        raw = item.get(self.mapping.status_attribute)
-        return str(raw["S"]) if isinstance(raw, Mapping) and "S" in raw else None
+    def item_status(self, item: Item) -> str | None:
+        return text_of(item, self.mapping.status_attribute)
 
     def keys_of(self, row: Mapping[str, Any]) -> tuple[str, str]:
         m = self.mapping
         return m.partition_template.render(row), m.sort_template.render(row)
 
 
-def item_digest(item: Mapping[str, Any]) -> str:
-    return _digest(dict(item))
+def item_digest(item: Item) -> str:
+    """The digest of the item as DynamoDB holds it (its wire form, so plans saved before keep
+    their meaning); a malformed attribute, which DynamoDB never returns, digests as its type."""
+    wire: dict[str, Any] = {}
+    for name, attribute in item.items():
+        try:
+            wire[name] = encode_attribute(attribute)
+        except ValueError:
+            wire[name] = {"?": None}
+    return _digest(wire)
 
 
 def generic_item(

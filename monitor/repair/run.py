@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.checks.context import CheckContext, open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.config import Settings
+from monitor.core.item import text_of
 from monitor.core.phases import Phase
 from monitor.core.plan import Action, PlannedAction, plan_repairs, summarize
 from monitor.errors import MonitorError, StoreUnavailable
@@ -29,6 +29,7 @@ from monitor.repair.gap import default_row, dynamo_only_periods, keys_in_gap
 from monitor.repair.planfile import Plan, PlanEntry, action_json, load_plan, save_plan
 from monitor.repair.progress import RepairProgress
 from monitor.repair.records import RecordReader, Seen, generic_item
+from monitor.runtime import StoreContext, open_context
 from monitor.setup import is_default_model
 from monitor.stores.budget import ReadBudget
 from monitor.stores.postgres import quote_ident, translate_errors
@@ -110,7 +111,7 @@ async def run_repair(settings: Settings, request: RepairRequest) -> RepairReport
         return await repair_in(context, request)
 
 
-async def repair_in(context: CheckContext, request: RepairRequest) -> RepairReport:
+async def repair_in(context: StoreContext, request: RepairRequest) -> RepairReport:
     """One repair run on open stores (the CLI's, or the daemon's shared ones)."""
     settings = context.settings
     reader = RecordReader(context.sql.mapping, settings.repair.updated_at_column)
@@ -150,7 +151,7 @@ async def repair_in(context: CheckContext, request: RepairRequest) -> RepairRepo
     return report
 
 
-async def collect_findings(context: CheckContext, request: RepairRequest) -> list[Finding]:
+async def collect_findings(context: StoreContext, request: RepairRequest) -> list[Finding]:
     """Every finding of every check over the requested (or default settled) windows."""
     check_request = CheckRequest(now=request.now, since=request.since, until=request.until)
     # Its own sample cache: a shared context (the daemon's) must not keep this run's sample.
@@ -169,7 +170,7 @@ async def collect_findings(context: CheckContext, request: RepairRequest) -> lis
 
 
 async def _make_plan(
-    context: CheckContext, reader: RecordReader, phase: Phase, request: RepairRequest
+    context: StoreContext, reader: RecordReader, phase: Phase, request: RepairRequest
 ) -> Plan:
     findings = await collect_findings(context, request)
     history = await _phase_history(context)
@@ -198,7 +199,7 @@ async def _make_plan(
     return Plan(phase, reader.mapping.key_column, entries)
 
 
-async def _phase_history(context: CheckContext) -> list[PhaseChange]:
+async def _phase_history(context: StoreContext) -> list[PhaseChange]:
     """The phase history; none where the monitor's schema does not exist (a dry run creates
     nothing)."""
     schema = context.settings.postgres.state_schema
@@ -210,7 +211,7 @@ async def _phase_history(context: CheckContext) -> list[PhaseChange]:
 
 
 async def _read_current(
-    context: CheckContext, reader: RecordReader, actions: Sequence[PlannedAction]
+    context: StoreContext, reader: RecordReader, actions: Sequence[PlannedAction]
 ) -> dict[KeyValue, Current]:
     """Both stores' copy of each action's record: one SQL `= ANY`, one BatchGetItem."""
     keys = list(dict.fromkeys(a.key for a in actions))
@@ -231,7 +232,7 @@ async def _read_current(
     pairs = [(pk, sk) for pk, sk in where.values() if pk is not None and sk is not None]
     items = await context.dynamo.consistent_items(pairs)
     m = reader.mapping
-    by_pair = {(i[m.partition_key]["S"], i[m.sort_key]["S"]): i for i in items}
+    by_pair = {(text_of(i, m.partition_key), text_of(i, m.sort_key)): i for i in items}
     return {
         key: Current(rows.get(key), by_pair.get((pk, sk)) if pk and sk else None, pk, sk)
         for key, (pk, sk) in where.items()
@@ -239,7 +240,7 @@ async def _read_current(
 
 
 async def _apply(
-    context: CheckContext,
+    context: StoreContext,
     reader: RecordReader,
     applier: Applier,
     audit: RepairAudit,

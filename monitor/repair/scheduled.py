@@ -14,10 +14,10 @@ from typing import Any
 
 import anyio
 
-from monitor.checks.context import CheckContext
 from monitor.config import Settings
 from monitor.errors import MonitorError, describe_error
 from monitor.repair.run import RepairReport, RepairRequest, repair_in
+from monitor.runtime import StoreContext
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class ScheduledRepair:
     def __init__(
         self,
         settings: Settings,
-        context: Callable[[], Awaitable[CheckContext]],
+        context: Callable[[], Awaitable[StoreContext]],
         leading: Callable[[], bool],
     ) -> None:
         self.settings = settings

@@ -1,1 +1,3 @@
-"""Adapters for PostgreSQL and DynamoDB behind the Protocols of `ports.py`."""
+"""The stores behind their ports (`ports.py`): PostgreSQL (`postgres.py`), DynamoDB (`dynamodb.py`,
+with the wire-format codec `wire.py`), the monitor's own schema (`state.py`), the leader's lock
+(`lock.py`). Only this package talks to a database driver."""

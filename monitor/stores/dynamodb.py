@@ -30,12 +30,19 @@ from botocore.exceptions import (
 )
 
 from monitor.config import DynamoSettings
-from monitor.core.mapping import IndexMap, MappingError, TableMapping, item_key_label
+from monitor.core.item import Item
+from monitor.core.mapping import IndexMap, TableMapping
 from monitor.errors import StoreError, StoreUnavailable
-from monitor.model import KeyStatus, KeyValue
+from monitor.model import IndexInfo
 from monitor.stores.budget import ReadBudget
+from monitor.stores.ports import ScanPage, SliceRead
 from monitor.stores.raw_items import install as install_raw_items
 from monitor.stores.raw_items import raw_items
+from monitor.stores.wire import (
+    decode_attribute,
+    decode_item,
+    describe_indexes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -271,11 +278,11 @@ class DynamoStore:
 
         The partition key is known from the query, so it is not projected (parsing every
         projected attribute costs client CPU); the sort key is, so that an item missing in SQL
-        is named without reading its slice a second time (a FilterExpression saves no units). An item whose key or status cannot be read is
-        returned in `invalid`, never dropped silently.
+        is named without reading its slice a second time (a FilterExpression saves no units).
+        An item whose key or status cannot be read is returned in `invalid`, never dropped.
         """
         m = self.mapping
-        out = SliceRead([], [], [])
+        out = SliceRead()
         async for page in self._paginate(
             "query",
             raw=True,
@@ -294,23 +301,8 @@ class DynamoStore:
                 ":hi": {"S": end_sk},
             },
         ):
-            for item in page.get("Items", ()):
-                try:
-                    entry = KeyStatus(m.key_from_item(item), m.status_from_item(item))
-                except MappingError as exc:
-                    sk = item.get(m.sort_key, {}).get("S")
-                    embedded = None if sk is None else m.key_from_sort_key(str(sk))
-                    out.invalid.append(
-                        InvalidItem(
-                            embedded,
-                            item_key_label(item.get(m.key_attribute)),
-                            None if sk is None else str(sk),
-                            str(exc),
-                        )
-                    )
-                else:
-                    out.keys.append(entry)
-                    out.sort_keys.append(str(item[m.sort_key]["S"]))
+            for wire in page.get("Items", ()):
+                out.add(m, decode_item(wire))
         return out
 
     async def batch_get(
@@ -319,10 +311,10 @@ class DynamoStore:
         projection: Sequence[str] | None = None,
         *,
         consistent: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Item]:
         """Items for (pk, sk) pairs: BatchGetItem of 100, concurrently, UnprocessedKeys retried."""
         unique = list(dict.fromkeys(keys))
-        results: list[dict[str, Any]] = []
+        results: list[Item] = []
 
         async def fetch(chunk: list[tuple[str, str]]) -> None:
             results.extend(await self._batch_get_chunk(chunk, projection, consistent))
@@ -334,7 +326,7 @@ class DynamoStore:
 
     async def _batch_get_chunk(
         self, chunk: list[tuple[str, str]], projection: Sequence[str] | None, consistent: bool
-    ) -> list[dict[str, Any]]:
+    ) -> list[Item]:
         m = self.mapping
         request: dict[str, Any] = {
             "Keys": [{m.partition_key: {"S": pk}, m.sort_key: {"S": sk}} for pk, sk in chunk]
@@ -345,12 +337,12 @@ class DynamoStore:
             names = {f"#a{i}": name for i, name in enumerate(projection)}
             request["ProjectionExpression"] = ", ".join(names)
             request["ExpressionAttributeNames"] = names
-        items: list[dict[str, Any]] = []
+        items: list[Item] = []
         pending: dict[str, Any] = {self.table: request}
         stalled = 0
         while pending:
             response = await self.call("batch_get_item", RequestItems=pending)
-            items.extend(response.get("Responses", {}).get(self.table, ()))
+            items.extend(map(decode_item, response.get("Responses", {}).get(self.table, ())))
             unprocessed = response.get("UnprocessedKeys") or {}
             if not unprocessed:
                 break
@@ -389,8 +381,8 @@ class DynamoStore:
         page = await self.call("scan", raw=True, **params)
         keys = {
             value
-            for item in page.get("Items", ())
-            if (value := item.get(pk_name, {}).get("S")) is not None
+            for wire in page.get("Items", ())
+            if (value := decode_attribute(wire.get(pk_name)).text) is not None
         }
         consumed = _consumed(page)
         return ScanPage(keys, page.get("LastEvaluatedKey") or None, consumed or 0.0)
@@ -404,14 +396,14 @@ class DynamoStore:
         *,
         index: IndexMap | None = None,
         status: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Item]:
         """Items of one partition whose sort key is in `[start_sk, end_sk]`, projected.
 
         With `index`, the partition and range are those of that secondary index. With `status`,
         only items whose status attribute equals it come back (a filter: it saves transfer and
         parsing, not read units).
         """
-        items: list[dict[str, Any]] = []
+        items: list[Item] = []
         async for page in self.query_range_pages(
             pk, start_sk, end_sk, projection, index=index, status=status
         ):
@@ -427,7 +419,7 @@ class DynamoStore:
         *,
         index: IndexMap | None = None,
         status: str | None = None,
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[list[Item]]:
         """`query_range` one response page at a time: memory holds a page, whatever the range."""
         m = self.mapping
         names = {
@@ -450,7 +442,7 @@ class DynamoStore:
         params["ExpressionAttributeNames"] = names | projected
         params["ExpressionAttributeValues"] = values
         async for page in self._paginate("query", **params):
-            yield list(page.get("Items", ()))
+            yield [decode_item(wire) for wire in page.get("Items", ())]
 
     # --- the dual writer's side (monitor.writer): conditional, idempotent by transaction id
 
@@ -485,7 +477,8 @@ class DynamoStore:
                 ProjectionExpression="#tx",
                 ExpressionAttributeNames={"#tx": transaction_attribute},
             )
-            return str(found.get("Item", {}).get(transaction_attribute, {}).get("S", ""))
+            stored = decode_item(found.get("Item", {})).get(transaction_attribute)
+            return (stored.text if stored is not None else None) or ""
         return None
 
     async def set_status(
@@ -527,9 +520,7 @@ class DynamoStore:
 
     # --- repair's side (monitor.repair): every write conditional ---------------------------
 
-    async def scan_index(
-        self, index: str, attributes: Sequence[str]
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    async def scan_index(self, index: str, attributes: Sequence[str]) -> AsyncIterator[list[Item]]:
         """Every item of a (sparse) secondary index, a page at a time, with only `attributes`
         (a sparse index costs what it holds, not the table)."""
         names = {f"#a{i}": a for i, a in enumerate(attributes)}
@@ -540,7 +531,7 @@ class DynamoStore:
             ProjectionExpression=", ".join(names),
             ExpressionAttributeNames=names,
         ):
-            yield list(page.get("Items", []))
+            yield [decode_item(wire) for wire in page.get("Items", [])]
 
     async def conditional_write(self, operation: str, **params: Any) -> bool:
         """`put_item`, `update_item` or `delete_item` with a ConditionExpression in `params`;
@@ -553,7 +544,7 @@ class DynamoStore:
             return False
         return True
 
-    async def consistent_items(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    async def consistent_items(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
         """Whole items for (pk, sk) pairs with strongly consistent reads (repair checks the state
         it is about to change), BatchGetItem of 100, UnprocessedKeys retried."""
         return await self.batch_get(keys, consistent=True)
@@ -563,39 +554,11 @@ class DynamoStore:
         return dict(response["Table"])
 
     async def index_names(self) -> set[str]:
-        table = await self.describe()
-        return {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", ())}
+        return {index.name for index in await self.indexes()}
 
-
-@dataclass(frozen=True, slots=True)
-class ScanPage:
-    partition_keys: set[str]
-    #: Where the segment resumes; None when it is finished.
-    next_key: dict[str, Any] | None
-    #: Read units this page cost (this request's own, not the process-wide budget's).
-    read_units: float
+    async def indexes(self) -> list[IndexInfo]:
+        return describe_indexes(await self.describe())
 
 
 class ConditionFailed(StoreError):
     """A conditional write found the item not in the state it required (nothing was written)."""
-
-
-@dataclass(slots=True)
-class SliceRead:
-    keys: list[KeyStatus]
-    #: The sort key of each entry of `keys` (same order): names missing_in_sql findings.
-    sort_keys: list[str]
-    #: Items whose key or status could not be read.
-    invalid: list[InvalidItem]
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidItem:
-    """An item of a slice whose key or status cannot be read: reported, never dropped."""
-
-    #: The key its sort key embeds (None when the template has none or it does not parse).
-    embedded_key: KeyValue | None
-    #: How a finding names the item (`item_key_label`).
-    label: KeyValue
-    sk: str | None
-    reason: str

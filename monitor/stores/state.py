@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
+from monitor.stores.ports import DiscoveryCursor
 from monitor.stores.postgres import execute_one, quote_ident, translate_errors
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoveryCursor:
-    """Where one Scan segment of the discovery pass in progress stands."""
-
-    segment: int
-    total_segments: int
-    last_key: dict[str, Any] | None
-    done: bool
-    pass_started_at: datetime
-
 
 #: Each entry runs once, in order, one statement at a time (never a multi-statement string).
 #: Append; never edit a migration that has shipped.

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.core.item import Item
 from monitor.core.mapping import MappingError, TableMapping
 from monitor.model import KeyValue
+from monitor.stores.wire import decode_attribute, decode_item
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +32,10 @@ class Change:
     sk: str
     changed_at: datetime
     position: Position
-    #: The item after the change (DynamoDB wire format); None: the item was removed.
-    image: Mapping[str, Any] | None = None
+    #: The item after the change (decoded once, here); None: the item was removed.
+    image: Item | None = None
     #: The item before a removal, to name the record's key.
-    old_image: Mapping[str, Any] | None = None
+    old_image: Item | None = None
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -65,19 +67,21 @@ def _as_utc(value: Any) -> datetime:
 def change_from_record(mapping: TableMapping, shard: str, record: Mapping[str, Any]) -> Change:
     data = record.get("dynamodb") or {}
     keys = data.get("Keys") or {}
-    pk, sk = keys.get(mapping.partition_key, {}), keys.get(mapping.sort_key, {})
-    if not (isinstance(pk, Mapping) and "S" in pk and isinstance(sk, Mapping) and "S" in sk):
+    pk = decode_attribute(keys.get(mapping.partition_key)).text
+    sk = decode_attribute(keys.get(mapping.sort_key)).text
+    if pk is None or sk is None:
         raise UnreadableRecord(
             f"the record's keys are not {mapping.partition_key}/{mapping.sort_key} strings"
         )
     removed = record.get("eventName") == "REMOVE"
     if not removed and not isinstance(data.get("NewImage"), Mapping):
         raise UnreadableRecord("the record has no NewImage (the stream needs NEW_AND_OLD_IMAGES)")
+    old = data.get("OldImage")
     return Change(
-        pk=str(pk["S"]),
-        sk=str(sk["S"]),
+        pk=pk,
+        sk=sk,
         changed_at=_as_utc(data.get("ApproximateCreationDateTime")),
         position=Position(shard, str(data.get("SequenceNumber", ""))),
-        image=None if removed else data.get("NewImage"),
-        old_image=data.get("OldImage") if removed else None,
+        image=None if removed else decode_item(data["NewImage"]),
+        old_image=decode_item(old) if removed and isinstance(old, Mapping) else None,
     )

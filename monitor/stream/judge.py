@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.core.accuracy import judge_pair
 from monitor.core.compare import FieldSpec
+from monitor.core.item import Item
 from monitor.core.mapping import MappingError, TableMapping
 from monitor.model import Finding, FindingKind, KeyValue
 
@@ -24,7 +25,7 @@ def judge_item(
     key: KeyValue,
     pk: str,
     sk: str,
-    item: Mapping[str, Any] | None,
+    item: Item | None,
     row: Mapping[str, Any] | None,
 ) -> tuple[Finding, ...]:
     """Findings for one record whose newest item image is `item` and SQL row is `row`."""

@@ -32,14 +32,14 @@ from monitor.stream.table import stream_arn
 from monitor.stream.verifier import DynamoChangeVerifier
 
 if TYPE_CHECKING:
-    from monitor.checks.context import CheckContext
+    from monitor.runtime import StoreContext
 
 log = logging.getLogger(__name__)
 
 #: A final checkpoint at shutdown gets this long.
 FINAL_CHECKPOINT = 5.0
 
-ContextGetter = Callable[[], Awaitable["CheckContext"]]
+ContextGetter = Callable[[], Awaitable["StoreContext"]]
 GapHandler = Callable[[Window, str], Awaitable[None]]
 
 

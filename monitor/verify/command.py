@@ -94,7 +94,7 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
 async def _run(settings: Settings, request: VerifyRequest, terminal: bool) -> CheckReport:
     from dataclasses import replace
 
-    from monitor.checks.context import open_context
+    from monitor.runtime import open_context
     from monitor.verify.online import verify_online
     from monitor.verify.progress import VerifyProgress
 

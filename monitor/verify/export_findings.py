@@ -15,8 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.checks.counts import Tally
-from monitor.core.mapping import MappingError, TableMapping, item_key_label
+from monitor.core.item import item_key_label
+from monitor.core.mapping import MappingError, TableMapping
 from monitor.model import Finding, FindingKind, KeyValue
+from monitor.stores.wire import decode_item
 
 
 @dataclass(slots=True)
@@ -60,7 +62,7 @@ def decode_slow(
             mapping.key_attribute: wire(key_raw),
             mapping.status_attribute: wire(status_raw),
         }
-        item = {k: v for k, v in attributes.items() if v is not None}
+        item = decode_item({k: v for k, v in attributes.items() if v is not None})
         try:
             out.readable.append(
                 (mapping.key_from_item(item), mapping.status_from_item(item), pk, sk)

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from monitor.checks.context import CheckContext
 from monitor.checks.counts import Tally
 from monitor.checks.partitions import discover_partitions, remembered_partitions
 from monitor.checks.spec import Progress
@@ -25,6 +24,7 @@ from monitor.config import Settings
 from monitor.core.windows import align_down
 from monitor.errors import StoreError, UsageError
 from monitor.model import CheckReport, Window
+from monitor.runtime import StoreContext
 from monitor.stores.dynamodb import DynamoStore
 from monitor.verify.checkpoint import COMMAND, Checkpoints, VerifyRun
 from monitor.verify.plan import Shard, VerifyPlan
@@ -80,7 +80,7 @@ def verify_range(settings: Settings, request: VerifyRequest) -> tuple[Window, bo
 
 
 async def verify_online(
-    context: CheckContext,
+    context: StoreContext,
     request: VerifyRequest,
     *,
     kind: str = COMMAND,
@@ -128,7 +128,7 @@ class _Walk:
 
     def __init__(
         self,
-        context: CheckContext,
+        context: StoreContext,
         checkpoints: Checkpoints,
         run: VerifyRun,
         partitions: frozenset[tuple[str, ...]],

@@ -12,8 +12,31 @@ from typing import Any
 
 import anyio
 import asyncpg
+from aiobotocore.session import get_session
+
+from monitor.config import Settings
 
 BATCH_WRITE_LIMIT = 25
+
+
+async def load(
+    settings: Settings,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]],
+) -> None:
+    """Rows into the mapped SQL table by COPY, wire-format items into the DynamoDB table."""
+    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        await copy_rows(conn, settings.table_mapping().sql_table, columns, rows)
+    finally:
+        await conn.close()
+    async with get_session().create_client(
+        "dynamodb",
+        region_name=settings.dynamodb.region,
+        endpoint_url=settings.dynamodb.endpoint_url,
+    ) as client:
+        await put_items(client, settings.dynamodb.table, items)
 
 
 async def copy_rows(

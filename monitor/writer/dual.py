@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 
@@ -30,6 +30,7 @@ from monitor.core.mapping import StatusValues, TableMapping
 from monitor.core.phases import Phase
 from monitor.errors import MonitorError, StoreUnavailable
 from monitor.migration.phase import DEFAULT_PHASE, FixedPhase, PhaseSource
+from monitor.stores.ports import SourceWrites, TargetWrites
 from monitor.writer.items import default_item
 from monitor.writer.results import (
     Committed,
@@ -48,42 +49,9 @@ TRANSACTION_ATTRIBUTE = "TransactionId"
 T = TypeVar("T")
 
 
-class SqlWrites(Protocol):
-    """The SQL side of the writer (`monitor.stores.postgres.PostgresStore`)."""
-
-    async def insert_pending(
-        self, row: Mapping[str, Any], transaction_column: str
-    ) -> str | None: ...
-
-    async def set_status(
-        self,
-        key: Any,
-        transaction_column: str,
-        transaction_id: str,
-        status: str,
-        expected: Sequence[str],
-    ) -> bool: ...
-
-    async def delete_pending(
-        self, key: Any, transaction_column: str, transaction_id: str
-    ) -> bool: ...
-
-
-class DynamoWrites(Protocol):
-    """The DynamoDB side of the writer (`monitor.stores.dynamodb.DynamoStore`)."""
-
-    def item_key(self, row: Mapping[str, Any]) -> dict[str, Any]: ...
-
-    async def put_new(self, item: Mapping[str, Any], transaction_attribute: str) -> str | None: ...
-
-    async def set_status(
-        self,
-        key: Mapping[str, Any],
-        transaction_attribute: str,
-        transaction_id: str,
-        status: str,
-        expected: Sequence[str],
-    ) -> bool: ...
+#: The store ports the writer writes through (`monitor.stores.ports`).
+SqlWrites = SourceWrites
+DynamoWrites = TargetWrites
 
 
 class Checkpoint(enum.StrEnum):

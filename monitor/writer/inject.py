@@ -16,6 +16,7 @@ import anyio
 from botocore.exceptions import ClientError
 
 from monitor.core.mapping import TableMapping
+from monitor.stores.wire import decode_attribute
 from monitor.writer.dual import Checkpoint, CrashHook, WriterCrashed
 from monitor.writer.faults import Fault
 
@@ -69,8 +70,8 @@ class FaultyClient:
         return getattr(self._client, name)
 
     def _location(self, key: Mapping[str, Any]) -> Location | None:
-        pk = key.get(self._mapping.partition_key, {}).get("S")
-        sk = key.get(self._mapping.sort_key, {}).get("S")
+        pk = decode_attribute(key.get(self._mapping.partition_key)).text
+        sk = decode_attribute(key.get(self._mapping.sort_key)).text
         return None if pk is None or sk is None else (pk, sk)
 
     async def put_item(self, **params: Any) -> Any:
@@ -92,7 +93,7 @@ class FaultyClient:
     async def update_item(self, **params: Any) -> Any:
         location = self._location(params.get("Key", {}))
         fault = None if location is None else self._armed.get(location)
-        status = params.get("ExpressionAttributeValues", {}).get(":st", {}).get("S")
+        status = decode_attribute(params.get("ExpressionAttributeValues", {}).get(":st")).text
         if fault is Fault.COMMIT_MARK_FAILED and status == self._mapping.status_values.committed:
             raise client_error("InternalServerError", "UpdateItem")
         return await self._client.update_item(**params)
@@ -101,7 +102,7 @@ class FaultyClient:
 def corrupt(item: Mapping[str, Any]) -> dict[str, Any]:
     """The item with another value in one compared field (nothing else touched)."""
     changed = dict(item)
-    current = changed.get(CORRUPTED_ATTRIBUTE, {}).get("S", "")
+    current = decode_attribute(changed.get(CORRUPTED_ATTRIBUTE)).text
     changed[CORRUPTED_ATTRIBUTE] = {"S": "299" if current != "299" else "298"}
     return changed
 

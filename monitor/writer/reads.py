@@ -8,10 +8,10 @@ data model, oldest first, so that both stores give the same answer for the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from monitor.core.item import AttributeType, Item
 from monitor.core.mapping import IndexMap, KeyTemplate, pascal_case
 from monitor.migration.phase import PhaseSource
 from monitor.stores.dynamodb import DynamoStore
@@ -26,21 +26,21 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ALL = ("0", "9~")
 
 
-def row_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A default-model item (wire format) as a row: absent attributes are NULL."""
+def row_from_item(item: Item) -> dict[str, Any]:
+    """A default-model item as a row: absent attributes are NULL."""
     row: dict[str, Any] = {}
     for column in READ_COLUMNS:
         value = item.get(pascal_case(column))
         if value is None:
             row[column] = None
-        elif "BOOL" in value:
-            row[column] = bool(value["BOOL"])
-        elif "N" in value:
-            row[column] = int(value["N"])
-        elif column == "log_timestamp":
-            row[column] = datetime.strptime(value["S"], _TIME_FORMAT).replace(tzinfo=UTC)
+        elif value.type is AttributeType.BOOL:
+            row[column] = bool(value.value)
+        elif value.type is AttributeType.N:
+            row[column] = int(value.value)
+        elif column == "log_timestamp" and value.text is not None:
+            row[column] = datetime.strptime(value.text, _TIME_FORMAT).replace(tzinfo=UTC)
         else:
-            row[column] = value.get("S")
+            row[column] = value.text
     return row
 
 

@@ -15,7 +15,7 @@ from aiobotocore.session import get_session
 
 from monitor.config import Settings
 from monitor.setup import run_setup
-from monitor.writer.bulk import copy_rows, put_items
+from monitor.writer.bulk import load
 from monitor.writer.items import DEFAULT_COLUMNS, default_item
 
 BASE_TIME = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
@@ -64,18 +64,12 @@ async def _seed(
 ) -> None:
     await run_setup(settings)
     mapping = settings.table_mapping()
-    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
-    try:
-        await copy_rows(conn, mapping.sql_table, DEFAULT_COLUMNS, sql_rows)
-    finally:
-        await conn.close()
     items = []
     for row in dynamo_rows:
         item = default_item(row, mapping)
         item.update(item_overrides.get(row["log_id"], {}))
         items.append(item)
-    async with dynamo_client(settings) as client:
-        await put_items(client, settings.dynamodb.table, items)
+    await load(settings, DEFAULT_COLUMNS, sql_rows, items)
 
 
 def dynamo_client(settings: Settings) -> Any:

@@ -10,11 +10,11 @@ from typing import Any
 import anyio
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.cli import main
 from monitor.config import Settings
+from monitor.runtime import open_context
 from tests.integration.scenario import make_rows, seed, write_config
 
 WINDOW = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T11:00:00Z"]

@@ -11,6 +11,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import Settings
+from tests.backends import Backend
 from tests.integration.scenario import BASE_TIME, make_rows, seed, write_config
 
 WINDOW = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T11:00:00Z"]
@@ -37,9 +38,10 @@ def keys_of(report: dict[str, Any], kind: str) -> set[int]:
 
 
 def test_identical_stores_are_consistent(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(600))
+    settings = backend.settings
+    backend.seed(make_rows(600))
     code, report, _ = check_counts(capsys, write_config(tmp_path / "c.toml", settings), *WINDOW)
     assert code == 0
     assert report["ok"] is True
@@ -52,10 +54,11 @@ def test_identical_stores_are_consistent(
 
 
 def test_every_missing_key_is_named_on_both_sides(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(900)
-    seed(settings, rows, drop_from_sql={5, 300, 899}, drop_from_dynamodb={1, 2, 450, 777})
+    backend.seed(rows, drop_from_sql={5, 300, 899}, drop_from_dynamodb={1, 2, 450, 777})
     config = write_config(tmp_path / "c.toml", settings, "[checks.counts]\nslice_records = 100\n")
     code, report, _ = check_counts(capsys, config, *WINDOW)
     assert code == 1
@@ -74,9 +77,10 @@ def test_every_missing_key_is_named_on_both_sides(
 
 
 def test_status_divergence_is_reported(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(50), item_overrides={7: {"WriteStatus": {"S": "Pending"}}})
+    settings = backend.settings
+    backend.seed(make_rows(50), item_overrides={7: {"WriteStatus": {"S": "Pending"}}})
     code, report, _ = check_counts(capsys, write_config(tmp_path / "c.toml", settings), *WINDOW)
     divergent = [f for f in report["findings"] if f["kind"] == "status_divergence"]
     assert [(f["key"], f["sql_status"], f["dynamodb_status"]) for f in divergent] == [
@@ -91,15 +95,16 @@ def test_status_divergence_is_reported(
 
 
 def test_records_inside_settle_are_not_judged(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     now = datetime.now(UTC)
     settled = make_rows(20, start=now - timedelta(minutes=8), step=timedelta(seconds=1))
     fresh = make_rows(
         20, start=now - timedelta(seconds=60), step=timedelta(seconds=1), first_key=100
     )
     # The young records exist only in PostgreSQL: in flight, so not a finding yet.
-    seed(settings, settled + fresh, drop_from_dynamodb={r["log_id"] for r in fresh})
+    backend.seed(settled + fresh, drop_from_dynamodb={r["log_id"] for r in fresh})
     code, report, _ = check_counts(capsys, write_config(tmp_path / "c.toml", settings))
     assert code == 0, report
     assert report["summary"]["sql_count"] == 20
@@ -107,9 +112,10 @@ def test_records_inside_settle_are_not_judged(
 
 
 def test_until_after_the_settled_edge_is_clamped(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(10))
+    settings = backend.settings
+    backend.seed(make_rows(10))
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     # From BASE_TIME to now is a long window: allowed here, this test is about the clamp.
     config = write_config(tmp_path / "c.toml", settings, '[checks]\nmax_window = "3650d"\n')
@@ -123,13 +129,14 @@ def test_until_after_the_settled_edge_is_clamped(
 
 
 def test_partition_only_in_dynamodb_is_found_by_discovery(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(30)
     ghost = make_rows(3, first_key=1000, start=BASE_TIME + timedelta(minutes=1))
     for row in ghost:
         row["service_name"] = "RetiredService"
-    seed(settings, rows + ghost, drop_from_sql={r["log_id"] for r in ghost})
+    backend.seed(rows + ghost, drop_from_sql={r["log_id"] for r in ghost})
     code, report, _ = check_counts(capsys, write_config(tmp_path / "c.toml", settings), *WINDOW)
     assert code == 1
     assert keys_of(report, "missing_in_sql") == {1000, 1001, 1002}
@@ -137,20 +144,22 @@ def test_partition_only_in_dynamodb_is_found_by_discovery(
 
 
 def test_bigint_keys_survive_exactly(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     big = 2**53 + 1
     rows = make_rows(3, first_key=big)
-    seed(settings, rows, drop_from_dynamodb={big + 1})
+    backend.seed(rows, drop_from_dynamodb={big + 1})
     code, report, _ = check_counts(capsys, write_config(tmp_path / "c.toml", settings), *WINDOW)
     assert code == 1
     assert keys_of(report, "missing_in_dynamodb") == {big + 1}
 
 
 def test_text_report_is_aligned_and_names_keys(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(40), drop_from_dynamodb={12})
+    settings = backend.settings
+    backend.seed(make_rows(40), drop_from_dynamodb={12})
     code = main(
         ["check", "counts", "--config", str(write_config(tmp_path / "c.toml", settings)), *WINDOW]
     )

@@ -11,9 +11,9 @@ import anyio
 import pytest
 
 from monitor.checks import partitions
-from monitor.checks.context import open_context
 from monitor.checks.partitions import discover_partitions
 from monitor.config import Settings
+from monitor.runtime import open_context
 from monitor.stores.dynamodb import DynamoStore
 from monitor.writer.bulk import put_items
 from monitor.writer.items import default_item

@@ -10,11 +10,11 @@ import anyio
 import pytest
 from botocore.exceptions import ClientError
 
-from monitor.checks.context import open_context
 from monitor.checks.counts import run_counts
 from monitor.config import Settings
 from monitor.errors import StoreUnavailable
 from monitor.model import FindingKind, Window
+from monitor.runtime import open_context
 from monitor.stores.dynamodb import RetryPolicy
 from tests.integration.scenario import make_rows, seed
 
@@ -108,7 +108,7 @@ def test_unprocessed_keys_are_retried_until_every_item_is_read(settings: Setting
 
     items, flaky = anyio.run(scenario)
     assert flaky.unprocessed_returned > 100
-    assert sorted(int(i["LogId"]["N"]) for i in items) == [r["log_id"] for r in rows]
+    assert sorted(i["LogId"].value for i in items) == [r["log_id"] for r in rows]
 
 
 def test_throttling_that_never_ends_is_a_clear_unavailable_error(settings: Settings) -> None:

@@ -13,11 +13,11 @@ from datetime import timedelta
 import anyio
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.checks.registry import CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.config import Settings
 from monitor.model import CheckReport, FindingKind
+from monitor.runtime import open_context
 from tests.conftest import make_settings
 from tests.integration.scenario import BASE_TIME, make_rows, seed
 

@@ -15,12 +15,12 @@ from typing import Any
 import anyio
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.model import CheckReport
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.writer.faults import Fault, FaultProfile
 from monitor.writer.generate import GenerateOptions, open_generator

@@ -14,7 +14,6 @@ import anyio
 import asyncpg
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.checks.orphans import run_orphans
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.cli import main
@@ -25,6 +24,7 @@ from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import DEFAULT_COLUMNS, default_item
+from tests.backends import Backend
 from tests.conftest import make_settings
 from tests.integration.scenario import BASE_TIME, dynamo_client, make_rows, write_config
 
@@ -64,7 +64,7 @@ def item_with_status(settings: Settings, row: Mapping[str, Any], status: str) ->
     return default_item({**row, "write_status": status}, settings.table_mapping())
 
 
-def one_of_each(settings: Settings) -> None:
+def one_of_each(backend: Backend) -> None:
     """200 healthy records, then one record per case, keys 1001.. (see EXPECTED)."""
     noise = make_rows(200)
     cases = {
@@ -79,6 +79,7 @@ def one_of_each(settings: Settings) -> None:
         1006: ("Committed", None),  # committed and missing: for `counts`, not orphans
         1007: ("Failed", "Failed"),
     }
+    settings = backend.settings
     sql_rows = list(noise)
     items = [item_with_status(settings, r, "Committed") for r in noise]
     for key, (sql_status, dynamo_status) in plan.items():
@@ -86,7 +87,7 @@ def one_of_each(settings: Settings) -> None:
             sql_rows.append({**cases[key], "write_status": sql_status})
         if dynamo_status is not None:
             items.append(item_with_status(settings, cases[key], dynamo_status))
-    store(settings, sql_rows, items)
+    backend.store(sql_rows, items)
 
 
 EXPECTED = {
@@ -118,41 +119,21 @@ def seen(report: Mapping[str, Any]) -> set[tuple[Any, str, Any, Any]]:
     }
 
 
-def table_without_pending_index(settings: Settings) -> None:
-    """The DynamoDB table as another team might have made it: no PendingByDate index."""
-    bare = make_settings(
-        settings.postgres.dsn.get_secret_value(),
-        settings.dynamodb.endpoint_url,
-        mapping={"pending_index": False},
-    )
-
-    async def go() -> None:
-        async with dynamo_client(settings) as client:
-            await client.create_table(
-                **dynamodb_table_definition(bare.table_mapping(), settings.dynamodb.table)
-            )
-
-    anyio.run(go)
-
-
 # --- each finding kind, once, on every read path -------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["index", "configured_off", "index_missing"])
 def test_each_kind_is_found_exactly_once(
     path: str,
-    database: str,
-    dynamo_endpoint: str,
+    backend: Backend,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     extra = NO_INDEX if path == "configured_off" else ""
-    settings = make_settings(
-        database, dynamo_endpoint, **({"mapping": {"pending_index": False}} if extra else {})
-    )
+    settings = backend.reconfigure(**({"mapping": {"pending_index": False}} if extra else {}))
     if path == "index_missing":
-        table_without_pending_index(settings)
-    one_of_each(settings)
+        backend.without_pending_index()
+    one_of_each(backend)
 
     code, report, err = check_orphans(
         capsys, write_config(tmp_path / "c.toml", settings, extra), *WINDOW
@@ -189,14 +170,15 @@ def test_each_kind_is_found_exactly_once(
 
 
 def test_in_flight_records_are_never_judged(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     now = datetime.now(UTC)
     young = make_rows(1, start=now - timedelta(seconds=10), first_key=1, status="Pending")
     young_item_only = make_rows(1, start=now - timedelta(seconds=10), first_key=2, status="Pending")
     settled = make_rows(1, start=now - timedelta(minutes=5), first_key=3, status="Pending")
     # All three have a counterpart missing; only the one older than grace is an orphan.
-    store(settings, young + settled, [item_with_status(settings, young_item_only[0], "Pending")])
+    backend.store(young + settled, [item_with_status(settings, young_item_only[0], "Pending")])
 
     code, report, _ = check_orphans(capsys, write_config(tmp_path / "c.toml", settings))
 
@@ -206,12 +188,12 @@ def test_in_flight_records_are_never_judged(
     assert end <= datetime.now(UTC) - timedelta(minutes=2)
 
 
-def test_grace_is_measured_from_the_injected_now(settings: Settings) -> None:
+def test_grace_is_measured_from_the_injected_now(backend: Backend) -> None:
     rows = make_rows(2, start=BASE_TIME, step=timedelta(minutes=3), status="Pending")
-    store(settings, rows, [])  # 10:00 and 10:03, both without an item
+    backend.store(rows, [])  # 10:00 and 10:03, both without an item
 
     async def at(now: datetime) -> CheckReport:
-        async with open_context(settings) as context:
+        async with backend.context() as context:
             return await run_check("orphans", context, CheckRequest(now=now))
 
     # At 10:03:10 the 10:03 record is 10 s old: in flight. At 10:05:01 it is past grace.
@@ -414,10 +396,11 @@ def test_400_kb_items_do_not_crash(
 
 
 def test_clean_window_exits_0_with_the_contract_shape(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(50)
-    store(settings, rows, [item_with_status(settings, r, "Committed") for r in rows])
+    backend.store(rows, [item_with_status(settings, r, "Committed") for r in rows])
     code, report, _ = check_orphans(capsys, write_config(tmp_path / "c.toml", settings), *WINDOW)
     assert code == 0
     assert set(report) == {"check", "table", "window", "ok", "summary", "findings"}
@@ -439,9 +422,10 @@ transaction_completion = { target = 99.9, alert_below = 1 }
 
 
 def test_thresholds_decide_and_strict_makes_any_finding_fail(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one_of_each(settings)
+    settings = backend.settings
+    one_of_each(backend)
     config = write_config(tmp_path / "c.toml", settings, LENIENT)
     code, report, _ = check_orphans(capsys, config, *WINDOW)
     assert code == 0 and report["ok"] is True
@@ -472,9 +456,10 @@ def test_missing_table_exits_3_with_a_clear_message(
 
 
 def test_check_all_runs_every_check_in_order(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one_of_each(settings)
+    settings = backend.settings
+    one_of_each(backend)
     config = str(write_config(tmp_path / "c.toml", settings))
     code, document, _ = run_cli(
         capsys, "check", "all", "--config", config, "--format", "json", *WINDOW

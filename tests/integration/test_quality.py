@@ -4,7 +4,7 @@ each found once, on the right record, and the window is graded."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import Settings
-from monitor.writer.items import default_item
-from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
+from tests.backends import Backend
+from tests.integration.scenario import make_rows, write_config
 
 WINDOW_ARGS = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T12:00:00Z"]
 
@@ -40,31 +40,11 @@ def found(report: Mapping[str, Any]) -> set[tuple[str, int, str | None]]:
     }
 
 
-def remove_attributes(
-    settings: Settings, rows: Sequence[Mapping[str, Any]], removals: Mapping[int, Sequence[str]]
-) -> None:
-    """Take attributes off seeded items (item_overrides can only add or replace)."""
-    mapping = settings.table_mapping()
-    by_key = {row["log_id"]: row for row in rows}
-
-    async def go() -> None:
-        async with dynamo_client(settings) as client:
-            for key, names in removals.items():
-                item = default_item(by_key[key], mapping)
-                await client.update_item(
-                    TableName=settings.dynamodb.table,
-                    Key={"PK": item["PK"], "SK": item["SK"]},
-                    UpdateExpression="REMOVE " + ", ".join(f"#a{i}" for i in range(len(names))),
-                    ExpressionAttributeNames={f"#a{i}": n for i, n in enumerate(names)},
-                )
-
-    anyio.run(go)
-
-
 def test_clean_data_is_excellent(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(70))
+    settings = backend.settings
+    backend.seed(make_rows(70))
     code, report, _ = check_quality(capsys, settings, tmp_path)
     summary = report["summary"]
     assert report["findings"] == [], report["findings"][:3]
@@ -80,13 +60,13 @@ def test_clean_data_is_excellent(
 
 
 def test_broken_index_attributes_are_found(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(200)
     rows[29]["write_status"] = "Pending"  # log_id 30: pending, but its GSI3 attributes go
     rows[30]["write_status"] = "Pending"  # log_id 31: pending and indexed: fine
-    seed(
-        settings,
+    backend.seed(
         rows,
         item_overrides={
             3: {"GSI1PK": {"S": "APP#APP-9999"}},  # the wrong application
@@ -96,7 +76,7 @@ def test_broken_index_attributes_are_found(
         },
     )
     # log_id 8 failed (i % 7 == 0) but is missing from the errors index.
-    remove_attributes(settings, rows, {8: ["GSI2PK", "GSI2SK"], 30: ["GSI3PK", "GSI3SK"]})
+    backend.remove_attributes(rows, {8: ["GSI2PK", "GSI2SK"], 30: ["GSI3PK", "GSI3SK"]})
     code, report, _ = check_quality(capsys, settings, tmp_path)
     assert found(report) == {
         ("index_integrity", 3, "GSI1PK"),
@@ -124,12 +104,12 @@ def test_broken_index_attributes_are_found(
 
 
 def test_wrong_types_are_invalid_data(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(150)
     rows[4]["response_data"] = '{"score": '  # log_id 5: bad JSON in the system of record
-    seed(
-        settings,
+    backend.seed(
         rows,
         item_overrides={
             2: {"IsSuccess": {"S": "true"}},
@@ -164,14 +144,15 @@ def test_wrong_types_are_invalid_data(
 
 
 def test_rule_violations_name_the_rule(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(100)
     rows[7]["error_message"] = None  # log_id 8 failed without a message
     rows[8]["log_type"] = "Error"  # log_id 9: an Error log that says success
     rows[9]["processing_time_ms"] = -5  # log_id 10
     rows[10]["processing_time_ms"] = None  # log_id 11: unknown passes, like a CHECK
-    seed(settings, rows)
+    backend.seed(rows)
     code, report, _ = check_quality(capsys, settings, tmp_path)
     assert found(report) == {
         ("rule_violation", 8, "errors_have_message"),
@@ -192,9 +173,10 @@ def test_rule_violations_name_the_rule(
 
 
 def test_rules_come_from_config(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(50))
+    settings = backend.settings
+    backend.seed(make_rows(50))
     extra = (
         "[checks.quality]\n"
         'min_grade = "Critical"\n'
@@ -220,8 +202,9 @@ def test_rules_come_from_config(
 
 
 def test_a_bad_rule_stops_at_start_naming_the_key(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     extra = '[checks.quality]\nrules = [{ name = "r", require = "error_message = null" }]\n'
     code, _, err = check_quality(capsys, settings, tmp_path, extra)
     assert code == 2
@@ -232,15 +215,15 @@ def test_a_bad_rule_stops_at_start_naming_the_key(
 
 
 def test_huge_and_odd_items_do_not_crash_quality(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(20)
     # ~350 KB (the wire format escapes non-ASCII, so the bulk is ASCII to stay under 400 KB).
     rows[0]["response_data"] = json.dumps({"blob": "x" * 350_000, "é": "ü"}, ensure_ascii=False)
     rows[1]["error_message"] = "NaN"
     rows[2]["application_id"] = "Zoë 🚀"
-    seed(
-        settings,
+    backend.seed(
         rows,
         item_overrides={
             4: {"ServiceName": {"SS": ["a", "b"]}},

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import anyio
 
-from monitor.checks.context import open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.config import Settings
+from monitor.runtime import open_context
 from tests.conftest import make_settings
 from tests.integration.scenario import make_rows, seed
 

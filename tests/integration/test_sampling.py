@@ -13,14 +13,14 @@ from typing import Any
 import anyio
 import pytest
 
-from monitor.checks.sampling import draw_sample, run_sample, sample_queries
+from monitor.checks.sampling import draw_sample, run_sample
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.core.stats import samples_needed, wilson_interval
 from monitor.model import CheckReport, Window
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore
-from tests.integration.scenario import BASE_TIME, make_rows, seed, write_config
+from monitor.stores.postgres import sample_queries
+from tests.backends import Backend
+from tests.integration.scenario import BASE_TIME, make_rows, write_config
 
 WINDOW_ARGS = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T12:00:00Z"]
 WINDOW = Window(BASE_TIME.replace(hour=9), BASE_TIME.replace(hour=12))
@@ -40,15 +40,16 @@ def findings(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def test_three_bad_fields_make_one_bad_record(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(300)
     corrupt = {
         "LogType": {"S": "Request"},
         "StatusCode": {"S": "201"},
         "RequestData": {"S": json.dumps({"applicant": "A9", "amount": 31337})},
     }
-    seed(settings, rows, item_overrides={10: corrupt})
+    backend.seed(rows, item_overrides={10: corrupt})
     code, report = check_sample(capsys, settings, tmp_path)
     summary = report["summary"]
     assert summary["sampled"] == 300 and summary["sampling"] == "all"
@@ -83,10 +84,11 @@ def test_three_bad_fields_make_one_bad_record(
 
 
 def test_many_bad_records_fail_only_when_the_interval_is_below_the_threshold(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(200)
-    seed(settings, rows, item_overrides={k: {"StatusCode": {"S": "418"}} for k in range(1, 11)})
+    backend.seed(rows, item_overrides={k: {"StatusCode": {"S": "418"}} for k in range(1, 11)})
     code, report = check_sample(capsys, settings, tmp_path)
     assert report["summary"]["bad_records"] == 10
     assert report["summary"]["accuracy"]["upper"] < 0.999
@@ -94,9 +96,10 @@ def test_many_bad_records_fail_only_when_the_interval_is_below_the_threshold(
 
 
 def test_a_missing_counterpart_is_a_bad_record_not_skipped(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(120), drop_from_dynamodb={5, 77})
+    settings = backend.settings
+    backend.seed(make_rows(120), drop_from_dynamodb={5, 77})
     code, report = check_sample(capsys, settings, tmp_path)
     summary = report["summary"]
     assert summary["sampled"] == 120
@@ -108,13 +111,13 @@ def test_a_missing_counterpart_is_a_bad_record_not_skipped(
 
 
 def test_invalid_json_is_invalid_data_never_a_string_compare(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(60)
     rows[19]["request_data"] = '{"applicant": "A19", '  # log_id 20: the same bad text in both
     rows[21]["request_data"] = "NOT JSON"  # log_id 22: equal ignoring case: the seed's fallback
-    seed(
-        settings,
+    backend.seed(
         rows,
         item_overrides={
             21: {"RequestData": {"S": "{NOT JSON"}},  # valid in SQL, broken in DynamoDB
@@ -139,8 +142,9 @@ def test_invalid_json_is_invalid_data_never_a_string_compare(
 
 
 def test_huge_and_odd_values_do_not_crash(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    settings = backend.settings
     rows = make_rows(30)
     huge = json.dumps({"blob": "x" * 380_000, "n": 1})
     rows[0]["request_data"] = huge  # log_id 1: a ~380 KB item
@@ -150,8 +154,7 @@ def test_huge_and_odd_values_do_not_crash(
     rows[4]["request_data"] = "[]"
     rows[5]["request_data"] = ""
     rows[6]["request_data"] = "NaN"  # Python's json reads it; RFC 8259 does not
-    seed(
-        settings,
+    backend.seed(
         rows,
         item_overrides={
             5: {"RequestData": {"L": []}},  # an empty list attribute equals the JSON text []
@@ -178,9 +181,10 @@ def test_huge_and_odd_values_do_not_crash(
 
 
 def test_a_small_window_is_compared_whole(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, make_rows(40))
+    settings = backend.settings
+    backend.seed(make_rows(40))
     code, report = check_sample(
         capsys, settings, tmp_path, "[checks.sampling]\nsample_size = 1000\n"
     )
@@ -192,19 +196,20 @@ def test_a_small_window_is_compared_whole(
 
 
 def test_an_empty_window_proves_nothing_and_is_ok(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed(settings, [])
+    settings = backend.settings
+    backend.seed([])
     code, report = check_sample(capsys, settings, tmp_path)
     assert code == 0
     assert report["summary"]["sampled"] == 0 and report["summary"]["accuracy"] is None
 
 
-def sampled_keys(settings: Settings, size: int, seed_value: float, rng_seed: int) -> list[int]:
+def sampled_keys(backend: Backend, size: int, seed_value: float, rng_seed: int) -> list[int]:
     async def go() -> list[int]:
-        async with PostgresStore.open(settings.postgres, settings.table_mapping()) as sql:
+        async with backend.context() as context:
             sample = await draw_sample(
-                sql,
+                context.sql,
                 WINDOW,
                 size,
                 ("log_id", "log_timestamp"),
@@ -217,16 +222,16 @@ def sampled_keys(settings: Settings, size: int, seed_value: float, rng_seed: int
     return anyio.run(go)
 
 
-def test_a_large_window_is_sampled_uniformly(settings: Settings) -> None:
+def test_a_large_window_is_sampled_uniformly(backend: Backend) -> None:
     rows = make_rows(3000, step=timedelta(milliseconds=1500))
     # Every 50th record shares its timestamp with the one before it.
     for index in range(1, 3000, 50):
         rows[index]["log_timestamp"] = rows[index - 1]["log_timestamp"]
-    seed(settings, rows, drop_from_dynamodb=range(1, 3001))  # the draw reads PostgreSQL only
-    keys = sampled_keys(settings, 500, 0.25, 7)
+    backend.seed(rows, drop_from_dynamodb=range(1, 3001))  # the draw reads PostgreSQL only
+    keys = sampled_keys(backend, 500, 0.25, 7)
     assert len(keys) == len(set(keys)) == 500
-    assert keys == sampled_keys(settings, 500, 0.25, 7)  # setseed + a seeded RNG: repeatable
-    assert keys != sampled_keys(settings, 500, -0.5, 8)
+    assert keys == sampled_keys(backend, 500, 0.25, 7)  # setseed + a seeded RNG: repeatable
+    assert keys != sampled_keys(backend, 500, -0.5, 8)
     # Uniform over the window: each tenth of it (300 records) holds about 50 of the 500
     # (binomial sd ~6.7; the bounds are beyond 3.5 sd and the seeds are fixed).
     deciles = Counter((k - 1) // 300 for k in keys)
@@ -236,8 +241,9 @@ def test_a_large_window_is_sampled_uniformly(settings: Settings) -> None:
     assert tied & set(keys)
 
 
-def test_counterparts_are_fetched_in_batches_of_100(settings: Settings) -> None:
-    seed(settings, make_rows(600, step=timedelta(milliseconds=100)))
+def test_counterparts_are_fetched_in_batches_of_100(backend: Backend) -> None:
+    settings = backend.settings
+    backend.seed(make_rows(600, step=timedelta(milliseconds=100)))
     tuned = settings.model_copy(
         update={
             "checks": settings.checks.model_copy(
@@ -249,12 +255,11 @@ def test_counterparts_are_fetched_in_batches_of_100(settings: Settings) -> None:
     )
 
     async def go() -> tuple[CheckReport, int]:
-        mapping = tuned.table_mapping()
-        async with (
-            PostgresStore.open(tuned.postgres, mapping) as sql,
-            DynamoStore.open(tuned.dynamodb, mapping) as dynamo,
-        ):
-            report = await run_sample(tuned, sql, dynamo, WINDOW, rng=random.Random(1), seed=0.5)
+        async with backend.context(tuned) as context:
+            dynamo: Any = context.dynamo
+            report = await run_sample(
+                tuned, context.sql, dynamo, WINDOW, rng=random.Random(1), seed=0.5
+            )
             return report, dynamo.requests
 
     report, requests = anyio.run(go)

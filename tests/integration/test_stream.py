@@ -17,9 +17,10 @@ import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.checks.context import CheckContext, open_context
+from monitor.checks.context import CheckContext
 from monitor.config import Settings
 from monitor.daemon import Daemon
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.stream.service import StreamService
 from monitor.stream.table import StreamNotReady

@@ -14,9 +14,9 @@ from typing import Any
 import anyio
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.config import Settings
 from monitor.core.stats import percentile
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.writer.faults import Fault, FaultProfile
 from monitor.writer.generate import GenerateOptions, open_generator

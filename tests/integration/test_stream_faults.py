@@ -17,10 +17,11 @@ import anyio
 import pytest
 from botocore.exceptions import ClientError
 
-from monitor.checks.context import CheckContext, open_context
+from monitor.checks.context import CheckContext
 from monitor.config import Settings
 from monitor.errors import StoreUnavailable, first_monitor_error
 from monitor.model import Window
+from monitor.runtime import open_context
 from monitor.stream.service import StreamService
 from tests.conftest import make_settings
 from tests.integration import test_stream

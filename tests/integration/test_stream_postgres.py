@@ -14,8 +14,8 @@ import anyio
 import asyncpg
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.config import Settings
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.stores.logical import LogicalSlot
 from tests.conftest import make_settings

@@ -20,9 +20,9 @@ import anyio
 import asyncpg
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.config import Settings
 from monitor.report import report_json
+from monitor.runtime import open_context
 from monitor.verify import online
 from monitor.verify.checkpoint import COMMAND, Checkpoints
 from monitor.verify.online import VerifyRequest, verify_online

@@ -12,11 +12,11 @@ import anyio
 import pytest
 
 import monitor.checks.orphans as orphans_module
-from monitor.checks.context import open_context
 from monitor.checks.orphans import run_orphans
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.model import FindingKind, Window
+from monitor.runtime import open_context
 from monitor.writer.items import default_item
 from tests.integration.scenario import BASE_TIME, make_rows, write_config
 from tests.integration.test_orphans import store

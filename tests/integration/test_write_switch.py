@@ -12,7 +12,6 @@ import anyio
 import asyncpg
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.core.phases import Phase
@@ -20,6 +19,7 @@ from monitor.daemon import Daemon
 from monitor.migration.afterswitch import validate_after_switch
 from monitor.migration.history import record_change
 from monitor.migration.phase import FixedPhase, StatePhase
+from monitor.runtime import open_context
 from monitor.writer.records import RecordFactory
 from tests.conftest import make_settings
 from tests.integration import test_gates as gates_test

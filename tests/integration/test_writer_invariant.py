@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.checks.context import open_context
 from monitor.checks.registry import CheckRequest, run_check
 from monitor.config import Settings
 from monitor.errors import StoreUnavailable
+from monitor.runtime import open_context
 from monitor.writer.dual import Checkpoint, WriterCrashed
 from monitor.writer.results import Committed, Compensated, LeftPending, Step
 from tests.integration.writing import open_rig, records

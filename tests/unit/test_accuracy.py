@@ -12,6 +12,7 @@ from monitor.config import Settings, field_specs
 from monitor.core.accuracy import AccuracyTally, accuracy_ok, interval_json, judge_pair
 from monitor.core.stats import wilson_interval
 from monitor.model import FindingKind
+from monitor.stores.wire import decode_item
 from monitor.writer.items import default_item
 
 SETTINGS = Settings()
@@ -33,8 +34,13 @@ ROW: dict[str, Any] = {
 RECORD = MAPPING.record_from_row(ROW)
 
 
+def item_of(row: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The item the writer puts for `row`, as the DynamoDB adapter hands it to the core."""
+    return decode_item(default_item(row, MAPPING) | changes)
+
+
 def judge(**changes: Any) -> Any:
-    return judge_pair(MAPPING, SPECS, RECORD, default_item(ROW, MAPPING) | changes)
+    return judge_pair(MAPPING, SPECS, RECORD, item_of(ROW, **changes))
 
 
 def test_an_equal_record_is_good() -> None:
@@ -80,17 +86,17 @@ def test_invalid_json_is_bad_unless_both_stores_hold_the_same_text() -> None:
     assert broken.bad and broken.bad_fields == ("RequestData",)
     assert broken.findings[0].kind is FindingKind.INVALID_DATA
     record = MAPPING.record_from_row(ROW | {"request_data": "{nope"})
-    item = default_item(ROW | {"request_data": "{nope"}, MAPPING)
+    item = item_of(ROW | {"request_data": "{nope"})
     faithful = judge_pair(MAPPING, SPECS, record, item)
     assert not faithful.bad and faithful.findings[0].kind is FindingKind.INVALID_DATA
     # Equal ignoring case is still different (the seed's lenient fallback is gone).
     record = MAPPING.record_from_row(ROW | {"request_data": "NOPE"})
-    item = default_item(ROW | {"request_data": "nope"}, MAPPING)
+    item = item_of(ROW | {"request_data": "nope"})
     assert judge_pair(MAPPING, SPECS, record, item).bad
 
 
 def test_an_unreadable_item_or_another_key_is_bad() -> None:
-    no_key = {k: v for k, v in default_item(ROW, MAPPING).items() if k != "LogId"}
+    no_key = {k: v for k, v in item_of(ROW).items() if k != "LogId"}
     verdict = judge_pair(MAPPING, SPECS, RECORD, no_key)
     assert verdict.bad and verdict.findings[0].field == "LogId"
     assert "cannot be read" in (verdict.findings[0].detail or "")

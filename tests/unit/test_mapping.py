@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.config import settings_from_dict
+from monitor.core.item import Attribute
 from monitor.core.mapping import KeyTemplate, MappingError, TemplateError
 from monitor.core.windows import align_down, settled_window
+from monitor.stores.wire import decode_item
 
 DEFAULT = settings_from_dict({}).table_mapping()
 #: Another team's table: other names, a composite partition, monthly buckets, text keys.
@@ -78,23 +80,25 @@ def test_other_mapping_composite_partition_and_months() -> None:
 
 
 def test_items_become_records_with_exact_keys() -> None:
-    item = {
-        "PK": {"S": "LOG#S#2026-01-01"},
-        "SK": {"S": f"2026-01-01T00:00:00.000000Z#{2**53 + 1}"},
-        "LogId": {"N": str(2**53 + 1)},
-        "WriteStatus": {"S": "Committed"},
-        "IsSuccess": {"BOOL": False},
-        "StatusCode": {"NULL": True},
-    }
+    item = decode_item(
+        {
+            "PK": {"S": "LOG#S#2026-01-01"},
+            "SK": {"S": f"2026-01-01T00:00:00.000000Z#{2**53 + 1}"},
+            "LogId": {"N": str(2**53 + 1)},
+            "WriteStatus": {"S": "Committed"},
+            "IsSuccess": {"BOOL": False},
+            "StatusCode": {"NULL": True},
+        }
+    )
     record = DEFAULT.record_from_item(item)
     assert record.key == 2**53 + 1 and isinstance(record.key, int)
     assert record.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
     assert record.values["is_success"] is False
     assert record.values["status_code"] is None and record.values["request_data"] is None
     assert DEFAULT.embedded_key_mismatch(item) is None
-    assert DEFAULT.embedded_key_mismatch({**item, "LogId": {"N": "7"}}) is not None
+    assert DEFAULT.embedded_key_mismatch({**item, "LogId": Attribute.number(7)}) is not None
     with pytest.raises(MappingError):
-        DEFAULT.key_from_item({"LogId": {"N": "1.5"}})
+        DEFAULT.key_from_item(decode_item({"LogId": {"N": "1.5"}}))
     with pytest.raises(MappingError):
         DEFAULT.key_from_item({})
 
@@ -177,19 +181,25 @@ def test_an_item_key_of_the_other_type_than_the_key_column_is_refused() -> None:
     assert key_kind_of("character varying") is KeyKind.TEXT
     assert key_kind_of("uuid") is None
     mapping = settings_from_dict({}).table_mapping()
-    assert mapping.key_from_item({"LogId": {"S": "5"}}) == "5"  # kind unknown: taken as it is
+    assert (
+        mapping.key_from_item(decode_item({"LogId": {"S": "5"}})) == "5"
+    )  # kind unknown: taken as it is
     numeric = replace(mapping, key_kind=KeyKind.NUMBER)
-    assert numeric.key_from_item({"LogId": {"N": "5"}}) == 5
+    assert numeric.key_from_item(decode_item({"LogId": {"N": "5"}})) == 5
     with pytest.raises(MappingError, match="S \\(text\\)"):
-        numeric.key_from_item({"LogId": {"S": "5"}})
+        numeric.key_from_item(decode_item({"LogId": {"S": "5"}}))
     with pytest.raises(MappingError, match="N \\(a number\\)"):
-        replace(mapping, key_kind=KeyKind.TEXT).key_from_item({"LogId": {"N": "5"}})
+        replace(mapping, key_kind=KeyKind.TEXT).key_from_item(decode_item({"LogId": {"N": "5"}}))
     assert numeric.key_from_sort_key("2026-01-01T10:00:00.000000Z#42") == 42
     assert numeric.key_from_sort_key("not a sort key") is None
 
 
 def test_an_unreadable_item_key_is_named_by_type_never_by_content() -> None:
-    from monitor.core.mapping import item_key_label
+    from monitor.core.item import item_key_label as label_of
+    from monitor.stores.wire import decode_attribute
+
+    def item_key_label(wire: object) -> object:
+        return label_of(None if wire is None else decode_attribute(wire))
 
     assert item_key_label({"N": "7"}) == 7
     assert item_key_label({"S": "x" * 100}) == "x" * 64

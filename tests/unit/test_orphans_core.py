@@ -29,7 +29,8 @@ from monitor.core.orphans import (
     rejudge,
     within,
 )
-from monitor.model import Finding, FindingKind, KeyValue
+from monitor.model import Finding, FindingKind, IndexInfo, KeyValue
+from monitor.stores.wire import decode_item, describe_indexes
 
 S = StatusValues()
 MAPPING = build_mapping(MappingSettings())
@@ -166,13 +167,14 @@ def test_rows_are_located_where_their_item_should_be() -> None:
 
 
 def test_items_with_unreadable_keys_or_statuses() -> None:
-    items = [
+    wire = [
         {"PK": {"S": "a"}, "SK": {"S": "b"}, "LogId": {"N": "1"}, "WriteStatus": {"S": P}},
         {"PK": {"S": "a"}, "SK": {"S": "c"}, "LogId": {"S": "x" * 100}, "WriteStatus": {"S": P}},
         {"PK": {"S": "a"}, "SK": {"S": "d"}, "LogId": {"N": "1.5"}, "WriteStatus": {"S": P}},
         {"PK": {"S": "a"}, "SK": {"S": "e"}, "LogId": {"N": "2"}, "WriteStatus": {"N": "1"}},
         {"PK": {"S": "a"}, "SK": {"S": "f"}, "LogId": {"N": "3"}},
     ]
+    items = [decode_item(item) for item in wire]
     observed, invalid = observe_items(MAPPING, items)
     assert [o.key for o in observed] == [1, "x" * 100, 2, 3]
     assert observed[0].problem is None
@@ -187,7 +189,7 @@ def test_items_with_unreadable_keys_or_statuses() -> None:
 def test_bigint_keys_stay_exact() -> None:
     big = 2**53 + 1
     item = {"PK": {"S": "a"}, "SK": {"S": "b"}, "LogId": {"N": str(big)}, "WriteStatus": {"S": P}}
-    (observed,), _ = observe_items(MAPPING, [item])
+    (observed,), _ = observe_items(MAPPING, [decode_item(item)])
     assert observed.key == big and isinstance(observed.key, int)
 
 
@@ -278,6 +280,10 @@ def _table(**gsi: Any) -> dict[str, Any]:
     return {"GlobalSecondaryIndexes": [index]}
 
 
+def _indexes(**gsi: Any) -> list[IndexInfo]:
+    return describe_indexes(_table(**gsi))
+
+
 def _mapping(**index: Any) -> TableMapping:
     pending = {
         "name": "PendingByDate",
@@ -289,8 +295,8 @@ def _mapping(**index: Any) -> TableMapping:
 
 
 def test_a_sound_index_is_used() -> None:
-    assert index_problem(MAPPING, _table()) is None
-    assert index_problem(MAPPING, _table(Projection={"ProjectionType": "ALL"})) is None
+    assert index_problem(MAPPING, _indexes()) is None
+    assert index_problem(MAPPING, _indexes(Projection={"ProjectionType": "ALL"})) is None
 
 
 @pytest.mark.parametrize(
@@ -308,19 +314,20 @@ def test_a_sound_index_is_used() -> None:
     ],
 )
 def test_an_unusable_index_says_why(table: dict[str, Any], words: str) -> None:
-    problem = index_problem(MAPPING, table)
+    problem = index_problem(MAPPING, describe_indexes(table))
     assert problem is not None and words in problem
 
 
 def test_index_templates_must_be_enumerable_by_time() -> None:
     no_index = build_mapping(MappingSettings.model_validate({"pending_index": False}))
-    assert "pending_index = false" in (index_problem(no_index, _table()) or "")
+    assert "pending_index = false" in (index_problem(no_index, _indexes()) or "")
     by_service = _mapping(partition_key_template="P#{service_name}#{log_timestamp:%Y-%m-%d}")
-    assert "may use only" in (index_problem(by_service, _table()) or "")
+    assert "may use only" in (index_problem(by_service, _indexes()) or "")
     by_second = _mapping(partition_key_template="P#{log_timestamp:%Y-%m-%dT%H:%M:%S}")
-    assert "every minute" in (index_problem(by_second, _table()) or "")
+    assert "every minute" in (index_problem(by_second, _indexes()) or "")
     assert (
-        index_problem(_mapping(partition_key_template="P#{log_timestamp:%Y-%m}"), _table()) is None
+        index_problem(_mapping(partition_key_template="P#{log_timestamp:%Y-%m}"), _indexes())
+        is None
     )
 
 

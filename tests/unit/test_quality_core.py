@@ -1,4 +1,4 @@
-"""The pure quality core: grades, wire types, the plan built from config, one record inspected."""
+"""The pure quality core: grades, DynamoDB types, the plan built from config, one record inspected."""
 
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ from monitor.core.quality import (
     grade_for,
     inspect_record,
     value_problem,
-    wire_tag,
-    wire_value,
 )
 from monitor.errors import ConfigError
+from monitor.stores.wire import decode_attribute, decode_item
 from monitor.writer.items import default_item
 
 # --- grades ---------------------------------------------------------------------------------
@@ -93,6 +92,14 @@ def test_grade_order() -> None:
 
 
 # --- wire values and declared types ----------------------------------------------------------
+
+
+def wire_value(wire: object) -> object:
+    return decode_attribute(wire).plain()
+
+
+def wire_tag(wire: object) -> str | None:
+    return decode_attribute(wire).type
 
 
 def test_wire_values() -> None:
@@ -264,7 +271,7 @@ def _row(**changes: Any) -> dict[str, Any]:
 
 def inspect(row: Mapping[str, Any], item: Mapping[str, Any] | None) -> set[tuple[str, str | None]]:
     record: Record = MAPPING.record_from_row(row)
-    found = inspect_record(PLAN, row, record, item)
+    found = inspect_record(PLAN, row, record, None if item is None else decode_item(item))
     assert not found.errors
     for f in found.findings:
         assert f.key == 42 and f.sk == record.sk and f.pk == record.pk
@@ -358,7 +365,7 @@ def test_any_attribute_values_give_findings_never_a_crash(changes: dict[str, Any
     row = _row()
     item = default_item(row, MAPPING) | changes
     record = MAPPING.record_from_row(row)
-    found = inspect_record(PLAN, row, record, item)
+    found = inspect_record(PLAN, row, record, None if item is None else decode_item(item))
     for f in found.findings:
         assert f.detail is not None and f.key == 42
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from monitor.config import Settings, field_specs
 from monitor.model import FindingKind
+from monitor.stores.wire import decode_item
 from monitor.stream.buffer import ChangeBuffer
 from monitor.stream.changes import Change, Position, UnreadableRecord, change_from_record
 from monitor.stream.judge import judge_item
@@ -26,7 +27,7 @@ def change(n: int, key: int, shard: str = "s1") -> Change:
         sk=f"S#{key}",
         changed_at=T0 + timedelta(seconds=n),
         position=Position(shard, f"{n:06d}"),
-        image={"LogId": {"N": str(key)}},
+        image=decode_item({"LogId": {"N": str(key)}}),
     )
 
 
@@ -113,7 +114,8 @@ def _item(row: dict[str, Any], **over: Any) -> dict[str, Any]:
 
 
 def kinds(row: dict[str, Any] | None, item: dict[str, Any] | None) -> list[str]:
-    return [str(f.kind) for f in judge_item(MAPPING, SPECS, 7, "pk", "sk", item, row)]
+    image = None if item is None else decode_item(item)
+    return [str(f.kind) for f in judge_item(MAPPING, SPECS, 7, "pk", "sk", image, row)]
 
 
 def test_verdicts_follow_the_sample_comparators_and_final_states() -> None:
