@@ -551,17 +551,17 @@ async def run_program(
     return report
 
 
-async def measure(
+async def measure_floor(
     args: argparse.Namespace,
     dsn: str,
     endpoint: str,
     meter: Meter,
     slices: dict[int, list[FloorSlice]],
-) -> dict[str, Any]:
+) -> tuple[Result, list[Result]]:
+    """The floor of `args.records` records: an untimed warm-up, then `sweep_floor`."""
     n = args.records
     drop_sql, drop_dynamo = dropped_keys(n)
     expect = (n - len(drop_dynamo), n - len(drop_sql))
-    out: dict[str, Any] = {}
     session = get_session()
     config = AioConfig(
         max_pool_connections=max(10, 2 * max(args.sweep_concurrency)),
@@ -579,47 +579,71 @@ async def measure(
                 _, items, rows = await run_floor(client, conn, slices[min(slices)], 16)
             assert (items, rows) == expect, ((items, rows), expect)
             print(f"warm-up floor pass (untimed): {warm.wall:.2f}s", flush=True)
-            out["floor"], out["floor_grid"] = await sweep_floor(
+            return await sweep_floor(
                 client, conn, meter, slices, args.sweep_concurrency, expect, args.repeat
             )
-            print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
-
-            # The program's very first run: an empty monitor schema, discovery never run.
-            first = Result(DEFAULT_KNOBS)
-            report = await run_program(dsn, endpoint, None, meter, n, first)
-            out["first"] = first
-            out["first_coverage"] = report.summary["discovery_coverage"]
-            print(
-                f"first run: {first.wall:.2f}s, discovery coverage {out['first_coverage']:.0%}",
-                flush=True,
-            )
-            # Runs until the first discovery pass has finished (each scans its share beside it).
-            during = Result(DEFAULT_KNOBS)
-            while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < 50:
-                report = await run_program(dsn, endpoint, None, meter, n, during)
-            out["during"] = during
-            print(f"discovery finished after {len(during.runs) + 1} runs", flush=True)
-
-            steady = Result(DEFAULT_KNOBS)
-            for _ in range(args.repeat):
-                await run_program(dsn, endpoint, None, meter, n, steady)
-            out["steady"] = steady
-            print(f"steady state, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
-
-            grid = []
-            for size in args.program_slices:
-                for concurrency in args.program_concurrency:
-                    result = Result(Knobs(size, concurrency))
-                    await run_program(dsn, endpoint, result.knobs, meter, n, result)
-                    grid.append(result)
-                    print(f"  program {result.knobs}: {result.wall:6.2f}s", flush=True)
-            best = min(grid, key=lambda r: r.wall)
-            for _ in range(args.repeat - 1):
-                await run_program(dsn, endpoint, best.knobs, meter, n, best)
-            out["program_best"], out["program_grid"] = best, grid
     finally:
         await conn.close()
+
+
+async def measure(
+    args: argparse.Namespace,
+    dsn: str,
+    endpoint: str,
+    meter: Meter,
+    slices: dict[int, list[FloorSlice]],
+) -> dict[str, Any]:
+    n = args.records
+    out: dict[str, Any] = {}
+    out["floor"], out["floor_grid"] = await measure_floor(args, dsn, endpoint, meter, slices)
+    print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
+
+    # The program's very first run: an empty monitor schema, discovery never run.
+    first = Result(DEFAULT_KNOBS)
+    report = await run_program(dsn, endpoint, None, meter, n, first)
+    out["first"] = first
+    out["first_coverage"] = report.summary["discovery_coverage"]
+    print(
+        f"first run: {first.wall:.2f}s, discovery coverage {out['first_coverage']:.0%}",
+        flush=True,
+    )
+    # Runs until the first discovery pass has finished (each scans its share beside it).
+    during = Result(DEFAULT_KNOBS)
+    while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < 50:
+        report = await run_program(dsn, endpoint, None, meter, n, during)
+    out["during"] = during
+    print(f"discovery finished after {len(during.runs) + 1} runs", flush=True)
+
+    steady = Result(DEFAULT_KNOBS)
+    for _ in range(args.repeat):
+        await run_program(dsn, endpoint, None, meter, n, steady)
+    out["steady"] = steady
+    print(f"steady state, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
+
+    grid = []
+    for size in args.program_slices:
+        for concurrency in args.program_concurrency:
+            result = Result(Knobs(size, concurrency))
+            await run_program(dsn, endpoint, result.knobs, meter, n, result)
+            grid.append(result)
+            print(f"  program {result.knobs}: {result.wall:6.2f}s", flush=True)
+    best = min(grid, key=lambda r: r.wall)
+    for _ in range(args.repeat - 1):
+        await run_program(dsn, endpoint, best.knobs, meter, n, best)
+    out["program_best"], out["program_grid"] = best, grid
     return out
+
+
+def print_floor_sweep(grid: Sequence[Result]) -> None:
+    print(
+        "floor sweep (bare reads: sliced Queries projecting LogId+WriteStatus || asyncpg key stream)"
+    )
+    sizes = sorted({r.knobs.slice_records for r in grid})
+    concs = sorted({r.knobs.concurrency for r in grid})
+    print("  slice \\ conc " + "".join(f"{c:>8}" for c in concs))
+    for size in sizes:
+        cells = {r.knobs.concurrency: r.runs[0].wall for r in grid if r.knobs.slice_records == size}
+        print(f"  {size:>12,} " + "".join(f"{cells[c]:>7.2f}s" for c in concs))
 
 
 def print_table(
@@ -634,19 +658,7 @@ def print_table(
         f" load {load_time:.0f}s (COPY {load['copy']:.0f}s, BatchWriteItem {load['put']:.0f}s)"
     )
     print()
-    print(
-        "floor sweep (bare reads: sliced Queries projecting LogId+WriteStatus || asyncpg key stream)"
-    )
-    sizes = sorted({r.knobs.slice_records for r in out["floor_grid"]})
-    concs = sorted({r.knobs.concurrency for r in out["floor_grid"]})
-    print("  slice \\ conc " + "".join(f"{c:>8}" for c in concs))
-    for size in sizes:
-        cells = {
-            r.knobs.concurrency: r.runs[0].wall
-            for r in out["floor_grid"]
-            if r.knobs.slice_records == size
-        }
-        print(f"  {size:>12,} " + "".join(f"{cells[c]:>7.2f}s" for c in concs))
+    print_floor_sweep(out["floor_grid"])
     print()
     rows = [
         ("floor (best of the sweep)", floor),

@@ -485,6 +485,9 @@ class VerifySettings(Section):
     #: Windows per shard: the unit one worker claims (its own advisory lock), so N processes
     #: running the same range share the work and never read one shard twice at once.
     shard_windows: int = Field(default=24, ge=1, le=100_000)
+    #: Shards one process verifies at once (their slices share [dynamodb] max_concurrency): a
+    #: window's slices alone rarely fill the concurrency, several windows do.
+    windows_in_flight: int = Field(default=4, ge=1, le=64)
     # --- `verify --from-export`: the comparison runs in DuckDB, out of core ---------------
     #: DuckDB's memory ceiling (e.g. "2GB"); joins larger than this spill to export_temp_dir.
     export_memory_limit: str = "2GB"

@@ -8,6 +8,7 @@ shares the range; every process ends with the report of the whole range.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -145,34 +146,48 @@ class _Walk:
         self.own: set[datetime] = set()
         self._done = 0
         self._records = 0
+        #: Records read so far by the windows in flight.
+        self._partial: dict[datetime, int] = {}
+        self.limiter = anyio.CapacityLimiter(context.settings.dynamodb.max_concurrency)
         self.planner = WindowPlanner(context.sql, context.settings.checks.counts.slice_records)
 
     async def run(self) -> None:
         settings = self.context.settings
+        async with (
+            ShardLocks.connect(
+                settings.postgres.dsn.get_secret_value(),
+                self.context.state.schema if self.context.state else "",
+                self.run_.id,
+                connect_timeout=settings.postgres.connect_timeout.total_seconds(),
+            ) as locks,
+            anyio.create_task_group() as lanes,
+        ):
+            # Lanes: shards verified at once by this worker, each its own claim loop; their
+            # slices share one limit, so DynamoDB sees at most max_concurrency requests.
+            for _ in range(settings.verify.windows_in_flight):
+                lanes.start_soon(self._lane, locks)
+
+    async def _lane(self, locks: ShardLocks) -> None:
         shards = self.run_.plan.shards()
         total = len(self.run_.plan.windows())
-        async with ShardLocks.connect(
-            settings.postgres.dsn.get_secret_value(),
-            self.context.state.schema if self.context.state else "",
-            self.run_.id,
-            connect_timeout=settings.postgres.connect_timeout.total_seconds(),
-        ) as locks:
-            while True:
-                done = await self.checkpoints.done_starts(self.run_.id)
-                self._done = len(done)
-                self._report(total)
-                left = [s for s in shards if any(w.start not in done for w in s.windows)]
-                if not left:
-                    return
-                shard = await locks.claim(left)
-                if shard is None:  # every shard left is another worker's
-                    await anyio.sleep(PEER_POLL)
-                    continue
-                try:
-                    await self._verify_shard(shard, locks, total)
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await locks.release(shard)
+        while True:
+            done = await self.checkpoints.done_starts(self.run_.id)
+            self._done = max(self._done, len(done))
+            self._report(total)
+            left = [s for s in shards if any(w.start not in done for w in s.windows)]
+            if not left:
+                return
+            shard = await locks.claim(left)
+            if shard is None:
+                if all(locks.holds_here(s) for s in left):
+                    return  # the rest is this worker's other lanes'
+                await anyio.sleep(PEER_POLL)  # another worker's: wait for it, or its death
+                continue
+            try:
+                await self._verify_shard(shard, locks, total)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await locks.release(shard)
 
     async def _verify_shard(self, shard: Shard, locks: ShardLocks, total: int) -> None:
         # Read after the lock is ours: a shard taken over resumes where its last holder stopped.
@@ -186,8 +201,10 @@ class _Walk:
                 self.context.dynamo,
                 window,
                 self.partitions,
-                on_slice=lambda records: self._report(total, records),
+                self.limiter,
+                on_slice=functools.partial(self._in_window, window, total),
             )
+            self._partial.pop(window.start, None)
             if not await locks.still_held(shard):
                 log.warning("verify: lost the lock of shard %d; leaving it", shard.index)
                 return
@@ -197,9 +214,14 @@ class _Walk:
                 self._records += result.sql + result.dynamodb
             self._report(total)
 
-    def _report(self, total: int, in_window: int = 0) -> None:
+    def _in_window(self, window: Window, total: int, records: int) -> None:
+        self._partial[window.start] = records
+        self._report(total)
+
+    def _report(self, total: int) -> None:
         if self.progress is not None:
-            self.progress(self._done, total, self._records + in_window)
+            in_flight = sum(self._partial.values())
+            self.progress(self._done, total, self._records + in_flight)
 
 
 async def verify_window(
@@ -208,6 +230,7 @@ async def verify_window(
     dynamo: DynamoStore,
     window: Window,
     partitions: frozenset[tuple[str, ...]],
+    limiter: anyio.CapacityLimiter,
     *,
     on_slice: ProgressInWindow | None = None,
 ) -> WindowResult:
@@ -217,7 +240,6 @@ async def verify_window(
     planned = await planner.plan(window, partitions)
     tally = Tally()
     stats = PushdownStats()
-    limiter = anyio.CapacityLimiter(settings.dynamodb.max_concurrency)
 
     def slice_done() -> None:
         if on_slice is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import anyio
+
 from monitor.errors import StoreUnavailable
 from monitor.stores.lock import AdvisoryLockSession, LockSessionLost
 from monitor.verify.plan import Shard, shard_lock_key
@@ -28,6 +30,8 @@ class ShardLocks:
         # Advisory locks are re-entrant within a session: a shard this worker holds is not
         # claimable again by it either.
         self._held: set[int] = set()
+        # One connection: the lanes of a worker take turns on it.
+        self._turn = anyio.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -43,19 +47,26 @@ class ShardLocks:
     def _key(self, shard: Shard) -> int:
         return shard_lock_key(self._schema, self._run_id, shard.index)
 
+    def holds_here(self, shard: Shard) -> bool:
+        """Whether this worker (one of its lanes) holds `shard`."""
+        return shard.index in self._held
+
     async def claim(self, shards: Sequence[Shard]) -> Shard | None:
         """The first of `shards` no other worker holds, now locked by this one; else None."""
-        for shard in shards:
-            if shard.index in self._held:
-                continue
-            if await self._session.try_acquire(self._key(shard), answer_within=ANSWER_WITHIN):
-                self._held.add(shard.index)
-                return shard
+        async with self._turn:
+            for shard in shards:
+                if shard.index in self._held:
+                    continue
+                if await self._session.try_acquire(self._key(shard), answer_within=ANSWER_WITHIN):
+                    self._held.add(shard.index)
+                    return shard
         return None
 
     async def still_held(self, shard: Shard) -> bool:
-        return await self._session.holds(self._key(shard), answer_within=ANSWER_WITHIN)
+        async with self._turn:
+            return await self._session.holds(self._key(shard), answer_within=ANSWER_WITHIN)
 
     async def release(self, shard: Shard) -> None:
-        self._held.discard(shard.index)
-        await self._session.release(self._key(shard), answer_within=ANSWER_WITHIN)
+        async with self._turn:
+            self._held.discard(shard.index)
+            await self._session.release(self._key(shard), answer_within=ANSWER_WITHIN)

@@ -1,0 +1,221 @@
+"""Benchmark `verify --from --until` against the I/O floor measured in the same run.
+
+    .venv/bin/python bench/verify.py --records 200000
+
+The data set is `bench/counts.py`'s (5 services, one day, records over 20 h, ~300-byte
+payloads, 0.1 % of the keys left out of each side), loaded in a child process into a throwaway
+PostgreSQL (COPY) and DynamoDB Local (BatchWriteItem). Then:
+
+1. the floor: the bare read of the same items (sliced `SK BETWEEN` Queries projecting LogId and
+   WriteStatus with raw aiobotocore, concurrently with one asyncpg key stream), swept over slice
+   size and concurrency after an untimed warm-up; the floor is the fastest median found;
+2. the program: `verify_online` over the day in 1 h windows (24 windows, one shard per window),
+   as the CLI runs it, each run a new run of the range (a completed run is never reused): one
+   untimed warm-up, then `--repeat` runs at its defaults and a sweep of slice size and
+   concurrency. The report must name exactly the dropped keys (asserted);
+3. the read budget: one run capped at `--cap` read units per second, its consumed units per
+   second against the cap.
+
+Records/s are the window's records over wall time; peak RSS of this process is sampled every
+50 ms (the load ran in a child). The partition values are configured (`[mapping]
+partition_values`), so no discovery Scan runs: DynamoDB Local's small heap does not survive one
+at this size, and `counts.py` measures discovery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import anyio
+from counts import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
+    DEFAULT_KNOBS,
+    NOW,
+    SERVICES,
+    TABLE,
+    WINDOW,
+    FloorSlice,
+    Knobs,
+    Meter,
+    Result,
+    _ints,
+    dropped_keys,
+    floor_slice_tuples,
+    load,
+    mb,
+    measure_floor,
+    print_floor_sweep,
+)
+from counts import verify as assert_findings
+
+from monitor.checks.context import open_context
+from monitor.config import Settings, settings_from_dict
+from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
+from monitor.setup import run_setup
+from monitor.verify.online import VerifyRequest, verify_online
+
+
+def verify_settings(dsn: str, endpoint: str, knobs: Knobs, cap: float = 1e9) -> Settings:
+    return settings_from_dict(
+        {
+            "postgres": {"dsn": dsn, "pool_size": max(8, knobs.concurrency)},
+            "dynamodb": {
+                "endpoint_url": endpoint,
+                "table": TABLE,
+                "max_read_units_per_second": cap,
+                "max_concurrency": knobs.concurrency,
+            },
+            "mapping": {"partition_values": {"service_name": list(SERVICES)}},
+            "checks": {"counts": {"slice_records": knobs.slice_records}},
+            "verify": {"window": "1h", "shard_windows": 1},
+        }
+    )
+
+
+async def run_verify(
+    dsn: str, endpoint: str, knobs: Knobs, meter: Meter, n: int, result: Result, cap: float = 1e9
+) -> dict[str, Any]:
+    settings = verify_settings(dsn, endpoint, knobs, cap)
+    drop_sql, drop_dynamo = dropped_keys(n)
+    request = VerifyRequest(now=NOW, start=WINDOW.start, until=WINDOW.end)
+    async with open_context(settings) as context:
+        with meter.measure() as sample:
+            report = await verify_online(context, request)
+    assert_findings(report, n, drop_sql, drop_dynamo)
+    coverage = report.summary["coverage"]
+    assert coverage["windows_done"] == coverage["windows_total"] == 24, coverage
+    assert coverage["windows_resumed"] == 0, coverage
+    result.runs.append(sample)
+    result.read_units.append(float(report.summary["read_units"]))
+    return dict(report.summary)
+
+
+async def measure(
+    args: argparse.Namespace,
+    dsn: str,
+    endpoint: str,
+    meter: Meter,
+    slices: dict[int, list[FloorSlice]],
+) -> dict[str, Any]:
+    n = args.records
+    out: dict[str, Any] = {}
+    out["floor"], out["floor_grid"] = await measure_floor(args, dsn, endpoint, meter, slices)
+    print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
+
+    await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, Result(DEFAULT_KNOBS))  # warm-up
+    steady = Result(DEFAULT_KNOBS)
+    for _ in range(args.repeat):
+        out["summary"] = await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, steady)
+    out["steady"] = steady
+    print(f"verify, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
+    grid = []
+    for size in args.program_slices:
+        for concurrency in args.program_concurrency:
+            result = Result(Knobs(size, concurrency))
+            await run_verify(dsn, endpoint, result.knobs, meter, n, result)
+            grid.append(result)
+            print(f"  verify {result.knobs}: {result.wall:6.2f}s", flush=True)
+    out["grid"] = grid
+    best = min(grid, key=lambda r: r.wall)
+    for _ in range(args.repeat - 1):
+        await run_verify(dsn, endpoint, best.knobs, meter, n, best)
+    out["best"] = best
+    if args.cap:
+        capped = Result(DEFAULT_KNOBS)
+        await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, capped, cap=args.cap)
+        out["capped"] = capped
+    return out
+
+
+def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
+    floor: Result = out["floor"]
+    print()
+    print(f"records          {n:,} in the range (one day, 5 partitions, 24 windows of 1 h)")
+    print()
+    print_floor_sweep(out["floor_grid"])
+    print()
+    rows = [
+        ("floor (best of the sweep)", floor),
+        ("verify, defaults", out["steady"]),
+        ("verify, its best setting", out["best"]),
+    ]
+    print(
+        f"{'':28} {'setting':>34} {'wall':>8} {'records/s':>10} {'ratio':>6} {'cpu':>7} {'RSS':>8}"
+    )
+    for name, result in rows:
+        print(
+            f"{name:28} {str(result.knobs):>34} {result.wall:7.2f}s {n / result.wall:>10,.0f}"
+            f" {result.wall / floor.wall:6.2f} {result.cpu:6.1f}s {mb(result.peak_rss):>8}"
+        )
+    summary = out["summary"]
+    print(
+        f"slices settled by checksum alone: {summary['slices_equal_by_checksum']:,} of"
+        f" {summary['slices']:,}; read units per run {summary['read_units']:,.0f}"
+    )
+    if "capped" in out:
+        capped: Result = out["capped"]
+        rate = statistics.median(capped.read_units) / capped.wall
+        print(
+            f"capped at {args.cap:,.0f} RU/s: {capped.wall:.2f}s, {rate:,.0f} RU/s consumed"
+            f" ({rate / args.cap:.2f} of the cap; the bucket starts with one second's burst)"
+        )
+    print()
+    print("verify sweep (one run each)")
+    for result in out["grid"]:
+        wall = result.runs[0].wall
+        print(f"  {str(result.knobs):>34} {wall:7.2f}s  ratio {wall / floor.wall:5.2f}")
+    print(
+        "wall: medians; ratio: against the floor of this run; cpu: CPU seconds of monitor +"
+        " java + postgres; RSS: this process's peak"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=200_000, help="records in the range")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sweep-slices", type=_ints, default=[250, 500, 1000, 2000])
+    parser.add_argument("--sweep-concurrency", type=_ints, default=[4, 8, 16])
+    parser.add_argument("--program-slices", type=_ints, default=[500, 1000, 2000])
+    parser.add_argument("--program-concurrency", type=_ints, default=[8, 16])
+    parser.add_argument("--cap", type=float, default=0.0, help="also one run at this RU/s cap")
+    parser.add_argument("--load-concurrency", type=int, default=12)
+    parser.add_argument("--chunk", type=int, default=50_000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.update(local_aws_env())
+    n = args.records
+    with LocalPostgres() as pg, LocalDynamo("ddblocal") as dynamo:
+        print(f"PostgreSQL on {pg.port}, DynamoDB Local at {dynamo.endpoint_url}", flush=True)
+        anyio.run(run_setup, verify_settings(pg.dsn, dynamo.endpoint_url, DEFAULT_KNOBS))
+        print(f"loading {n:,} records in a child process ...", flush=True)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            pool.submit(
+                load, pg.dsn, dynamo.endpoint_url, n, args.chunk, args.load_concurrency, 0
+            ).result()
+            slices = {
+                size: [FloorSlice(*p) for p in pool.submit(floor_slice_tuples, n, size).result()]
+                for size in args.sweep_slices
+            }
+        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+        meter = Meter(postmaster)
+        meter.start()
+        try:
+            out = anyio.run(measure, args, pg.dsn, dynamo.endpoint_url, meter, slices)
+        finally:
+            meter.stopped.set()
+            meter.join()
+    print_table(n, out, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
