@@ -55,9 +55,9 @@ from counts import (  # type: ignore[import-not-found]  # bench/ is the script's
 )
 from counts import verify as assert_findings
 
-from monitor.checks.context import open_context
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.verify.online import VerifyRequest, verify_online
 
