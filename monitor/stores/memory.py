@@ -10,6 +10,7 @@ DynamoDB's read units are estimated (half a unit per item read, one per request 
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import random
@@ -20,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.config import DynamoSettings
+from monitor.core.checksum import key_status_hash
 from monitor.core.item import Attribute, Item, text_of
 from monitor.core.mapping import IndexMap, KeyKind, TableMapping
 from monitor.core.sampling import SqlSample, keep_probability, key_order, pick_rows
@@ -115,6 +117,21 @@ class MemorySource:
             (r.get(m.key_column), r.get(m.status_column))
             for r in self._in_partition(partition, start, end)
         ]
+
+    async def bucket_checksums(
+        self, start: datetime, end: datetime, edges: Sequence[datetime]
+    ) -> list[tuple[tuple[str, ...], int, int, int]]:
+        m = self.mapping
+        found: dict[tuple[tuple[str, ...], int], list[int]] = {}
+        for row in self._window(start, end):
+            partition = self._partition_of(row)
+            if partition is None:
+                continue
+            bucket = bisect.bisect_right(list(edges), row[m.timestamp_column])
+            tally = found.setdefault((partition, bucket), [0, 0])
+            tally[0] += 1
+            tally[1] += key_status_hash(row[m.key_column], row.get(m.status_column))
+        return [(p, b, n, total) for (p, b), (n, total) in sorted(found.items())]
 
     async def status_counts(self, start: datetime, end: datetime) -> dict[str | None, int]:
         status = self.mapping.status_column

@@ -123,6 +123,14 @@ class SourceStore(Protocol):
         """(key, status) of every row of one partition in `[start, end)`."""
         ...
 
+    async def bucket_checksums(
+        self, start: datetime, end: datetime, edges: Sequence[datetime]
+    ) -> list[tuple[tuple[str, ...], int, int, int]]:
+        """(partition value, bucket, rows, checksum) over `[start, end)`, in one read: bucket
+        `i` (1-based) holds `[edges[i-1], edges[i])`, the last one up to `end`; the checksum is
+        the sum of `core.checksum.key_status_hash` over the bucket's rows."""
+        ...
+
     async def status_counts(self, start: datetime, end: datetime) -> dict[str | None, int]:
         """Rows per write status in `[start, end)`."""
         ...

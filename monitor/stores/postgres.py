@@ -242,7 +242,7 @@ class PostgresStore:
 
         Bucket `i` (1-based) holds the rows in `[edges[i-1], edges[i])`, the last one up to
         `end`. The checksum is the exact sum of each row's (key, status) hash, computed as
-        `monitor.verify.checksum.key_status_hash` computes it for a DynamoDB item, so an
+        `monitor.core.checksum.key_status_hash` computes it for a DynamoDB item, so an
         unchanged bucket costs PostgreSQL this one query and no key read.
         """
         columns = ", ".join(self._partition)

@@ -26,7 +26,7 @@ from monitor.core.windows import align_down
 from monitor.errors import StoreError, UsageError
 from monitor.model import CheckReport, Window
 from monitor.runtime import StoreContext
-from monitor.stores.dynamodb import DynamoStore
+from monitor.stores.ports import TargetStore
 from monitor.verify.checkpoint import COMMAND, Checkpoints, VerifyRun
 from monitor.verify.plan import Shard, VerifyPlan
 from monitor.verify.pushdown import PushdownStats, WindowPlanner, verify_slices
@@ -227,7 +227,7 @@ class _Walk:
 async def verify_window(
     settings: Settings,
     planner: WindowPlanner,
-    dynamo: DynamoStore,
+    dynamo: TargetStore,
     window: Window,
     partitions: frozenset[tuple[str, ...]],
     limiter: anyio.CapacityLimiter,

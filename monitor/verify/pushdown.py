@@ -19,12 +19,11 @@ from datetime import datetime, timedelta
 import anyio
 
 from monitor.checks.counts import Tally, record_slice, run_slices
+from monitor.core.checksum import checksum
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.windows import align_down
 from monitor.model import Window
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore
-from monitor.verify.checksum import checksum
+from monitor.stores.ports import SourceStore, TargetStore
 
 #: Fine buckets per partition-key period of a window at first; raised when a bucket holds
 #: more than two slices' worth of rows, and kept for the next windows (density changes slowly).
@@ -60,7 +59,7 @@ def fine_edges(start: datetime, end: datetime, count: int, step: timedelta) -> l
 class WindowPlanner:
     """Plans the slices of each window from one aggregate query (two while it adapts)."""
 
-    def __init__(self, sql: PostgresStore, slice_records: int) -> None:
+    def __init__(self, sql: SourceStore, slice_records: int) -> None:
         self.sql = sql
         self.mapping: TableMapping = sql.mapping
         self.slice_records = slice_records
@@ -133,8 +132,8 @@ class WindowPlanner:
 
 
 async def verify_slices(
-    sql: PostgresStore,
-    dynamo: DynamoStore,
+    sql: SourceStore,
+    dynamo: TargetStore,
     planned: Sequence[PlannedSlice],
     tally: Tally,
     limiter: anyio.CapacityLimiter,

@@ -139,9 +139,9 @@ def test_postgres_checksums_are_the_ones_computed_from_dynamodb_items(
 ) -> None:
     import anyio
 
+    from monitor.core.checksum import checksum
     from monitor.model import KeyStatus
     from monitor.stores.postgres import PostgresStore
-    from monitor.verify.checksum import checksum
 
     rows = make_rows(40, step=STEP, first_key=2**62)
     for i, row in enumerate(rows):
