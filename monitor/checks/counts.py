@@ -26,6 +26,7 @@ from monitor.core.alertmap import Figure
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.reconcile import diff_sorted, sort_by_key
 from monitor.core.rules import COUNT_VARIANCE
+from monitor.core.thresholds import within_thresholds
 from monitor.core.windows import align_down
 from monitor.model import CheckReport, Finding, FindingKind, KeyStatus, KeyValue, Window
 from monitor.stores.ports import DiscoveryState, SliceRead, SourceStore, TargetStore
@@ -180,9 +181,9 @@ def tally_figures(
     variance = abs(tally.sql - tally.dynamodb) / max(tally.sql, 1) * 100
     config = settings.checks.counts
     threshold = settings.alerts.thresholds.data_consistency
-    within = variance <= config.threshold_percent and (
-        threshold.alert_below is None or consistency * 100 >= threshold.alert_below
-    )
+    within = within_thresholds(
+        variance, alert_above=config.threshold_percent
+    ) and within_thresholds(consistency * 100, alert_below=threshold.alert_below)
     summary: dict[str, Any] = {
         "sql_count": tally.sql,
         "dynamodb_count": tally.dynamodb,

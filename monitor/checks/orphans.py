@@ -44,8 +44,8 @@ from monitor.core.orphans import (
     observe_rows,
     reconcile,
     rejudge,
-    within,
 )
+from monitor.core.thresholds import within_thresholds
 from monitor.core.windows import align_down
 from monitor.errors import StoreError
 from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window
@@ -146,7 +146,7 @@ async def run_orphans(
 
     numbers = figures(findings, reads.status_counts, statuses)
     thresholds = settings.alerts.thresholds
-    within_thresholds = (
+    within = (
         _within(numbers.orphan_ratio, thresholds.orphaned_records)
         and _within(numbers.write_success, thresholds.write_success_rate)
         and _within(numbers.transaction_completion, thresholds.transaction_completion)
@@ -167,7 +167,7 @@ async def run_orphans(
         "orphans",
         mapping,
         window,
-        within_thresholds=within_thresholds,
+        within_thresholds=within,
         strict=strict,
         summary=summary,
         findings=findings,
@@ -339,7 +339,9 @@ async def _confirm_divergences(
 
 
 def _within(ratio: float, threshold: Threshold) -> bool:
-    return within(ratio * 100, alert_below=threshold.alert_below, alert_above=threshold.alert_above)
+    return within_thresholds(
+        ratio * 100, alert_below=threshold.alert_below, alert_above=threshold.alert_above
+    )
 
 
 async def orphans_check(context: CheckContext, request: CheckRequest) -> CheckReport:

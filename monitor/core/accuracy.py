@@ -17,6 +17,7 @@ from monitor.core.compare import FieldSpec, compare_field
 from monitor.core.item import Item
 from monitor.core.mapping import MappingError, Record, TableMapping
 from monitor.core.stats import Interval, interval_or_none
+from monitor.core.thresholds import within_thresholds
 from monitor.model import Finding, FindingKind, KeyValue
 
 __all__ = [
@@ -168,6 +169,6 @@ def accuracy_ok(
     """
     if interval is None:
         return True
-    if alert_below is not None and interval.upper < alert_below:
-        return False
-    return not (alert_above is not None and interval.lower > alert_above)
+    return within_thresholds(
+        interval.lower, interval.upper, alert_below=alert_below, alert_above=alert_above
+    )

@@ -327,14 +327,6 @@ def _share(part: int, whole: int, *, empty: float) -> float:
     return min(1.0, max(0.0, part / whole))
 
 
-def within(percent: float, *, alert_below: float | None, alert_above: float | None) -> bool:
-    """A figure in percent against an `[alerts.thresholds]` entry; equal to it is within."""
-    value = round(percent, 9)  # 0.999 * 100 must not read as 99.89999999999999
-    if alert_above is not None and value > alert_above:
-        return False
-    return alert_below is None or value >= alert_below
-
-
 # --- where pending items are read --------------------------------------------------------------
 
 

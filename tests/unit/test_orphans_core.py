@@ -27,8 +27,8 @@ from monitor.core.orphans import (
     observe_rows,
     reconcile,
     rejudge,
-    within,
 )
+from monitor.core.thresholds import within_thresholds
 from monitor.model import Finding, FindingKind, IndexInfo, KeyValue
 from monitor.stores.wire import decode_item, describe_indexes
 
@@ -260,7 +260,7 @@ def test_ratios_are_always_ratios(
     ],
 )
 def test_within(percent: float, below: float | None, above: float | None, ok: bool) -> None:
-    assert within(percent, alert_below=below, alert_above=above) is ok
+    assert within_thresholds(percent, alert_below=below, alert_above=above) is ok
 
 
 # --- the pending index ---------------------------------------------------------------------------
