@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from monitor.core.item import AttributeType, Item
+from monitor.core.item import Item
 from monitor.core.mapping import TableMapping
 from monitor.core.plan import Action, PlannedAction
 from monitor.repair.records import RecordReader, Seen, item_digest
-from monitor.stores.dynamodb import DynamoStore
-from monitor.stores.postgres import PostgresStore
-from monitor.stores.wire import decode_item, encode_attribute, encode_item
+from monitor.stores.ports import SourceRepairs, TargetRepairs
+from monitor.stores.wire import decode_item
 
 
 class Judgement(enum.StrEnum):
@@ -75,8 +74,8 @@ TRANSACTION_COLUMN = "transaction_id"
 class Applier:
     def __init__(
         self,
-        sql: PostgresStore,
-        dynamo: DynamoStore,
+        sql: SourceRepairs,
+        dynamo: TargetRepairs,
         reader: RecordReader,
         build_item: ItemBuilder,
         *,
@@ -239,7 +238,6 @@ class Applier:
         return after
 
     async def _write(self, action: PlannedAction, seen: Seen, now: Current, step: Step) -> bool:
-        m = self.mapping
         if step.kind == "insert":
             assert step.row is not None
             holder = await self.sql.insert_pending(step.row, TRANSACTION_COLUMN)
@@ -260,74 +258,16 @@ class Applier:
             )
         if step.kind == "put_new":
             assert step.item is not None
-            return await self.dynamo.conditional_write(
-                "put_item",
-                Item=encode_item(step.item),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": m.partition_key},
-            )
-        assert now.pk is not None and now.sk is not None
-        key = {m.partition_key: {"S": now.pk}, m.sort_key: {"S": now.sk}}
+            return await self.dynamo.put_if_absent(step.item)
         if step.kind == "put_over":
             assert step.item is not None and step.current is not None
-            unchanged, held_names, held_values = unchanged_condition(step.current)
-            return await self.dynamo.conditional_write(
-                "put_item",
-                Item=encode_item(step.item),
-                ConditionExpression=unchanged,
-                ExpressionAttributeNames=held_names,
-                ExpressionAttributeValues=held_values,
-            )
+            return await self.dynamo.put_if_unchanged(step.item, step.current)
+        assert now.pk is not None and now.sk is not None
         seen_status = None if seen.dynamodb is None else seen.dynamodb.status
-        names = {"#st": m.status_attribute}
-        values: dict[str, Any] = {}
-        if seen_status is None:
-            names["#pk"] = m.partition_key
-            condition = "attribute_exists(#pk) AND attribute_not_exists(#st)"
-        else:
-            condition = "#st = :seen"
-            values[":seen"] = {"S": seen_status}
         if step.kind == "delete":
-            return await self.dynamo.conditional_write(
-                "delete_item",
-                Key=key,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
+            return await self.dynamo.delete_if_status(now.pk, now.sk, seen_status)
         assert step.target_status is not None
-        update = "SET #st = :st"
-        values[":st"] = {"S": step.target_status}
-        index = m.pending_index
-        if index is not None and step.target_status != m.status_values.pending:
-            names |= {"#ipk": index.partition_key, "#isk": index.sort_key}
-            update += " REMOVE #ipk, #isk"
-        return await self.dynamo.conditional_write(
-            "update_item",
-            Key=key,
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-
-def unchanged_condition(item: Item) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """A ConditionExpression that holds only while the item's scalar attributes are as read."""
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    terms: list[str] = []
-    for i, (attribute, value) in enumerate(sorted(item.items())):
-        if value.type not in _SCALARS:
-            continue
-        names[f"#c{i}"] = attribute
-        values[f":c{i}"] = encode_attribute(value)
-        terms.append(f"#c{i} = :c{i}")
-    return " AND ".join(terms), names, values
-
-
-#: The attribute types a condition can compare for equality as read.
-_SCALARS = frozenset({AttributeType.S, AttributeType.N, AttributeType.BOOL})
+        return await self.dynamo.set_status_if(now.pk, now.sk, step.target_status, seen_status)
 
 
 def _changed(store: Literal["sql", "dynamodb"], why: str) -> Step:

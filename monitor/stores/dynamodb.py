@@ -30,7 +30,7 @@ from botocore.exceptions import (
 )
 
 from monitor.config import DynamoSettings
-from monitor.core.item import Item
+from monitor.core.item import AttributeType, Item
 from monitor.core.mapping import IndexMap, TableMapping
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.model import IndexInfo
@@ -42,6 +42,8 @@ from monitor.stores.wire import (
     decode_attribute,
     decode_item,
     describe_indexes,
+    encode_attribute,
+    encode_item,
 )
 
 log = logging.getLogger(__name__)
@@ -520,6 +522,70 @@ class DynamoStore:
 
     # --- repair's side (monitor.repair): every write conditional ---------------------------
 
+    async def put_if_absent(self, item: Item) -> bool:
+        """Put `item` only where no item has its key; False (nothing written) otherwise."""
+        return await self.conditional_write(
+            "put_item",
+            Item=encode_item(item),
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": self.mapping.partition_key},
+        )
+
+    async def put_if_unchanged(self, item: Item, current: Item) -> bool:
+        """Put `item` over `current` only while its scalar attributes are still as read."""
+        unchanged, names, values = unchanged_condition(current)
+        return await self.conditional_write(
+            "put_item",
+            Item=encode_item(item),
+            ConditionExpression=unchanged,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def _status_condition(
+        self, seen_status: str | None
+    ) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The item exists with the status repair saw (None: it had no status attribute)."""
+        names = {"#st": self.mapping.status_attribute}
+        if seen_status is None:
+            names["#pk"] = self.mapping.partition_key
+            return "attribute_exists(#pk) AND attribute_not_exists(#st)", names, {}
+        return "#st = :seen", names, {":seen": {"S": seen_status}}
+
+    async def delete_if_status(self, pk: str, sk: str, seen_status: str | None) -> bool:
+        """Delete the item at (pk, sk) only while its status is still `seen_status`."""
+        condition, names, values = self._status_condition(seen_status)
+        return await self.conditional_write(
+            "delete_item",
+            Key=self._key(pk, sk),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            **({"ExpressionAttributeValues": values} if values else {}),
+        )
+
+    async def set_status_if(self, pk: str, sk: str, status: str, seen_status: str | None) -> bool:
+        """Set the item's status only while it is still `seen_status`; a final status also
+        removes the pending-index attributes."""
+        m = self.mapping
+        condition, names, values = self._status_condition(seen_status)
+        values = values | {":st": {"S": status}}
+        update = "SET #st = :st"
+        index = m.pending_index
+        if index is not None and status != m.status_values.pending:
+            names |= {"#ipk": index.partition_key, "#isk": index.sort_key}
+            update += " REMOVE #ipk, #isk"
+        return await self.conditional_write(
+            "update_item",
+            Key=self._key(pk, sk),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def _key(self, pk: str, sk: str) -> dict[str, Any]:
+        return {self.mapping.partition_key: {"S": pk}, self.mapping.sort_key: {"S": sk}}
+
     async def scan_index(self, index: str, attributes: Sequence[str]) -> AsyncIterator[list[Item]]:
         """Every item of a (sparse) secondary index, a page at a time, with only `attributes`
         (a sparse index costs what it holds, not the table)."""
@@ -558,6 +624,24 @@ class DynamoStore:
 
     async def indexes(self) -> list[IndexInfo]:
         return describe_indexes(await self.describe())
+
+
+def unchanged_condition(item: Item) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A ConditionExpression that holds only while the item's scalar attributes are as read."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    terms: list[str] = []
+    for i, (attribute, value) in enumerate(sorted(item.items())):
+        if value.type not in _SCALARS:
+            continue
+        names[f"#c{i}"] = attribute
+        values[f":c{i}"] = encode_attribute(value)
+        terms.append(f"#c{i} = :c{i}")
+    return " AND ".join(terms), names, values
+
+
+#: The attribute types a condition can compare for equality as read.
+_SCALARS = frozenset({AttributeType.S, AttributeType.N, AttributeType.BOOL})
 
 
 class ConditionFailed(StoreError):

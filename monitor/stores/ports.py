@@ -41,7 +41,9 @@ __all__ = [
     "InvalidItem",
     "ScanPage",
     "SourceStore",
+    "SourceRepairs",
     "SourceWrites",
+    "TargetRepairs",
     "TargetStore",
     "TargetWrites",
 ]
@@ -305,6 +307,47 @@ class TargetWrites(Protocol):
     ) -> bool:
         """Move this transaction's item to `status` if it is in one of `expected` (or already
         there), removing the pending-index attributes once final; never creates an item."""
+        ...
+
+
+class SourceRepairs(SourceWrites, Protocol):
+    """Repair's SQL side: whole rows, and status writes conditional on what repair saw."""
+
+    async def whole_rows(self, keys: Sequence[Any]) -> Sequence[Row]:
+        """Every column of the rows with these keys (of one type)."""
+        ...
+
+    async def conditional_status(
+        self,
+        key: Any,
+        status: str,
+        *,
+        seen_status: str | None,
+        seen_updated_at: datetime | None,
+        updated_at_column: str | None,
+    ) -> bool:
+        """Set the row's status only if it still has the status (and `updated_at`) repair saw."""
+        ...
+
+
+class TargetRepairs(Protocol):
+    """Repair's DynamoDB side: every write conditional on the item as repair read it; False
+    means nothing was written because the item changed."""
+
+    async def consistent_items(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        """Whole items at these (pk, sk) locations, strongly consistent."""
+        ...
+
+    async def put_if_absent(self, item: Item) -> bool: ...
+
+    async def put_if_unchanged(self, item: Item, current: Item) -> bool:
+        """Put `item` over `current` only while its scalar attributes are as read."""
+        ...
+
+    async def delete_if_status(self, pk: str, sk: str, seen_status: str | None) -> bool: ...
+
+    async def set_status_if(self, pk: str, sk: str, status: str, seen_status: str | None) -> bool:
+        """A final status also removes the pending-index attributes."""
         ...
 
 
