@@ -12,10 +12,10 @@ from typing import Any
 import anyio
 import pytest
 
-from monitor.checks.context import open_context
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache
 from monitor.repair.run import RepairReport, RepairRequest, run_repair
+from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.writer.faults import Fault, FaultProfile
 from monitor.writer.generate import GenerateOptions, open_generator
