@@ -260,7 +260,8 @@ def test_counterparts_are_fetched_in_batches_of_100(backend: Backend) -> None:
             report = await run_sample(
                 tuned, context.sql, dynamo, WINDOW, rng=random.Random(1), seed=0.5
             )
-            return report, dynamo.requests
+            # Calls answered, not attempts: a retried timeout is the same read.
+            return report, dynamo.requests - getattr(dynamo, "retried", 0)
 
     report, requests = anyio.run(go)
     assert report.summary["sampled"] == 250 and report.summary["bad_records"] == 0
