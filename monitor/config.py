@@ -553,6 +553,10 @@ class WriterSettings(Section):
     #: What a failed dual write does to its SQL row: "soft" marks it Compensated (readers may
     #: have seen it; the attempt stays on record), "delete" removes it.
     compensation: Literal["soft", "delete"] = "soft"
+    #: The two commit marks: "sequential" marks SQL, then DynamoDB (CONTRACT §7); "concurrent"
+    #: marks both at once, a round trip less per write. Either way both writes have landed, so
+    #: a failed mark is never compensated: its side stays Pending for repair to finish.
+    commit_marks: Literal["sequential", "concurrent"] = "sequential"
     #: Writes in flight at once (`generate`, the demo, `write_many`).
     concurrency: int = Field(default=16, ge=1, le=1000)
     #: Attempts per step on a transient store error (throttling, a lost connection), with capped

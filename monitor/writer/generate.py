@@ -291,6 +291,7 @@ async def open_generator(
                 pg.pool, settings.postgres.state_schema, ttl=config.phase_cache.total_seconds()
             ),
             compensation=config.compensation,
+            commit_marks=config.commit_marks,
             sql_retries=config.retries,
             retry_delay=config.retry_delay.total_seconds(),
         )

@@ -268,3 +268,49 @@ def test_many_writes_run_concurrently_and_all_commit(settings: Settings) -> None
             assert count == 60
 
     anyio.run(go)
+
+
+def test_concurrent_commit_marks_commit_both_and_a_failed_mark_is_left_for_repair(
+    settings: Settings,
+) -> None:
+    """`commit_marks = "concurrent"`: one round trip less; a failing SQL mark leaves SQL Pending
+    while DynamoDB may already be Committed (never compensated), and repair finishes it."""
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.repair.run import RepairRequest, run_repair
+
+    async def go() -> None:
+        wrap = lambda pg: FailingSql(pg, {"set_status": ["Committed"]}, times=3)  # noqa: E731
+        async with open_rig(settings, sql=wrap) as rig:
+            rig.writer.commit_marks = "concurrent"
+            failing, fine, dynamo_failing = records(3)
+            result = await rig.writer.write(failing)
+            assert isinstance(result, LeftPending) and result.step is Step.SQL_COMMIT
+            assert await rig.sql_status(failing["log_id"]) == "Pending"
+            assert await rig.item_status(failing) == "Committed"
+
+            assert isinstance(await rig.writer.write(fine), Committed)
+            assert await rig.sql_status(fine["log_id"]) == "Committed"
+            item = await rig.item(fine)
+            assert item is not None and item["WriteStatus"] == {"S": "Committed"}
+            assert "GSI3PK" not in item
+
+            rig.faulty.arm(rig.location(dynamo_failing), Fault.COMMIT_MARK_FAILED)
+            result = await rig.writer.write(dynamo_failing)
+            assert isinstance(result, LeftPending) and result.step is Step.DYNAMODB_COMMIT
+            assert await rig.sql_status(dynamo_failing["log_id"]) == "Committed"
+            assert await rig.item_status(dynamo_failing) == "Pending"
+
+            now = datetime.now(UTC)
+            window = {"since": now - timedelta(minutes=1), "until": now + timedelta(seconds=1)}
+            report = await run_repair(
+                settings, RepairRequest(now=now + timedelta(minutes=10), apply=True, **window)
+            )
+            done = {a["key"]["log_id"]: a for a in report.as_json()["actions"]}
+            assert set(done) == {failing["log_id"], dynamo_failing["log_id"]}
+            assert {a["action"] for a in done.values()} == {"align_status"}
+            for row in (failing, dynamo_failing):
+                assert await rig.sql_status(row["log_id"]) == "Committed"
+                assert await rig.item_status(row) == "Committed"
+
+    anyio.run(go)
