@@ -45,6 +45,7 @@ from monitor.reference import (
     regenerate,
 )
 from monitor.setup import DEFAULT_COLUMNS
+from monitor.stream.metrics import StreamMetrics
 from monitor.telemetry.metrics import Metrics
 from monitor.writer.items import default_item
 from tests.integration.test_other_mapping import MAPPING as OTHER_TEAMS_MAPPING
@@ -199,6 +200,7 @@ def prometheus_name(name: str, kind: str, unit: str) -> str:
 def test_the_metrics_table_lists_every_instrument_with_its_kind_and_unit() -> None:
     meter = RecordingMeter()
     Metrics(meter)  # type: ignore[arg-type]
+    StreamMetrics(meter)  # type: ignore[arg-type]
     text = page("metrics.md")
     documented = {
         row[0].strip("`"): row[1]
