@@ -229,3 +229,26 @@ def test_in_dynamo_only_the_daemon_stops_the_checks_that_need_sql_and_says_why(
     assert ran == {"counts": False, "orphans": True, "sample": False}
     assert set(stopped) == {"counts", "sample"}
     assert stopped["sample"].startswith("SQL is no longer written in dynamo_only")
+
+
+def test_the_text_output_says_what_it_waited_for_and_how_to_step_back(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No traffic comes after the switch: the phase is recorded, the validation gives up after
+    its timeout, says so and names the rollback; exit 1."""
+    seed(settings, make_rows(120))
+    migrated_to_dynamo_reads(settings)
+    extra = GATES.replace(
+        "[gates]\n", '[gates]\nafter_switch_records = 5\nafter_switch_timeout = "1s"\n'
+    )
+    config = write_config(tmp_path / "c.toml", settings, extra)
+    argv = ["--config", str(config), "gate", "write-switch", *gates_test.WINDOW, "--apply"]
+    code = main(argv)
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "phase dynamo_only recorded; validating on the traffic after it" in out
+    assert "waited" in out and "5 records written after" in out
+    assert "the switch is NOT validated: not enough traffic within 0:00:01" in out
+    assert "dualwrite-monitor phase rollback" in out
+    assert main(["--config", str(config), "phase", "show", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["phase"] == "dynamo_only"
