@@ -119,11 +119,13 @@ def test_write_switch_refuses_what_the_gate_window_does_not_show(
     assert json.loads(capsys.readouterr().out)["phase"] == "dynamo_reads"
 
 
-def _fast(database: str, dynamo_endpoint: str, records: int, timeout: str) -> Settings:
+def _fast(
+    database: str, dynamo_endpoint: str, records: int, timeout: str, settle: str = "1s"
+) -> Settings:
     return make_settings(
         database,
         dynamo_endpoint,
-        checks={"counts": {"settle": "1s"}},
+        checks={"counts": {"settle": settle}},
         writer={"phase_cache": "1s"},
         gates={"after_switch_records": records, "after_switch_timeout": timeout},
     )
@@ -181,6 +183,44 @@ def test_the_validation_after_the_switch_waits_for_traffic_and_judges_it(
         assert not after.passed
         assert figures["sql_count"] > 0
         assert "a writer still writes SQL" in after.detail
+
+
+def test_after_the_read_switch_the_validation_wants_the_same_keys_in_both_stores(
+    database: str, dynamo_endpoint: str
+) -> None:
+    # Settled for longer than any one write takes on a loaded machine: no write in flight.
+    settings = _fast(database, dynamo_endpoint, 15, "60s", settle="3s")
+
+    async def scenario() -> Any:
+        async with open_rig(settings) as rig:
+            rig.writer.phase = StatePhase(rig.sql.pool, SCHEMA, ttl=1.0)
+            factory = RecordFactory(seed=8, first_key=1)
+            stop = anyio.Event()
+
+            async def traffic() -> None:
+                while not stop.is_set():
+                    await rig.writer.write(factory.make())
+
+            async with anyio.create_task_group() as group, open_context(settings) as context:
+                group.start_soon(traffic)
+                change = await record_change(
+                    rig.sql.pool,
+                    SCHEMA,
+                    expected=Phase.DUAL_WRITE,
+                    to=Phase.DYNAMO_READS,
+                    by="t",
+                    evidence={},
+                )
+                with anyio.fail_after(60):
+                    after = await validate_after_switch(context, change, poll=0.2)
+                stop.set()
+            return after
+
+    after = anyio.run(scenario)
+    assert after.passed, after
+    figures = after.figures
+    assert figures["sql_count"] == figures["dynamodb_count"] >= 15
+    assert "agreeing" in after.detail
 
 
 def test_the_validation_fails_when_no_traffic_comes(database: str, dynamo_endpoint: str) -> None:
