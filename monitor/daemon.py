@@ -477,9 +477,12 @@ class Daemon:
             "alerts": self._board.alerts_json(),
             "phase": self._board.phase_json(),
             "stopped": dict(self._stopped),
-            "repair": {"enabled": False} if self._repair is None else self._repair.status_json(),
+            "repair": self._repair_json(),
             "stream": {"enabled": False} if self.stream is None else self.stream.status_json(),
         }
+
+    def _repair_json(self) -> dict[str, Any]:
+        return {"enabled": False} if self._repair is None else self._repair.status_json()
 
     def status_page(self) -> str:
         scheduler = self._scheduler
@@ -496,6 +499,8 @@ class Daemon:
                 figures=RULE_FIGURES,
                 alerts=self._board.alerts,
                 phase=self._board.phase,
+                stopped=dict(self._stopped),
+                repair=self._repair_json(),
             )
         )
 

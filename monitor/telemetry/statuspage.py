@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 from monitor.core.alertmap import Figure, report_observations
 from monitor.core.phases import ORDER, Phase
@@ -87,6 +88,10 @@ class StatusPage:
     figures: Mapping[str, Figure] = field(default_factory=dict)
     alerts: AlertsView | None = None
     phase: PhaseView | None = None
+    #: Checks the phase stops (in `dynamo_only`), with the reason.
+    stopped: Mapping[str, str] = field(default_factory=dict)
+    #: The daemon's own repair (`/status` `repair`): `{"enabled": False}` when off.
+    repair: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
 
 
 def render_status_page(status: StatusPage) -> str:
@@ -96,7 +101,7 @@ def render_status_page(status: StatusPage) -> str:
         f" · started {_when(status.started_at)} · page generated {_when(status.now)}"
         f" (reloads every {REFRESH_SECONDS} s)</p>",
         _attention(status),
-        _phase(status.phase),
+        _phase(status.phase, status.stopped, status.repair),
         *(_check(view, status.rules, status.figures) for view in status.checks),
         _rules(status),
     ]
@@ -138,10 +143,15 @@ def _attention(status: StatusPage) -> str:
 # --- the migration phase ------------------------------------------------------------------------
 
 
-def _phase(view: PhaseView | None) -> str:
+def _phase(
+    view: PhaseView | None,
+    stopped: Mapping[str, str] | None = None,
+    repair: Mapping[str, Any] | None = None,
+) -> str:
     head = '<section class="card" id="phase"><h2>Migration phase</h2>'
+    tail = _stopped(stopped or {}) + _repair(repair or {"enabled": False}) + "</section>"
     if view is None:
-        return f'{head}<p class="muted">Not read yet.</p></section>'
+        return f'{head}<p class="muted">Not read yet.</p>{tail}'
     error = (
         ""
         if view.unavailable is None
@@ -150,7 +160,7 @@ def _phase(view: PhaseView | None) -> str:
     )
     current = view.phase
     if current is None:
-        return f"{head}{error}</section>"
+        return f"{head}{error}{tail}"
     steps = "".join(
         f'<li class="{"current" if step is current else "step"}">'
         f"{'<strong>' if step is current else ''}<code>{escape(step)}</code>"
@@ -165,8 +175,40 @@ def _phase(view: PhaseView | None) -> str:
     return (
         f'{head}{error}<ol class="phases" data-phase="{escape(str(current))}">{steps}</ol>'
         f'<p>{origin} · <a href="/runbook#migration-phases">what each phase means</a>'
-        f' · <span class="muted">as of {_when(view.at)}</span></p></section>'
+        f' · <span class="muted">as of {_when(view.at)}</span></p>{tail}'
     )
+
+
+def _stopped(stopped: Mapping[str, str]) -> str:
+    if not stopped:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(name)}</code>: {escape(reason)}</li>"
+        for name, reason in sorted(stopped.items())
+    )
+    return f'<p>Checks stopped in this phase:</p><ul class="stopped">{items}</ul>'
+
+
+def _repair(repair: Mapping[str, Any]) -> str:
+    if not repair.get("enabled"):
+        return (
+            '<p class="muted" id="repair">Repair by the daemon: off (read-only;'
+            " <code>[repair] enabled</code>)</p>"
+        )
+    last = repair.get("last_run") or {}
+    every = f"every {repair.get('interval_seconds', 0):g} s, {repair.get('runs', 0)} runs"
+    if "error" in last:
+        done = f"; last run failed: {escape(str(last['error']))}"
+    elif "summary" in last:
+        summary = last["summary"]
+        done = (
+            f"; last run applied {summary.get('applied', 0)}, skipped"
+            f" {summary.get('skipped', 0)}, failed {summary.get('failed', 0)}, left"
+            f" {summary.get('left', 0)} (plan <code>{escape(str(last.get('plan', '')))}</code>)"
+        )
+    else:
+        done = "; no run yet"
+    return f'<p id="repair">Repair by the daemon: on, {every}{done}</p>'
 
 
 # --- one check ---------------------------------------------------------------------------------

@@ -209,3 +209,32 @@ def test_a_failed_phase_read_keeps_the_last_phase_and_says_why() -> None:
     html = render_status_page(status(phase=board.phase))
     assert "Phase unavailable: PostgreSQL down" in html
     assert 'data-phase="dual_write"' in html  # the last phase read, still shown
+
+
+def test_the_phase_section_names_stopped_checks_and_the_daemons_repair() -> None:
+    from dataclasses import replace
+
+    page = replace(
+        status(phase=PhaseView(T0, Phase.DYNAMO_ONLY, since=T0, by="ana", rollback=False)),
+        stopped={"counts": "SQL is no longer written in dynamo_only: <why>"},
+    )
+    html = render_status_page(page)
+    section = re.search(r'<section class="card" id="phase">(.*?)</section>', html, re.S)
+    assert section is not None
+    assert "<code>counts</code>: SQL is no longer written in dynamo_only: &lt;why&gt;" in (
+        section.group(1)
+    )
+    assert "Repair by the daemon: off" in section.group(1)
+    on = {
+        "enabled": True,
+        "interval_seconds": 900.0,
+        "runs": 3,
+        "last_run": {"plan": "p1", "summary": {"applied": 4, "skipped": 0, "failed": 0, "left": 1}},
+    }
+    html = render_status_page(replace(page, repair=on))
+    assert "Repair by the daemon: on, every 900 s, 3 runs; last run applied 4" in html
+    failed = {**on, "last_run": {"error": "PostgreSQL unreachable"}}
+    assert "last run failed: PostgreSQL unreachable" in render_status_page(
+        replace(page, repair=failed)
+    )
+    assert "Repair by the daemon" in render_status_page(replace(page, phase=None))
