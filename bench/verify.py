@@ -181,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="records in the range")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--floor-botocore",
+        action="store_true",
+        help="the floor parses items through botocore (slower) instead of from the raw JSON",
+    )
     parser.add_argument("--sweep-slices", type=_ints, default=[250, 500, 1000, 2000])
     parser.add_argument("--sweep-concurrency", type=_ints, default=[4, 8, 16])
     parser.add_argument("--program-slices", type=_ints, default=[500, 1000, 2000])

@@ -63,6 +63,7 @@ from monitor.telemetry.sdnotify import notify, watchdog_seconds
 from monitor.telemetry.server import serve
 from monitor.telemetry.status import StatusBoard
 from monitor.telemetry.statuspage import StatusPage, render_status_page
+from monitor.verify.background import BackgroundVerify, VerifyMetrics
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,10 @@ class Daemon:
         self._stopping = False
         self._stop: anyio.Event | None = None
         self._stop_requested = False
+        self.verify: BackgroundVerify | None = None
+        if settings.verify.enabled:
+            meter = self._telemetry.provider.get_meter("dualwrite-monitor.verify", __version__)
+            self.verify = BackgroundVerify(settings, self.context, VerifyMetrics(meter))
         self.stream: StreamService | None = None
         self._stream_scope: anyio.CancelScope | None = None
         if settings.stream.enabled:
@@ -214,6 +219,9 @@ class Daemon:
                 self._warn_about_timeouts()
                 if self._repair is not None:
                     group.start_soon(self._repair.run)
+                if self.verify is not None:
+                    # Every replica, leader or not: the cycle's shard locks share the work.
+                    group.start_soon(self.verify.run)
                 if not settings.runbook_template():
                     log.warning(
                         "daemon.no_runbook_link",
@@ -479,6 +487,7 @@ class Daemon:
             "stopped": dict(self._stopped),
             "repair": self._repair_json(),
             "stream": {"enabled": False} if self.stream is None else self.stream.status_json(),
+            "verify": {"enabled": False} if self.verify is None else self.verify.status_json(),
         }
 
     def _repair_json(self) -> dict[str, Any]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import (
     Field,
     field_validator,
+    model_validator,
 )
 
 from monitor.config.values import Duration, Identifier, Section, http_url, identifier, positive
@@ -26,6 +27,18 @@ class VerifySettings(Section):
     #: Shards one process verifies at once (their slices share [dynamodb] max_concurrency): a
     #: window's slices alone rarely fill the concurrency, several windows do.
     windows_in_flight: int = Field(default=4, ge=1, le=64)
+    #: The daemon re-verifies the history in a rolling cycle: every cycle walks `start` up to
+    #: now - settle (checkpointed: a restart resumes the cycle), then the next one starts.
+    #: Every replica takes part, sharing the cycle's shards.
+    enabled: bool = False
+    #: The start of the history the daemon re-verifies (ISO-8601 with zone); required when
+    #: enabled. Empty: not set.
+    start: str = ""
+    #: The daemon's cycle reads at most this share of [dynamodb] max_read_units_per_second
+    #: (and within it), leaving the rest to the interval checks.
+    read_share: float = Field(default=0.25, gt=0, le=1)
+    #: Wait after a finished cycle before the next one starts.
+    cycle_pause: Duration = timedelta(hours=1)
     # --- `verify --from-export`: the comparison runs in DuckDB, out of core ---------------
     #: DuckDB's memory ceiling (e.g. "2GB"); joins larger than this spill to export_temp_dir.
     export_memory_limit: str = "2GB"
@@ -46,6 +59,30 @@ class VerifySettings(Section):
     @classmethod
     def _positive_window(cls, value: timedelta) -> timedelta:
         return positive(value)
+
+    @field_validator("start")
+    @classmethod
+    def _zoned(cls, value: str) -> str:
+        if value:
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
+            if moment.tzinfo is None:
+                raise ValueError("needs a time zone (add Z or +00:00)")
+        return value
+
+    @property
+    def start_at(self) -> datetime | None:
+        if not self.start:
+            return None
+        return datetime.fromisoformat(self.start.replace("Z", "+00:00")).astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _start_when_enabled(self) -> VerifySettings:
+        if self.enabled and not self.start:
+            raise ValueError("enabled = true needs start (the history's first moment)")
+        return self
 
     @field_validator("export_memory_limit")
     @classmethod

@@ -52,3 +52,22 @@ class ReadBudget:
         self._refill()
         self._tokens -= units
         self.consumed += units
+
+
+class ShareOfBudget(ReadBudget):
+    """A share of another budget: a request waits for both, and is charged to both, so the
+    share never reads faster than `share x` the parent's rate and the parent stays whole."""
+
+    def __init__(self, parent: ReadBudget, share: float) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        super().__init__(parent.rate * share, clock=parent._clock, sleep=parent._sleep)
+        self.parent = parent
+
+    async def acquire(self) -> None:
+        await super().acquire()
+        await self.parent.acquire()
+
+    def charge(self, units: float) -> None:
+        super().charge(units)
+        self.parent.charge(units)

@@ -182,6 +182,12 @@ class DynamoStore:
         view._meters = (ReadMeter(), *self._meters)
         return view
 
+    def with_budget(self, budget: ReadBudget) -> DynamoStore:
+        """A view of this store (metered on its own, as `for_run`) reading within `budget`."""
+        view = self.for_run()
+        view.budget = budget
+        return view
+
     @property
     def read_units(self) -> float:
         return self._meters[0].units

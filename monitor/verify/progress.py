@@ -15,9 +15,28 @@ def eta_text(seconds: float | None) -> str:
     return f"ETA {timedelta(seconds=round(seconds))}"
 
 
-class VerifyProgress:
-    """Rates are this process's own, measured from its first call, so windows taken from a
+class Rates:
+    """Records/s and the ETA of a walk, measured from the first update: windows taken from a
     checkpoint do not make the ETA look shorter than it is."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._first: tuple[float, int, int] | None = None
+
+    def update(self, done: int, total: int, records: int) -> tuple[float, float | None]:
+        now = self._clock()
+        if self._first is None:
+            self._first = (now, done, records)
+        started, done0, records0 = self._first
+        elapsed = now - started
+        rate = (records - records0) / elapsed if elapsed > 0 else 0.0
+        windows_rate = (done - done0) / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / windows_rate if windows_rate > 0 else None
+        return rate, 0.0 if done >= total else eta
+
+
+class VerifyProgress:
+    """The line on stderr; its rates are this process's own (`Rates`)."""
 
     def __init__(
         self,
@@ -28,21 +47,11 @@ class VerifyProgress:
     ) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._clock = clock
-        self._first: tuple[float, int, int] | None = None
+        self._rates = Rates(clock)
         self._shown = False
 
     def line(self, done: int, total: int, records: int) -> str:
-        now = self._clock()
-        if self._first is None:
-            self._first = (now, done, records)
-        started, done0, records0 = self._first
-        elapsed = now - started
-        rate = (records - records0) / elapsed if elapsed > 0 else 0.0
-        windows_rate = (done - done0) / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / windows_rate if windows_rate > 0 else None
-        if done >= total:
-            eta = 0.0
+        rate, eta = self._rates.update(done, total, records)
         return (
             f"verify: {done}/{total} windows, {records:,} records, {rate:,.0f} records/s,"
             f" {eta_text(eta)}"

@@ -35,3 +35,28 @@ def test_spending_never_outruns_the_rate(rate: float, costs: list[float]) -> Non
     # Everything but the initial one-second burst and the last request's cost is paid for by time.
     assert sum(costs) <= rate * clock.now + rate + max(costs) + 1e-6
     assert budget.consumed == sum(costs)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.floats(10, 1000),
+    st.floats(0.05, 1.0),
+    st.lists(st.floats(0, 50), min_size=1, max_size=200),
+)
+def test_a_share_stays_within_its_share_and_is_charged_to_the_whole(
+    rate: float, share: float, costs: list[float]
+) -> None:
+    from monitor.stores.budget import ShareOfBudget
+
+    clock = FakeClock()
+    whole = ReadBudget(rate, clock=clock, sleep=clock.sleep)
+    part = ShareOfBudget(whole, share)
+
+    async def spend() -> None:
+        for cost in costs:
+            await part.acquire()
+            part.charge(cost)
+
+    anyio.run(spend)
+    assert sum(costs) <= rate * share * (clock.now + 1) + max(costs) + 1e-6
+    assert whole.consumed == part.consumed == sum(costs)

@@ -47,6 +47,7 @@ from monitor.reference import (
 from monitor.setup import DEFAULT_COLUMNS
 from monitor.stream.metrics import StreamMetrics
 from monitor.telemetry.metrics import Metrics
+from monitor.verify.background import VerifyMetrics
 from monitor.writer.items import default_item
 from tests.integration.test_other_mapping import MAPPING as OTHER_TEAMS_MAPPING
 
@@ -201,6 +202,7 @@ def test_the_metrics_table_lists_every_instrument_with_its_kind_and_unit() -> No
     meter = RecordingMeter()
     Metrics(meter)  # type: ignore[arg-type]
     StreamMetrics(meter)  # type: ignore[arg-type]
+    VerifyMetrics(meter)  # type: ignore[arg-type]
     text = page("metrics.md")
     documented = {
         row[0].strip("`"): row[1]
@@ -236,6 +238,11 @@ def test_the_metrics_table_names_the_attributes_each_instrument_is_recorded_with
         metrics.record_run(check, "ok", 0.5)
     metrics.record_alert("data_consistency", "firing")
     metrics.set_leader(True)
+    verify = VerifyMetrics(provider.get_meter("docs"))
+    verify.coverage.set(0.5)
+    verify.rate.set(1000.0)
+    verify.eta.set(60.0)
+    verify.cycles.add(1, {"outcome": "ok"})
     recorded: dict[str, set[str]] = {}
     data = reader.get_metrics_data()
     assert data is not None
