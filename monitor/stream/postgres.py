@@ -89,6 +89,7 @@ class SqlChangeVerifier:
         self.verified = 0
         self.findings = 0
         self.retained_wal: int | None = None
+        self.started_at = clock()
         self.waiting = 0
         self._oldest: datetime | None = None
         self._decoder = Decoder()
@@ -100,7 +101,8 @@ class SqlChangeVerifier:
             group.start_soon(self._watch_wal)
 
     def lag_seconds(self) -> float:
-        through = self.read_through
+        # Nothing read yet: behind by the time since the start.
+        through = self.started_at if self.read_through == NOT_YET else self.read_through
         if self._oldest is not None:
             through = min(through, self._oldest)
         return max(0.0, (self.clock() - through).total_seconds())

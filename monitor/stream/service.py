@@ -22,7 +22,7 @@ from monitor.report import iso
 from monitor.stores.stream_state import SavedPosition, StreamState
 from monitor.stores.streams import DynamoStreams
 from monitor.stream.buffer import ChangeBuffer
-from monitor.stream.dynamo import Clock, StreamReader, utc_now
+from monitor.stream.dynamo import NOT_YET, Clock, StreamReader, utc_now
 from monitor.stream.findings import FindingReporter
 from monitor.stream.metrics import StreamMetrics
 from monitor.stream.positions import Positions
@@ -162,6 +162,8 @@ class StreamService:
             return None
         now = self.clock()
         through = self.reader.read_through()
+        if through == NOT_YET and self.started_at is not None:
+            through = self.started_at  # nothing read yet: behind by the time since the start
         oldest = self.buffer.oldest()
         if oldest is not None:
             through = min(through, oldest)

@@ -209,6 +209,7 @@ async def test_the_daemon_shows_the_stream_in_status_metrics_and_its_report(
         )
         await wait_for(reported)
         text = daemon._telemetry.prometheus_text().decode()
+        page = daemon.status_page()
         daemon.request_stop()
     status = stream_status()
     assert {(f["kind"], f["key"]["log_id"]) for f in status["last_findings"]} == set(expected)
@@ -223,3 +224,4 @@ async def test_the_daemon_shows_the_stream_in_status_metrics_and_its_report(
     latency = families["dualwrite_stream_detection_latency_seconds"]
     assert [s.value for s in latency.samples if s.name.endswith("_count")] == [len(expected)]
     assert "dualwrite_stream_lag_seconds" in families
+    assert "stream" in page  # the stream's report is on the status page like a check's
