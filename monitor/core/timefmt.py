@@ -9,6 +9,7 @@ the finest step a time range can be cut at.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -118,3 +119,22 @@ def next_bucket(start: datetime, granularity: str) -> datetime:
     step = BY_CODE[_ORDER[[d.granularity for d in DIRECTIVES].index(granularity)]].step
     assert step is not None
     return start + step
+
+
+def translate_time_format(
+    fmt: str, patterns: Mapping[str, str], literal: Callable[[str], str]
+) -> str:
+    """A format of the directives above in another engine's language (PostgreSQL's to_char,
+    Spark's datetime patterns): each directive by `patterns`, any other character through
+    `literal` (its quoting)."""
+    out: list[str] = []
+    index = 0
+    while index < len(fmt):
+        code = fmt[index : index + 2]
+        if code in patterns:
+            out.append(patterns[code])
+            index += 2
+        else:
+            out.append(literal(fmt[index]))
+            index += 1
+    return "".join(out)

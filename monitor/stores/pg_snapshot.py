@@ -26,7 +26,13 @@ import anyio
 import asyncpg
 
 from monitor.config import PostgresSettings
-from monitor.core.mapping import KeyKind, KeyTemplate, Placeholder, TableMapping
+from monitor.core.mapping import (
+    KeyKind,
+    KeyTemplate,
+    Placeholder,
+    TableMapping,
+)
+from monitor.core.timefmt import translate_time_format
 from monitor.core.sqlnames import quote_literal
 from monitor.errors import StoreError
 from monitor.stores.postgres import STORE, key_kind_of, quote_ident, translate_errors
@@ -56,18 +62,9 @@ class Snapshot:
 
 def to_char_format(fmt: str) -> str:
     """A strftime format of key-template directives as a to_char format (literals quoted)."""
-    out: list[str] = []
-    index = 0
-    while index < len(fmt):
-        directive = fmt[index : index + 2]
-        if directive in _TO_CHAR:
-            out.append(_TO_CHAR[directive])
-            index += 2
-            continue
-        char = fmt[index]
-        out.append('"' + char.replace("\\", "\\\\").replace('"', '\\"') + '"')
-        index += 1
-    return "".join(out)
+    return translate_time_format(
+        fmt, _TO_CHAR, lambda c: '"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    )
 
 
 class _Params:

@@ -60,6 +60,13 @@ def add_commands(
         " PostgreSQL snapshot, in DuckDB; the range ends at the export's time minus settle",
     )
     verify.add_argument(
+        "--snapshot-to",
+        dest="snapshot_to",
+        metavar="DIR",
+        help="with --from-export: only write the PostgreSQL snapshot of the export's range to"
+        " DIR, for the Spark job (monitor/verify/spark_job.py)",
+    )
+    verify.add_argument(
         "--fields",
         action="store_true",
         help="with --from-export: also compare the [mapping] fields, by hashes computed the"
@@ -72,13 +79,17 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
     from monitor.report import render_json, render_text
     from monitor.verify.online import VerifyRequest, verify_range
 
+    if args.from_export and args.snapshot_to:
+        from monitor.verify.export_command import run_snapshot_to
+
+        return run_snapshot_to(settings, args, out)
     if args.from_export:
         from monitor.verify.export_command import run_export
 
         report = run_export(settings, args)
     else:
-        if args.fields:
-            raise UsageError("--fields compares an export's fields: use it with --from-export")
+        if args.fields or args.snapshot_to:
+            raise UsageError("--fields and --snapshot-to go with --from-export")
         request = VerifyRequest(
             now=datetime.now(UTC), start=args.start, until=args.until, strict=args.strict
         )

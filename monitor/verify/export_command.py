@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 
 from monitor.config import Settings
+from monitor.errors import EXIT_OK
 from monitor.model import CheckReport
-from monitor.verify.export_run import ExportRequest, verify_export
+from monitor.report import dumps
+from monitor.verify.export_run import ExportRequest, snapshot_for_spark, verify_export
 
 
 class _Line:
@@ -31,9 +35,8 @@ class _Line:
             sys.stderr.flush()
 
 
-def run_export(settings: Settings, args: argparse.Namespace) -> CheckReport:
-    line = _Line(args.format == "text")
-    request = ExportRequest(
+def _request(args: argparse.Namespace, line: _Line) -> ExportRequest:
+    return ExportRequest(
         location=str(args.from_export),
         start=args.start,
         until=args.until,
@@ -41,7 +44,33 @@ def run_export(settings: Settings, args: argparse.Namespace) -> CheckReport:
         strict=args.strict,
         progress=line,
     )
+
+
+def run_export(settings: Settings, args: argparse.Namespace) -> CheckReport:
+    line = _Line(args.format == "text")
     try:
-        return anyio.run(verify_export, settings, request)
+        return anyio.run(verify_export, settings, _request(args, line))
     finally:
         line.finish()
+
+
+def run_snapshot_to(
+    settings: Settings, args: argparse.Namespace, out: Callable[[str], None]
+) -> int:
+    """`--snapshot-to DIR`: the snapshot alone, described in DIR/snapshot.json; exit 0."""
+    line = _Line(args.format == "text")
+    try:
+        description = anyio.run(
+            snapshot_for_spark, settings, _request(args, line), Path(args.snapshot_to)
+        )
+    finally:
+        line.finish()
+    if args.format == "json":
+        out(dumps(description))
+    else:
+        window = description["window"]
+        out(
+            f"snapshot {description['snapshot']} of {window['start']} .. {window['end']}"
+            f" written to {args.snapshot_to} ({len(description['files'])} files)"
+        )
+    return EXIT_OK

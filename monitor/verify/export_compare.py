@@ -28,6 +28,7 @@ from monitor.model import Finding
 from monitor.verify.export_findings import (
     Comparison,
     DiffRow,
+    JoinCounts,
     decode_slow,
     field_finding,
     key_finding,
@@ -204,7 +205,6 @@ class ExportComparer:
         )
         out.tally.findings += slow.invalid
         fixed = slow.readable
-        invalid = len(slow.invalid)
         self.con.execute(
             f"CREATE TABLE fixed (key {self._key_type}, status VARCHAR, pk VARCHAR, sk VARCHAR)"
         )
@@ -246,10 +246,9 @@ class ExportComparer:
             f"SELECT count(*) FROM diff WHERE s_key IS NULL AND d_status IN {abandoned_sql}"
         )
         unmatched_sql = self._one("SELECT count(*) FROM diff WHERE d_key IS NULL")
-        out.tally.agreed_absent = agreed_sql + agreed_dynamo
-        out.tally.sql = sql_rows - agreed_sql
-        out.tally.dynamodb = dynamo_items - agreed_dynamo + invalid
-        out.tally.matched = sql_rows - unmatched_sql
+        JoinCounts(
+            sql_rows, dynamo_items, agreed_sql, agreed_dynamo, unmatched_sql, len(slow.invalid)
+        ).count_into(out.tally)
 
         rows = self.con.execute(
             f"""
@@ -261,7 +260,7 @@ class ExportComparer:
             """
         ).fetchall()
         for row in rows:
-            found = key_finding(DiffRow(*row), slow.unreadable)
+            found = key_finding(DiffRow(*row), slow.unreadable, m.status_values.abandoned)
             if found is not None:
                 out.tally.findings.append(found)
         for i, f in enumerate(fields):

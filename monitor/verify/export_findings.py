@@ -32,6 +32,27 @@ class Comparison:
     keyless: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class JoinCounts:
+    """What an engine counts of its join; `count_into` gives them the counts check's meaning."""
+
+    sql_rows: int
+    dynamo_items: int
+    #: Abandoned (Compensated/Failed) on one side with no counterpart: they agree.
+    agreed_sql: int
+    agreed_dynamo: int
+    #: SQL rows with no item.
+    unmatched_sql: int
+    #: Unreadable items of the range (invalid_data findings), counted on the DynamoDB side.
+    invalid: int
+
+    def count_into(self, tally: Tally) -> None:
+        tally.agreed_absent = self.agreed_sql + self.agreed_dynamo
+        tally.sql = self.sql_rows - self.agreed_sql
+        tally.dynamodb = self.dynamo_items - self.agreed_dynamo + self.invalid
+        tally.matched = self.sql_rows - self.unmatched_sql
+
+
 @dataclass(slots=True)
 class SlowItems:
     """Items the engine's fast path could not read, decoded by the mapping."""
@@ -107,16 +128,23 @@ class DiffRow:
     d_sk: str | None
 
 
-def key_finding(row: DiffRow, unreadable: set[KeyValue]) -> Finding | None:
-    """The missing or divergent finding a differing row is; None when it is none of them."""
+def key_finding(
+    row: DiffRow, unreadable: set[KeyValue], abandoned: frozenset[str]
+) -> Finding | None:
+    """The missing or divergent finding a differing row is; None when it is none of them.
+
+    A record abandoned (`abandoned` statuses) on one side and absent from the other agrees.
+    """
     if row.d_key is None:
         key = exact_key(row.s_key)
-        if key in unreadable:
+        if key in unreadable or row.s_status in abandoned:
             return None
         return Finding(
             FindingKind.MISSING_IN_DYNAMODB, key, pk=row.s_pk, sk=row.s_sk, sql_status=row.s_status
         )
     if row.s_key is None:
+        if row.d_status in abandoned:
+            return None
         return Finding(
             FindingKind.MISSING_IN_SQL,
             exact_key(row.d_key),

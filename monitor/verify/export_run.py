@@ -10,6 +10,7 @@ export was taken.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import shutil
@@ -40,9 +41,8 @@ from monitor.stores.pg_snapshot import (
 from monitor.verify.export_compare import ComparedField, ExportComparer, Limits
 from monitor.verify.export_findings import Comparison
 from monitor.verify.export_manifest import ExportError
+from monitor.verify.export_report import export_report
 from monitor.verify.export_source import LocalExport, open_local, open_s3
-from monitor.verify.report import Coverage, verify_report
-from monitor.verify.results import WindowResult
 
 #: The start of a range given no `--from`: the whole history.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -159,7 +159,18 @@ async def verify_export(settings: Settings, request: ExportRequest) -> CheckRepo
             comparer.close()
     finally:
         await anyio.to_thread.run_sync(shutil.rmtree, work, True)
-    return _report(settings, mapping, window, export, snapshot, comparison, request, clock)
+    return export_report(
+        settings,
+        mapping,
+        window,
+        export.manifest,
+        snapshot.snapshot_id,
+        comparison,
+        engine="duckdb",
+        fields=request.fields,
+        strict=request.strict,
+        seconds=clock.laps,
+    )
 
 
 class _Clock:
@@ -179,8 +190,65 @@ class _Clock:
             self.laps[name] = round(time.monotonic() - started, 3)
 
 
+#: What `--snapshot-to` writes beside the snapshot's CSV files, for the Spark job.
+SNAPSHOT_FILE = "snapshot.json"
+
+
+async def snapshot_for_spark(
+    settings: Settings, request: ExportRequest, out: Path
+) -> dict[str, Any]:
+    """The PostgreSQL snapshot of an export's range, to `out` (CSV files and `snapshot.json`).
+
+    The Spark job (`monitor/verify/spark_job.py`) compares it with the export; the export's
+    data files are not read here.
+    """
+    export = await _open(settings, request, out / ".export", request.progress or _quiet, data=False)
+    mapping = settings.table_mapping()
+    window = export_window(mapping, export.manifest.export_time, settings, request)
+    exported, _ = export_fields(settings, mapping) if request.fields else ([], [])
+    snapshot = await export_snapshot(
+        settings.postgres,
+        mapping,
+        out,
+        start=window.start,
+        end=window.end,
+        fields=exported,
+        streams=settings.verify.export_sql_streams,
+        copy_timeout=settings.verify.export_copy_timeout,
+    )
+    description = {
+        "snapshot": snapshot.snapshot_id,
+        "key_kind": str(snapshot.key_kind),
+        "export": {"id": export.manifest.export_id, "location": request.location},
+        "window": {
+            "start": _iso(window.start),
+            "end": _iso(window.end),
+            "clamped": window.clamped,
+        },
+        "fields": request.fields,
+        "files": [f.name for f in snapshot.files],
+        "columns": list(snapshot.columns),
+    }
+    await anyio.Path(out / SNAPSHOT_FILE).write_text(json.dumps(description, indent=2))
+    await anyio.to_thread.run_sync(shutil.rmtree, out / ".export", True)
+    return description
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _quiet(_text: str) -> None:
+    return None
+
+
 async def _open(
-    settings: Settings, request: ExportRequest, staging: Path, say: ExportProgress
+    settings: Settings,
+    request: ExportRequest,
+    staging: Path,
+    say: ExportProgress,
+    *,
+    data: bool = True,
 ) -> LocalExport:
     if request.location.startswith("s3://"):
         return await open_s3(
@@ -190,6 +258,7 @@ async def _open(
             endpoint_url=settings.verify.export_s3_endpoint_url,
             request_timeout=settings.dynamodb.request_timeout.total_seconds(),
             progress=lambda done, total: say(f"export: {done}/{total} data files copied"),
+            data=data,
         )
     return await open_local(Path(request.location))
 
@@ -260,60 +329,3 @@ def _reason(exc: duckdb.Error) -> str:
         return type(exc).__name__
     what = found["what"].strip().rstrip(".")
     return f"{Path(found['file']).name} line {found['line']}: {what}"
-
-
-def _report(
-    settings: Settings,
-    mapping: TableMapping,
-    window: Window,
-    export: LocalExport,
-    snapshot: Snapshot,
-    comparison: Comparison,
-    request: ExportRequest,
-    clock: _Clock,
-) -> CheckReport:
-    warnings: list[str] = []
-    expected = export.manifest.item_count
-    if expected is not None and expected != comparison.export_items:
-        warnings.append(
-            f"the export's data files hold {comparison.export_items} items; its manifest says {expected}"
-        )
-    if comparison.keyless:
-        warnings.append(
-            f"{comparison.keyless} SQL rows have a NULL partition or sort key column and cannot"
-            " exist in DynamoDB"
-        )
-    tally = comparison.tally
-    result = WindowResult(
-        window,
-        sql=tally.sql,
-        dynamodb=tally.dynamodb,
-        matched=tally.matched,
-        agreed_absent=tally.agreed_absent,
-        slices=0,
-        read_units=0.0,
-        findings=tuple(tally.findings),
-    )
-    extra = {
-        "engine": "duckdb",
-        "export": {
-            "id": export.manifest.export_id,
-            "time": export.manifest.export_time.isoformat().replace("+00:00", "Z"),
-            "items": comparison.export_items,
-            "files": len(export.manifest.files),
-        },
-        "snapshot": snapshot.snapshot_id,
-        "fields_compared": request.fields,
-        "seconds": clock.laps,
-    }
-    coverage = Coverage(1, 1, 0, tally.sql + tally.dynamodb)
-    return verify_report(
-        settings,
-        mapping,
-        window,
-        [result],
-        coverage,
-        strict=request.strict,
-        extra=extra,
-        warnings=warnings,
-    )

@@ -70,8 +70,11 @@ async def open_s3(
     endpoint_url: str,
     request_timeout: float,
     progress: Callable[[int, int], None] | None = None,
+    data: bool = True,
 ) -> LocalExport:
-    """Copy the export at `url` into `staging/<export id>/`; the local export."""
+    """Copy the export at `url` into `staging/<export id>/`; the local export.
+
+    `data=False` reads the manifests alone (the data files are left in S3)."""
     from monitor.stores.s3_export import S3Folder
 
     where = url.rstrip("/")
@@ -83,6 +86,8 @@ async def open_s3(
         manifest = manifest_from(summary, files, where)
         folder = staging / manifest.export_id
         total = len(manifest.files)
+        if not data:
+            return LocalExport(where, folder, manifest)
         await s3.download(
             [f.path for f in manifest.files],
             folder,

@@ -1,0 +1,137 @@
+"""The Spark job (monitor/verify/spark_job.py) in local mode: the same report as the DuckDB path
+on the same export and snapshot. Opt-in: `pytest -m spark` (the spark extra, Java 17)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import Settings
+from tests.integration.scenario import make_rows, seed, write_config
+from tests.integration.test_verify_export import FIGURES, STEP, export_table, planted, run_cli
+
+pytest.importorskip("pyspark")
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
+
+JOB = Path(__file__).resolve().parents[2] / "monitor" / "verify" / "spark_job.py"
+
+
+def spark_submit(*args: str) -> subprocess.CompletedProcess[str]:
+    python = sys.executable
+    env = os.environ | {"PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python}
+    submit = Path(python).parent / "spark-submit"
+    return subprocess.run(
+        [
+            str(submit),
+            "--master",
+            "local[2]",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--driver-memory",
+            "1g",
+            str(JOB),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=800,
+        check=False,
+    )
+
+
+def test_spark_submit_names_what_the_duckdb_path_names(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    planted(settings)
+    folder = export_table(settings, tmp_path / "exports")
+    config = write_config(tmp_path / "c.toml", settings)
+    common = (
+        "--config",
+        str(config),
+        "--format",
+        "json",
+        "verify",
+        "--from-export",
+        str(folder),
+        "--fields",
+    )
+    code, duck, err = run_cli(capsys, *common)
+    assert code == 1, err
+    code, written, err = run_cli(capsys, *common, "--snapshot-to", str(tmp_path / "snap"))
+    assert code == 0, err
+    assert written["window"]["end"] == duck["window"]["end"]
+    assert (tmp_path / "snap" / "snapshot.json").is_file()
+
+    done = spark_submit(
+        "--config",
+        str(config),
+        "--export",
+        str(folder),
+        "--snapshot",
+        str(tmp_path / "snap"),
+        "--format",
+        "json",
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    spark: dict[str, Any] = json.loads(done.stdout)
+    assert spark["summary"]["engine"] == "spark"
+    assert spark["findings"] == duck["findings"]
+    assert spark["summary"]["coverage"] == duck["summary"]["coverage"]
+    assert {k: spark["summary"][k] for k in FIGURES} == {k: duck["summary"][k] for k in FIGURES}
+    assert spark["window"] == duck["window"]
+    assert {f["kind"] for f in spark["findings"]} == {
+        "missing_in_dynamodb",
+        "missing_in_sql",
+        "status_divergence",
+        "invalid_data",
+        "field_mismatch",
+    }
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+    )
+    yield spark
+    spark.stop()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_a_missing_snapshot_or_a_line_that_is_not_json_is_one_clear_error(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], session: Any
+) -> None:
+    from monitor.errors import EXIT_USAGE, MonitorError
+    from monitor.verify.spark_job import run_job
+
+    seed(settings, make_rows(5, step=STEP))
+    folder = export_table(settings, tmp_path / "exports", '{"Item": {"PK": {"S": "secret"')
+    with pytest.raises(MonitorError, match="snapshot.json does not exist") as caught:
+        run_job(session, settings, str(folder), str(tmp_path / "nowhere"))
+    assert caught.value.exit_code == EXIT_USAGE
+    config = write_config(tmp_path / "c.toml", settings)
+    code, _, err = run_cli(
+        capsys,
+        "--config",
+        str(config),
+        "verify",
+        "--from-export",
+        str(folder),
+        "--snapshot-to",
+        str(tmp_path / "snap"),
+    )
+    assert code == 0, err
+    with pytest.raises(MonitorError, match="1 line\\(s\\) are not JSON") as caught:
+        run_job(session, settings, str(folder), str(tmp_path / "snap"))
+    assert "secret" not in str(caught.value) and caught.value.exit_code == EXIT_USAGE
