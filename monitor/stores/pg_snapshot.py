@@ -32,8 +32,8 @@ from monitor.core.mapping import (
     Placeholder,
     TableMapping,
 )
-from monitor.core.timefmt import translate_time_format
 from monitor.core.sqlnames import quote_literal
+from monitor.core.timefmt import translate_time_format
 from monitor.errors import StoreError
 from monitor.stores.postgres import STORE, key_kind_of, quote_ident, translate_errors
 
