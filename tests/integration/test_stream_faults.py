@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,9 +20,11 @@ from botocore.exceptions import ClientError
 
 from monitor.checks.context import CheckContext
 from monitor.config import Settings
+from monitor.daemon import Daemon
 from monitor.errors import StoreUnavailable, first_monitor_error
 from monitor.model import Window
 from monitor.runtime import open_context
+from monitor.scheduling import RunRecord
 from monitor.stream.service import StreamService
 from tests.conftest import make_settings
 from tests.integration import test_stream
@@ -165,3 +168,38 @@ async def test_a_postgresql_that_stops_answering_loses_nothing(stream_settings: 
         async with running(again):
             await wait_for(lambda: set(expected) <= found(again) and not len(again.buffer or ()))
         assert found(again) == set(expected)
+
+
+async def test_a_gap_is_judged_by_the_interval_checks_in_the_daemon(
+    stream_settings: Settings,
+) -> None:
+    # Interval checks whose settled edge is now: the gap ends at the last write.
+    settled = make_settings(
+        stream_settings.postgres.dsn.get_secret_value(),
+        stream_settings.dynamodb.endpoint_url,
+        stream=STREAM,
+        checks={
+            "orphans": {"grace": "1ms"},
+            "counts": {"settle": "1ms"},
+            "sampling": {"settle": "1ms"},
+        },
+    )
+    async with open_rig(settled) as rig:
+        await write_with_faults(rig)
+    daemon = Daemon(settled, environ={})
+    delivered: list[RunRecord] = []
+
+    async def deliver(record: RunRecord) -> None:
+        delivered.append(record)
+
+    daemon._deliver = deliver  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    try:
+        await daemon._stream_gap(Window(now - timedelta(minutes=5), now), "shard-1")
+    finally:
+        await daemon._stores.aclose()
+    assert [r.check for r in delivered] == ["orphans", "counts", "sample"]
+    assert all(r.report is not None for r in delivered)
+    named = {(str(f.kind), f.key) for r in delivered if r.report for f in r.report.findings}
+    # counts names what is missing on either side over the gap, orphans the pending divergence.
+    assert {("missing_in_dynamodb", 102), ("missing_in_sql", 900)} <= named
