@@ -19,11 +19,17 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from monitor import runtime
 from monitor.config import Settings
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from tests.backends import make_settings
+
+# Speed is measured in bench/, never in tests: on a loaded 2-core CI machine a property test's
+# example may take longer than hypothesis's default 200 ms deadline without anything being wrong.
+hypothesis_settings.register_profile("monitor", deadline=None)
+hypothesis_settings.load_profile("monitor")
 
 _databases = itertools.count()
 #: The fixtures that start a local server: a test using any of them (even through another
