@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.core.item import Attribute, AttributeType, item_key_label
-from monitor.stores.wire import decode_attribute, decode_item, encode_attribute, encode_item
+from monitor.stores.wire import (
+    decode_attribute,
+    decode_general,
+    decode_item,
+    encode_attribute,
+    encode_item,
+)
 
 _text = st.text(max_size=20)
 _numbers = st.one_of(
@@ -80,3 +86,20 @@ def test_a_bad_key_is_named_by_its_type_never_its_content() -> None:
 def test_sets_encode_in_a_stable_order() -> None:
     encoded = encode_attribute(Attribute(AttributeType.NS, frozenset({3, 1, 2})))
     assert encoded == {"NS": ["1", "2", "3"]}
+
+
+_tags = st.sampled_from(["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS", "X"])
+_payloads = st.one_of(
+    st.none(), st.booleans(), st.integers(), _text, st.binary(), st.lists(_text, max_size=3)
+)
+
+
+@given(st.one_of(st.dictionaries(_tags, _payloads, max_size=2), _payloads))
+def test_the_fast_path_decodes_exactly_as_the_general_one(wire: Any) -> None:
+    assert decode_attribute(wire) == decode_general(wire)
+
+
+@given(st.one_of(_text, st.integers().map(str), st.decimals(allow_nan=False).map(str)))
+def test_strings_and_numbers_take_the_fast_path_to_the_same_value(text: str) -> None:
+    for wire in ({"S": text}, {"N": text}):
+        assert decode_attribute(wire) == decode_general(wire)
