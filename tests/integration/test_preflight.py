@@ -102,7 +102,10 @@ def test_the_dual_write_gate_moves_sql_only_on_only_when_preflight_passes(
 
     code, document = run(capsys, config, "gate", "dual-write")
     assert code == 0 and document["passed"] is True and "phase" not in document
-    code, document = run(capsys, config, "gate", "dual-write", "--apply", "--by", "ana")
+    # No writer runs here: the wait for traffic after a switch is tested in test_write_switch.py.
+    code, document = run(
+        capsys, config, "gate", "dual-write", "--apply", "--no-wait", "--by", "ana"
+    )
     assert code == 0
     assert (document["phase"]["from"], document["phase"]["to"]) == ("sql_only", "dual_write")
     code, shown = run(capsys, config, "phase", "show")
@@ -114,7 +117,7 @@ def test_the_dual_write_gate_moves_sql_only_on_only_when_preflight_passes(
     strict = write_config(tmp_path / "s.toml", settings, "[preflight]\nrequire_backups = true\n")
     assert main(["--config", str(strict), "phase", "rollback", "--reason", "test"]) == 0
     capsys.readouterr()
-    code, document = run(capsys, strict, "gate", "dual-write", "--apply")
+    code, document = run(capsys, strict, "gate", "dual-write", "--apply", "--no-wait")
     assert code == 1 and document["checks"][1]["detail"] == "failed: backups"
     code, shown = run(capsys, config, "phase", "show")
     assert shown["phase"] == "sql_only"  # refused: nothing recorded
