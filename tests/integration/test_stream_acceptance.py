@@ -97,18 +97,28 @@ async def _acceptance(settings: Settings, truth: Path) -> None:
                     and side.verified > 0
                 )
 
-            await wait_for(lambda: expected <= found() and drained(), deadline=90)
+            # Every record with a DynamoDB change is judged from the stream, every SQL change from
+            # the slot (a crash after the SQL insert and a failed put leave no item, a stray put
+            # no row): wait for all of those too, not only for the expected findings.
+            itemless = {str(Fault.CRASH_AFTER_SQL), str(Fault.DYNAMODB_WRITE_FAILED)}
+            with_item = 200 - sum(1 for f in faults if f["fault"] in itemless)
+            with_row = 200 - sum(1 for f in faults if f["fault"] == str(Fault.DYNAMODB_ONLY))
+
+            def judged() -> bool:
+                verifier, side = service.verifier, service.sql_side
+                return (
+                    verifier is not None
+                    and verifier.verified >= with_item
+                    and side is not None
+                    and side.verified >= with_row
+                )
+
+            await wait_for(lambda: expected <= found() and drained() and judged(), deadline=90)
         assert {f["fault"] for f in faults} == {str(f) for f in Fault}, "every kind injected"
         reporter = service.reporter
         assert reporter is not None
         assert found() == expected, "missed or false findings"
-        # Every record with a DynamoDB change was judged from the stream, every SQL change from
-        # the slot (a crash after the SQL insert and a failed put leave no item, a stray put no
-        # row).
-        itemless = {str(Fault.CRASH_AFTER_SQL), str(Fault.DYNAMODB_WRITE_FAILED)}
-        with_item = 200 - sum(1 for f in faults if f["fault"] in itemless)
         assert service.verifier is not None and service.verifier.verified >= with_item
-        with_row = 200 - sum(1 for f in faults if f["fault"] == str(Fault.DYNAMODB_ONLY))
         assert service.sql_side is not None and service.sql_side.verified >= with_row
         latencies = sorted((f.found_at - f.changed_at).total_seconds() for f in reporter.recent)
         p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
