@@ -162,6 +162,8 @@ class Daemon:
             self.verify = BackgroundVerify(settings, self.context, VerifyMetrics(meter))
         self.stream: StreamService | None = None
         self._stream_scope: anyio.CancelScope | None = None
+        #: Set when this replica becomes the leader: the stream verifier starts at once.
+        self._now_leading: anyio.Event | None = None
         if settings.stream.enabled:
             meter = self._telemetry.provider.get_meter("dualwrite-monitor.stream", __version__)
             self.stream = StreamService(
@@ -285,7 +287,9 @@ class Daemon:
         delay = STREAM_RESTART
         while True:
             if not self.leading:
-                await anyio.sleep(self._tick)
+                self._now_leading = anyio.Event()
+                with anyio.move_on_after(self._tick):
+                    await self._now_leading.wait()
                 continue
             started = anyio.current_time()
             with anyio.CancelScope() as scope:
@@ -413,6 +417,8 @@ class Daemon:
         log.log(level, "leader.role", extra={"role": str(new), "was": str(old), "reason": reason})
         if old is Role.LEADER and self._stream_scope is not None:
             self._stream_scope.cancel()  # another replica may already read the stream
+        if new is Role.LEADER and self._now_leading is not None:
+            self._now_leading.set()
         if self._scheduler is None:
             return
         if old is Role.LEADER:

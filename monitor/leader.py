@@ -15,7 +15,6 @@ UNKNOWN could not reach PostgreSQL to find out, so each run it cannot perform is
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
 from collections.abc import Callable
 
@@ -23,7 +22,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from monitor.errors import StoreUnavailable
-from monitor.stores.lock import KEEPALIVES, AdvisoryLockSession, LockSessionLost
+from monitor.stores.lock import KEEPALIVES, AdvisoryLockSession, LockSessionLost, advisory_key
 from monitor.stores.postgres import STORE
 
 log = logging.getLogger(__name__)
@@ -51,8 +50,7 @@ _STEP_DOWN: tuple[type[BaseException], ...] = (_LeadershipLost, LockSessionLost)
 
 def lock_key(state_schema: str, sql_table: str) -> int:
     """One advisory lock per monitored table and monitor schema (positive 63-bit)."""
-    digest = hashlib.sha256(f"dualwrite-monitor:{state_schema}:{sql_table}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+    return advisory_key(f"dualwrite-monitor:{state_schema}:{sql_table}")
 
 
 RoleChange = Callable[[Role, Role, str], None]

@@ -7,11 +7,15 @@ frees it at once. Every driver failure becomes `LockSessionLost` with a one-line
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 #: Applied by the server to the lock's session: a dead peer is detected within ~25 s.
 KEEPALIVES = {
@@ -35,6 +39,12 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+
+
+def advisory_key(name: str) -> int:
+    """The advisory lock named `name`, as a positive 63-bit key (stable across releases)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 class LockSessionLost(Exception):
@@ -102,3 +112,19 @@ async def _close(conn: asyncpg.Connection) -> None:
         except _UNREACHABLE:
             pass
     conn.terminate()
+
+
+@asynccontextmanager
+async def exclusive(
+    dsn: str, key: int, *, connect_timeout: float, retry_every: float, what: str
+) -> AsyncIterator[None]:
+    """Hold the advisory lock `key` for the block, waiting (retrying) while another session
+    holds it; leaving the block (also on cancellation) closes the session, which frees it."""
+    async with AdvisoryLockSession.connect(dsn, connect_timeout=connect_timeout) as session:
+        said = False
+        while not await session.try_acquire(key, answer_within=connect_timeout):
+            if not said:
+                log.info("lock.waiting", extra={"lock": what})
+                said = True
+            await anyio.sleep(retry_every)
+        yield

@@ -193,8 +193,11 @@ class SqlChangeVerifier:
             if not findings:
                 clean.append(key)
             found += [StreamFinding(f, changed_at, now, "postgres") for f in findings]
-        await self.reporter.report(found, clean)
-        await self.state.sql_changes_done([(key, lsn) for key, _, lsn in due])
+        # Reported and forgotten together: a cancellation between the two would have the next
+        # leader judge these changes again.
+        with anyio.CancelScope(shield=True):
+            await self.reporter.report(found, clean)
+            await self.state.sql_changes_done([(key, lsn) for key, _, lsn in due])
         bad = len({f.finding.key for f in found})
         self.verified += len(due)
         self.findings += bad

@@ -9,16 +9,18 @@ that fails ends the task with the store's error; the daemon starts it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from monitor.config import Settings
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreUnavailable
 from monitor.model import CheckReport, Window
 from monitor.report import iso
+from monitor.stores.lock import LockSessionLost, advisory_key, exclusive
 from monitor.stores.stream_state import SavedPosition, StreamState
 from monitor.stores.streams import DynamoStreams
 from monitor.stream.buffer import ChangeBuffer
@@ -88,7 +90,34 @@ class StreamService:
         return self.settings.stream.grace
 
     async def run(self) -> None:
+        """Verify until cancelled, holding the stream's lease (see `lease`) throughout."""
         context = await self._context()
+        async with self.lease():
+            await self._run(context)
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[None]:
+        """The stream's own advisory lock, held from reading the checkpoints to writing the
+        last one. A new leader waits here until the old one has written its final checkpoint,
+        so a handover neither re-verifies nor skips a change (and two daemons without leader
+        election never read one stream at once)."""
+        settings = self.settings
+        key = advisory_key(
+            f"dualwrite-monitor:stream:{settings.postgres.state_schema}:{settings.dynamodb.table}"
+        )
+        try:
+            async with exclusive(
+                settings.postgres.dsn.get_secret_value(),
+                key,
+                connect_timeout=settings.postgres.connect_timeout.total_seconds(),
+                retry_every=settings.stream.poll_interval.total_seconds(),
+                what="stream",
+            ):
+                yield
+        except LockSessionLost as exc:
+            raise StoreUnavailable("PostgreSQL", f"the stream's lease: {exc}") from None
+
+    async def _run(self, context: StoreContext) -> None:
         settings = self.settings
         state = StreamState(context.sql.pool, settings.postgres.state_schema)
         if self.reporter is None:

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import anyio
+
 from monitor.config import Settings, field_specs
 from monitor.core.mapping import TableMapping
 from monitor.model import Finding, FindingKind, KeyValue
@@ -68,7 +70,10 @@ class DynamoChangeVerifier:
             return 0
         try:
             found, clean = await self._judge(due, now)
-            await self.reporter.report(found, clean)
+            # Once reported, the batch must count as judged: a cancellation (leadership lost)
+            # between the two would have the next leader verify it again.
+            with anyio.CancelScope(shield=True):
+                await self.reporter.report(found, clean)
         except BaseException:
             self.buffer.put_back(due)
             raise
