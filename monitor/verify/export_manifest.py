@@ -2,7 +2,7 @@
 
 AWS writes an export under `<prefix>/AWSDynamoDB/<export id>/`: `manifest-summary.json` (one JSON
 object: the export's time, format, item count) and `manifest-files.json` (one JSON object per
-line: a data file's S3 key and its item count). The data file keys are full S3 keys; they are
+line: a data file's S3 key, its item count and the base64 MD5 of its bytes, `md5Checksum`). The data file keys are full S3 keys; they are
 resolved against the export's own folder, so a copy of that folder anywhere (a local directory,
 another bucket or prefix) reads the same. Every problem is one line naming the file and what is
 wrong, never a traceback.
@@ -10,6 +10,8 @@ wrong, never a traceback.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import posixpath
 from collections.abc import Mapping
@@ -39,6 +41,8 @@ class DataFile:
     #: Relative to the export's folder, e.g. `data/3kcdeio3pe7wtcisryjhq4xlia.json.gz`.
     path: str
     item_count: int | None
+    #: The base64 MD5 of the file's bytes (`md5Checksum`), when the manifest gives one.
+    md5: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,27 @@ def parse_files(text: str | bytes, where: str, export_id: str) -> tuple[DataFile
             not isinstance(count, int) or isinstance(count, bool) or count < 0
         ):
             raise ExportError(f"{here} line {number}", "itemCount is not a whole number")
-        files.append(DataFile(data_file_path(key, export_id, f"{here} line {number}"), count))
+        md5 = _md5_checksum(entry.get("md5Checksum"), f"{here} line {number}")
+        files.append(DataFile(data_file_path(key, export_id, f"{here} line {number}"), count, md5))
     return tuple(files)
+
+
+def _md5_checksum(value: Any, where: str) -> str | None:
+    """`md5Checksum` as given (base64 of the 16 bytes of an MD5), None when absent."""
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except binascii.Error:
+        digest = b""
+    if len(digest) != 16:
+        raise ExportError(where, "md5Checksum is not the base64 of an MD5 digest")
+    return str(value)
+
+
+def md5_checksum(digest: bytes) -> str:
+    """An MD5 digest as `md5Checksum` writes it."""
+    return base64.b64encode(digest).decode("ascii")
 
 
 def data_file_path(key: str, export_id: str, where: str) -> str:

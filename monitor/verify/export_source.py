@@ -2,11 +2,14 @@
 
 Either way the result is a local folder holding the manifests and the data files the manifest
 lists; an S3 export is first copied into the staging folder (the comparison engines read local
-files at disk speed, and a copy is read again for free if the run is repeated).
+files at disk speed, and a copy is read again for free if the run is repeated). Each data file
+whose manifest entry has an `md5Checksum` is checked against it before anything compares it: a
+truncated or damaged copy would otherwise read as items missing from DynamoDB.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +19,11 @@ import anyio
 from monitor.verify.export_manifest import (
     FILES,
     SUMMARY,
+    DataFile,
     ExportError,
     ExportManifest,
     export_id_of,
+    md5_checksum,
     parse_files,
     parse_summary,
 )
@@ -59,6 +64,7 @@ async def open_local(folder: Path) -> LocalExport:
     for data in manifest.files:
         if not await anyio.Path(folder / data.path).is_file():
             raise ExportError(where, f"{data.path} is listed in {FILES} but missing")
+    await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
     return LocalExport(where, folder, manifest)
 
 
@@ -93,7 +99,26 @@ async def open_s3(
             folder,
             None if progress is None else (lambda done: progress(done, total)),
         )
+    await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
     return LocalExport(where, folder, manifest)
+
+
+_BLOCK = 1 << 22
+
+
+def check_checksums(where: str, folder: Path, files: tuple[DataFile, ...]) -> None:
+    """Each data file with an `md5Checksum` hashes to it; the first that does not is one line."""
+    for data in files:
+        if data.md5 is None:
+            continue
+        digest = hashlib.md5(usedforsecurity=False)
+        with (folder / data.path).open("rb") as stream:
+            while block := stream.read(_BLOCK):
+                digest.update(block)
+        if md5_checksum(digest.digest()) != data.md5:
+            raise ExportError(
+                where, f"{data.path} does not match its md5Checksum in {FILES} (damaged or partial)"
+            )
 
 
 async def _read_optional(path: Path) -> bytes | None:

@@ -4,6 +4,7 @@ same findings as `check counts` and the online `verify` over the same range."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -238,6 +239,7 @@ def test_a_malformed_item_is_a_finding_and_a_line_that_is_not_json_one_clear_err
         ("parent_folder", "no manifest-summary.json here"),
         ("manifest", "manifest-files.json line 1: not JSON"),
         ("ion", "only DYNAMODB_JSON exports are read"),
+        ("checksum", "does not match its md5Checksum in manifest-files.json"),
     ],
 )
 def test_a_bad_export_is_one_line_and_exit_2(
@@ -252,6 +254,12 @@ def test_a_bad_export_is_one_line_and_exit_2(
         target = folder.parent
     elif damage == "manifest":
         (folder / "manifest-files.json").write_text("{oops\n")
+    elif damage == "checksum":  # a partial copy: the file is still valid gzip, one line short
+        data = next(p for p in (folder / "data").iterdir() if p.stat().st_size > 40)
+        with gzip.open(data, "rt") as stream:
+            lines = stream.readlines()
+        with gzip.open(data, "wt") as stream:
+            stream.writelines(lines[:-1])
     else:
         summary = json.loads((folder / "manifest-summary.json").read_text())
         (folder / "manifest-summary.json").write_text(json.dumps(summary | {"outputFormat": "ION"}))

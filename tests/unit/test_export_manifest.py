@@ -13,6 +13,7 @@ from monitor.errors import EXIT_USAGE
 from monitor.verify.export_manifest import (
     ExportError,
     data_file_path,
+    md5_checksum,
     parse_files,
     parse_summary,
 )
@@ -75,7 +76,7 @@ def test_files_are_resolved_against_the_exports_own_folder() -> None:
     lines = [
         {
             "itemCount": 3,
-            "md5Checksum": "x",
+            "md5Checksum": "sQMSpEILNgoQmarvDFonGQ==",
             "dataFileS3Key": f"pre/fix/AWSDynamoDB/{EXPORT_ID}/data/a.json.gz",
         },
         {"itemCount": 0, "dataFileS3Key": f"AWSDynamoDB/{EXPORT_ID}/data/b.json.gz"},
@@ -120,3 +121,16 @@ def test_a_malformed_files_line_is_named_by_its_number() -> None:
 def test_any_prefix_resolves_to_the_same_relative_path(prefix: list[str], name: str) -> None:
     key = "/".join([*prefix, "AWSDynamoDB", EXPORT_ID, "data", name])
     assert data_file_path(key, EXPORT_ID, "here") == f"data/{name}"
+
+
+def test_a_files_md5_checksum_is_kept_and_a_malformed_one_refused() -> None:
+    key = f"AWSDynamoDB/{EXPORT_ID}/data/a.json.gz"
+    line = {"dataFileS3Key": key, "itemCount": 2, "md5Checksum": md5_checksum(b"0123456789abcdef")}
+    (listed,) = parse_files(json.dumps(line), "dir", EXPORT_ID)
+    assert listed.md5 == "MDEyMzQ1Njc4OWFiY2RlZg=="
+    (bare,) = parse_files(json.dumps({"dataFileS3Key": key}), "dir", EXPORT_ID)
+    assert bare.md5 is None
+    for bad in ("not base64!", "AAAA", 12):
+        with pytest.raises(ExportError) as caught:
+            parse_files(json.dumps(line | {"md5Checksum": bad}), "dir", EXPORT_ID)
+        assert "line 1" in str(caught.value) and "md5Checksum" in str(caught.value)
