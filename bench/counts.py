@@ -58,6 +58,7 @@ from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
 from monitor.runtime import open_context
 from monitor.setup import run_setup
+from monitor.stores.wire import encode_item
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import DEFAULT_COLUMNS, default_item
 
@@ -193,7 +194,11 @@ async def _load(
                 sql_rows = [r for r in rows if r["log_id"] not in drop_sql]
                 written["sql"] += await copy_rows(conn, SQL_TABLE, DEFAULT_COLUMNS, sql_rows)
                 t2 = time.perf_counter()
-                items = [default_item(r, mapping) for r in rows if r["log_id"] not in drop_dynamo]
+                items = [
+                    encode_item(default_item(r, mapping))
+                    for r in rows
+                    if r["log_id"] not in drop_dynamo
+                ]
                 t3 = time.perf_counter()
                 written["dynamodb"] += await put_items(
                     client, TABLE, items, concurrency=concurrency

@@ -45,6 +45,7 @@ from monitor.model import Window
 from monitor.setup import run_setup
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
+from monitor.stores.wire import encode_item
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import DEFAULT_COLUMNS, default_item
 
@@ -102,7 +103,9 @@ async def load(settings: Settings, n: int) -> None:
         await conn.close()
     async with DynamoStore.open(settings.dynamodb, mapping) as dynamo:
         await put_items(
-            dynamo.client, settings.dynamodb.table, [default_item(r, mapping) for r in rows]
+            dynamo.client,
+            settings.dynamodb.table,
+            [encode_item(default_item(r, mapping)) for r in rows],
         )
 
 

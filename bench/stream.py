@@ -47,6 +47,7 @@ from monitor.runtime import StoreContext as CheckContext
 from monitor.runtime import open_context
 from monitor.setup import run_setup
 from monitor.stores.stream_state import StreamState
+from monitor.stores.wire import encode_item
 from monitor.stream.service import StreamService
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import default_item
@@ -218,7 +219,7 @@ async def bulk_load(settings: Settings, context: CheckContext, count: int) -> in
         }
         rows.append(row)
     await copy_rows(context.sql.pool, mapping.sql_table, list(rows[0]), rows)
-    items = [default_item(row, mapping) for row in rows]
+    items = [encode_item(default_item(row, mapping)) for row in rows]
     await put_items(context.dynamo.client, settings.dynamodb.table, items)
     return count
 

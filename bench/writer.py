@@ -36,6 +36,7 @@ from monitor.migration.phase import FixedPhase
 from monitor.setup import run_setup
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
+from monitor.stores.wire import encode_item
 from monitor.writer.dual import TRANSACTION_COLUMN, DualWriter
 from monitor.writer.items import default_item
 from monitor.writer.records import RecordFactory
@@ -92,7 +93,10 @@ async def steps(settings: Settings, records: int) -> None:
             row["updated_at"] = row[mapping.timestamp_column]
             await tsql.insert_pending(row, TRANSACTION_COLUMN)
             await tdynamo.call(
-                "put_item", reads=False, TableName=dynamo.table, Item=default_item(row, mapping)
+                "put_item",
+                reads=False,
+                TableName=dynamo.table,
+                Item=encode_item(default_item(row, mapping)),
             )
         for title, table in (("protocol", protocol), ("baseline", spent)):
             total = sum(statistics.median(v) for v in table.values())
@@ -143,7 +147,10 @@ async def bench(settings: Settings, records: int, levels: list[int], repeat: int
             }
             await sql.insert_pending(row, TRANSACTION_COLUMN)
             await dynamo.call(
-                "put_item", reads=False, TableName=dynamo.table, Item=default_item(row, mapping)
+                "put_item",
+                reads=False,
+                TableName=dynamo.table,
+                Item=encode_item(default_item(row, mapping)),
             )
 
         keys = iter(range(1, 10**9, records))

@@ -18,8 +18,9 @@ from monitor.setup import dynamodb_table_definition, run_setup
 from monitor.stores.memory import MemoryWorld
 from monitor.stores.wire import decode_item
 from monitor.writer.bulk import load, put_items
-from monitor.writer.items import DEFAULT_COLUMNS, default_item
+from monitor.writer.items import DEFAULT_COLUMNS
 from tests.integration.scenario import dynamo_client, seed
+from tests.wire_items import wire_item
 
 #: Never contacted: the memory backend's stores ignore where the settings point.
 NOWHERE = ("postgresql://memory@127.0.0.1:1/memory", "http://127.0.0.1:1")
@@ -129,7 +130,7 @@ class Services:
         async def go() -> None:
             async with dynamo_client(self.settings) as client:
                 for key, names in removals.items():
-                    item = default_item(by_key[key], mapping)
+                    item = wire_item(by_key[key], mapping)
                     await client.update_item(
                         TableName=self.settings.dynamodb.table,
                         Key={"PK": item["PK"], "SK": item["SK"]},
@@ -180,7 +181,7 @@ class Memory:
         self.world.rows += [dict(r) for r in rows if r["log_id"] not in not_sql]
         for row in rows:
             if row["log_id"] not in not_dynamo:
-                item = default_item(row, mapping) | dict(overrides.get(row["log_id"], {}))
+                item = wire_item(row, mapping) | dict(overrides.get(row["log_id"], {}))
                 self.world.put_item(mapping, decode_item(item))
 
     def put_items(self, items: Sequence[Mapping[str, Any]]) -> None:
@@ -194,7 +195,7 @@ class Memory:
         mapping = self.settings.table_mapping()
         by_key = {row["log_id"]: row for row in rows}
         for key, names in removals.items():
-            item = default_item(by_key[key], mapping)
+            item = wire_item(by_key[key], mapping)
             stored = self.world.items[(item["PK"]["S"], item["SK"]["S"])]
             for name in names:
                 stored.pop(name, None)

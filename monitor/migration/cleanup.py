@@ -33,7 +33,6 @@ from monitor.repair.audit import RepairAudit
 from monitor.runtime import StoreContext
 from monitor.stores.logical import LogicalSlot
 from monitor.stores.postgres import quote_ident, translate_errors
-from monitor.stores.wire import encode_attribute
 
 log = logging.getLogger(__name__)
 
@@ -170,25 +169,10 @@ async def _remove_pending_attributes(
     entry = await audit.key_audit.start(
         audit.plan, "remove_pending_index", key, "index_integrity", {"dynamodb_status": status}
     )
-    names = {
-        "#st": mapping.status_attribute,
-        "#ipk": index.partition_key,
-        "#isk": index.sort_key,
-    }
-    condition = "attribute_exists(#ipk) AND " + (
-        "attribute_not_exists(#st)" if status is None else "#st = :seen"
-    )
+    pk, sk = text_of(current, mapping.partition_key), text_of(current, mapping.sort_key)
+    assert pk is not None and sk is not None  # read back by these keys
     try:
-        written = await context.dynamo.conditional_write(
-            "update_item",
-            Key={
-                k: encode_attribute(current[k]) for k in (mapping.partition_key, mapping.sort_key)
-            },
-            UpdateExpression="REMOVE #ipk, #isk",
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            **({} if status is None else {"ExpressionAttributeValues": {":seen": {"S": status}}}),
-        )
+        written = await context.dynamo.clear_pending_index_if(pk, sk, status)
     except MonitorError as exc:
         item.failed += 1
         await audit.key_audit.finish(entry, "failed", {"error": str(exc)})

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import Settings
+from monitor.core.item import Attribute
 from monitor.core.preflight import (
     Item,
     WantedIndex,
@@ -26,7 +27,7 @@ from monitor.core.preflight import (
 from monitor.errors import MonitorError, StoreError
 from monitor.runtime import StoreContext
 from monitor.setup import sql_indexes
-from monitor.stores.dynamodb import ConditionFailed
+from monitor.stores.ports import TargetProbes
 from monitor.stores.postgres import quote_ident, translate_errors
 
 #: Round trips timed per store.
@@ -135,41 +136,19 @@ async def _dynamodb_permissions(context: StoreContext, table: dict[str, object] 
     """DescribeTable, a Query on the base table and on each index, and a conditional write
     whose condition cannot hold (it proves PutItem is allowed and writes nothing)."""
     m = context.sql.mapping
-    dynamo = context.dynamo
+    dynamo: TargetProbes = context.dynamo
     calls = ["DescribeTable"] if table is not None else []
     try:
-        await dynamo.call(
-            "query",
-            TableName=dynamo.table,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": m.partition_key},
-            ExpressionAttributeValues={":pk": {"S": PROBE_KEY}},
-            Limit=1,
-        )
+        await dynamo.probe_query(PROBE_KEY)
         calls.append("Query")
         for index in wanted_indexes(context.settings):
-            await dynamo.call(
-                "query",
-                TableName=dynamo.table,
-                IndexName=index.name,
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": index.partition_key},
-                ExpressionAttributeValues={":pk": {"S": PROBE_KEY}},
-                Limit=1,
-            )
+            await dynamo.probe_query(PROBE_KEY, index=(index.name, index.partition_key))
             calls.append(f"Query {index.name}")
-        try:
-            await dynamo.call(
-                "put_item",
-                reads=False,
-                TableName=dynamo.table,
-                Item={m.partition_key: {"S": PROBE_KEY}, m.sort_key: {"S": PROBE_KEY}},
-                ConditionExpression="attribute_exists(#pk)",
-                ExpressionAttributeNames={"#pk": m.partition_key},
-            )
-        except ConditionFailed:
-            calls.append("PutItem (conditional, refused as it must be)")
-        else:
+        probe = {
+            m.partition_key: Attribute.string(PROBE_KEY),
+            m.sort_key: Attribute.string(PROBE_KEY),
+        }
+        if await dynamo.put_if_present(probe):
             return Item(
                 "dynamodb_permissions",
                 False,
@@ -177,6 +156,7 @@ async def _dynamodb_permissions(context: StoreContext, table: dict[str, object] 
                 "the probe write's condition held: the table holds the probe key; remove it",
                 {"calls": calls},
             )
+        calls.append("PutItem (conditional, refused as it must be)")
     except MonitorError as exc:
         return Item("dynamodb_permissions", False, True, str(exc), {"calls": calls})
     return Item("dynamodb_permissions", True, True, ", ".join(calls), {"calls": calls})

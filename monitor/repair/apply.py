@@ -20,9 +20,9 @@ from typing import Any, Literal
 from monitor.core.item import Item
 from monitor.core.mapping import TableMapping
 from monitor.core.plan import Action, PlannedAction
-from monitor.repair.records import RecordReader, Seen, item_digest
+from monitor.repair.records import RecordReader, Seen
+from monitor.stores.digests import item_digest
 from monitor.stores.ports import SourceRepairs, TargetRepairs
-from monitor.stores.wire import decode_item
 
 
 class Judgement(enum.StrEnum):
@@ -64,7 +64,7 @@ class Outcome:
     steps: list[str] = field(default_factory=list)
 
 
-ItemBuilder = Callable[[Mapping[str, Any], str], dict[str, Any]]
+ItemBuilder = Callable[[Mapping[str, Any], str], Item]
 #: The SQL row for an item (copy_to_sql); None where the mapping cannot rebuild one.
 RowBuilder = Callable[[Item], dict[str, Any]]
 #: The column that ties a row to its dual-write transaction (CONTRACT §7).
@@ -86,13 +86,10 @@ class Applier:
         self.dynamo = dynamo
         self.reader = reader
         self.mapping: TableMapping = reader.mapping
-        self._build_item = build_item
+        self.build_item = build_item
         self.build_row = build_row
         #: Awaited before every write (the write budget; tests use it to "crash" mid-action).
         self.before_write = before_write
-
-    def build_item(self, row: Mapping[str, Any], status: str) -> Item:
-        return decode_item(self._build_item(row, status))
 
     # --- judging ---------------------------------------------------------------------------
 

@@ -7,22 +7,15 @@ without request or response data ever leaving the stores.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.core.item import Item, text_of
+from monitor.core.item import Attribute, Item, text_of
 from monitor.core.mapping import TableMapping
-from monitor.stores.wire import encode_attribute
-from monitor.writer.items import attribute_value
-
-
-def _digest(document: Any) -> str:
-    text = json.dumps(document, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+from monitor.stores.digests import document_digest, item_digest
+from monitor.writer.items import attribute_value, pending_index_attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +73,7 @@ class RecordReader:
             return None
         skip = {self.mapping.status_column, self.updated_at_column}
         content = {k: v for k, v in dict(row).items() if k not in skip}
-        return RowSeen(self.row_status(row), self.updated_at(row), _digest(content))
+        return RowSeen(self.row_status(row), self.updated_at(row), document_digest(content))
 
     def row_status(self, row: Mapping[str, Any]) -> str | None:
         value = row.get(self.mapping.status_column)
@@ -105,28 +98,16 @@ class RecordReader:
         return m.partition_template.render(row), m.sort_template.render(row)
 
 
-def item_digest(item: Item) -> str:
-    """The digest of the item as DynamoDB holds it (its wire form, so plans saved before keep
-    their meaning); a malformed attribute, which DynamoDB never returns, digests as its type."""
-    wire: dict[str, Any] = {}
-    for name, attribute in item.items():
-        try:
-            wire[name] = encode_attribute(attribute)
-        except ValueError:
-            wire[name] = {"?": None}
-    return _digest(wire)
-
-
 def generic_item(
     row: Mapping[str, Any], mapping: TableMapping, columns: Mapping[str, str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Attribute]:
     """The item for a row of another team's table: keys, key and status attributes, and every
     column whose attribute the configuration names (`columns`: column -> attribute)."""
     time_format = mapping.sort_template.time_format or "%Y-%m-%dT%H:%M:%S.%fZ"
     sk = mapping.sort_template.render(row)
-    item: dict[str, dict[str, Any]] = {
-        mapping.partition_key: {"S": mapping.partition_template.render(row)},
-        mapping.sort_key: {"S": sk},
+    item: dict[str, Attribute] = {
+        mapping.partition_key: Attribute.string(mapping.partition_template.render(row)),
+        mapping.sort_key: Attribute.string(sk),
     }
     wanted = {
         mapping.key_column: mapping.key_attribute,
@@ -137,8 +118,5 @@ def generic_item(
         value = attribute_value(row.get(column), time_format=time_format)
         if value is not None:
             item[attribute] = value
-    index = mapping.pending_index
-    if index is not None and row.get(mapping.status_column) == mapping.status_values.pending:
-        item[index.partition_key] = {"S": index.partition_template.render(row)}
-        item[index.sort_key] = {"S": sk}
+    item.update(pending_index_attributes(row, mapping, sk, row.get(mapping.status_column)))
     return item

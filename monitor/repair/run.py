@@ -23,7 +23,7 @@ from monitor.errors import MonitorError, StoreUnavailable
 from monitor.migration.history import PhaseChange, phase_history
 from monitor.migration.phase import current_phase
 from monitor.model import Finding, FindingKind, KeyValue
-from monitor.repair.apply import Applier, Current
+from monitor.repair.apply import Applier, Current, ItemBuilder
 from monitor.repair.audit import AuditEntry, RepairAudit
 from monitor.repair.gap import default_row, dynamo_only_periods, keys_in_gap
 from monitor.repair.planfile import Plan, PlanEntry, action_json, load_plan, save_plan
@@ -92,7 +92,7 @@ class RepairReport:
         }
 
 
-def item_builder(settings: Settings) -> Callable[[Mapping[str, Any], str], dict[str, Any]]:
+def item_builder(settings: Settings) -> ItemBuilder:
     """The item repair writes for a SQL row, with the given status."""
     mapping = settings.table_mapping()
     status_column = mapping.status_column

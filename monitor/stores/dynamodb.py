@@ -454,29 +454,32 @@ class DynamoStore:
 
     # --- the dual writer's side (monitor.writer): conditional, idempotent by transaction id
 
-    def item_key(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def item_location(self, row: Mapping[str, Any]) -> tuple[str, str]:
+        """(pk, sk) of the item `row` maps to."""
         m = self.mapping
-        return {
-            m.partition_key: {"S": m.partition_template.render(row)},
-            m.sort_key: {"S": m.sort_template.render(row)},
-        }
+        return m.partition_template.render(row), m.sort_template.render(row)
 
-    async def put_new(self, item: Mapping[str, Any], transaction_attribute: str) -> str | None:
+    def item_key(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The wire-format key of the item `row` maps to (for direct client calls)."""
+        return self._key(*self.item_location(row))
+
+    async def put_new(self, item: Item, transaction_attribute: str) -> str | None:
         """Put `item` unless an item with its key exists (`attribute_not_exists`); the existing
         item's transaction id when it does (None: written). A retry of a put that landed although
         its answer was lost finds its own id."""
         m = self.mapping
+        wire = encode_item(item)
         try:
             await self.call(
                 "put_item",
                 reads=False,
                 TableName=self.table,
-                Item=dict(item),
+                Item=wire,
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": m.partition_key},
             )
         except ConditionFailed:
-            key = {m.partition_key: item[m.partition_key], m.sort_key: item[m.sort_key]}
+            key = {m.partition_key: wire[m.partition_key], m.sort_key: wire[m.sort_key]}
             found = await self.call(
                 "get_item",
                 TableName=self.table,
@@ -491,7 +494,7 @@ class DynamoStore:
 
     async def set_status(
         self,
-        key: Mapping[str, Any],
+        location: tuple[str, str],
         transaction_attribute: str,
         transaction_id: str,
         status: str,
@@ -516,7 +519,7 @@ class DynamoStore:
                 "update_item",
                 reads=False,
                 TableName=self.table,
-                Key=dict(key),
+                Key=self._key(*location),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -591,6 +594,72 @@ class DynamoStore:
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {self.mapping.partition_key: {"S": pk}, self.mapping.sort_key: {"S": sk}}
+
+    async def clear_pending_index_if(self, pk: str, sk: str, seen_status: str | None) -> bool:
+        """Remove the pending-index attributes of the item at (pk, sk) only while it still has
+        them and its status is still `seen_status` (None: it had no status attribute)."""
+        index = self.mapping.pending_index
+        if index is None:
+            raise ValueError("the mapping has no pending index")
+        names = {
+            "#st": self.mapping.status_attribute,
+            "#ipk": index.partition_key,
+            "#isk": index.sort_key,
+        }
+        condition = "attribute_exists(#ipk) AND " + (
+            "attribute_not_exists(#st)" if seen_status is None else "#st = :seen"
+        )
+        return await self.conditional_write(
+            "update_item",
+            Key=self._key(pk, sk),
+            UpdateExpression="REMOVE #ipk, #isk",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            **(
+                {}
+                if seen_status is None
+                else {"ExpressionAttributeValues": {":seen": {"S": seen_status}}}
+            ),
+        )
+
+    # --- preflight's probes (monitor.migration.preflight): real calls that write nothing ---
+
+    async def probe_query(self, pk: str, *, index: tuple[str, str] | None = None) -> None:
+        """One Query for at most one item of partition `pk`, of the table or of `index` (its
+        name and partition key attribute): proves the Query permission, whatever it finds."""
+        params: dict[str, Any] = {"TableName": self.table}
+        if index is not None:
+            params["IndexName"] = index[0]
+        await self.call(
+            "query",
+            **params,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={
+                "#pk": self.mapping.partition_key if index is None else index[1]
+            },
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            Limit=1,
+        )
+
+    async def put_if_present(self, item: Item) -> bool:
+        """Put `item` only where an item with its key exists; False (nothing written) otherwise.
+        Preflight puts a key no record has: the refusal proves PutItem is allowed."""
+        return await self.conditional_write(
+            "put_item",
+            Item=encode_item(item),
+            ConditionExpression="attribute_exists(#pk)",
+            ExpressionAttributeNames={"#pk": self.mapping.partition_key},
+        )
+
+    # --- the traffic generator's faults (monitor.writer.generate): around the protocol ----
+
+    async def put_unconditionally(self, item: Item) -> None:
+        """Put `item` over whatever is at its key: the stray writer of `dynamodb_only`."""
+        await self.call("put_item", reads=False, TableName=self.table, Item=encode_item(item))
+
+    async def delete_unconditionally(self, pk: str, sk: str) -> None:
+        """Delete the item at (pk, sk), whatever it holds: the `lost_item` fault."""
+        await self.call("delete_item", reads=False, TableName=self.table, Key=self._key(pk, sk))
 
     async def scan_index(self, index: str, attributes: Sequence[str]) -> AsyncIterator[list[Item]]:
         """Every item of a (sparse) secondary index, a page at a time, with only `attributes`

@@ -44,6 +44,7 @@ __all__ = [
     "SourceRepairs",
     "SourceWrites",
     "TargetRepairs",
+    "TargetProbes",
     "TargetStore",
     "TargetWrites",
 ]
@@ -285,21 +286,20 @@ class TargetStore(Protocol):
 class TargetWrites(Protocol):
     """The dual writer's DynamoDB side: conditional writes, idempotent by transaction id.
 
-    Items are passed in DynamoDB's wire format here (the writer builds them with
-    `monitor.writer.items`); the read side hands out decoded `Item`s.
+    An item is located by its (pk, sk); the adapter encodes items to the wire format.
     """
 
-    def item_key(self, row: Row) -> dict[str, Any]:
-        """The (opaque) key of the item `row` maps to, for `set_status`."""
+    def item_location(self, row: Row) -> tuple[str, str]:
+        """(pk, sk) of the item `row` maps to, for `set_status`."""
         ...
 
-    async def put_new(self, item: Mapping[str, Any], transaction_attribute: str) -> str | None:
+    async def put_new(self, item: Item, transaction_attribute: str) -> str | None:
         """Put `item` unless an item with its key exists; then that item's transaction id."""
         ...
 
     async def set_status(
         self,
-        key: Mapping[str, Any],
+        location: tuple[str, str],
         transaction_attribute: str,
         transaction_id: str,
         status: str,
@@ -348,6 +348,24 @@ class TargetRepairs(Protocol):
 
     async def set_status_if(self, pk: str, sk: str, status: str, seen_status: str | None) -> bool:
         """A final status also removes the pending-index attributes."""
+        ...
+
+    async def clear_pending_index_if(self, pk: str, sk: str, seen_status: str | None) -> bool:
+        """Remove the pending-index attributes while the item has them and `seen_status`
+        (cleanup: an item whose status is final left in the sparse index)."""
+        ...
+
+
+class TargetProbes(Protocol):
+    """Preflight's DynamoDB side: real calls that prove permissions and write nothing."""
+
+    async def probe_query(self, pk: str, *, index: tuple[str, str] | None = None) -> None:
+        """A Query of at most one item of partition `pk`, of the table or of `index` (name,
+        partition key attribute)."""
+        ...
+
+    async def put_if_present(self, item: Item) -> bool:
+        """Put `item` only where an item with its key exists; False: nothing written."""
         ...
 
 

@@ -151,21 +151,21 @@ class DualWriter:
             raise DuplicateRecord(key, "PostgreSQL")
         self._checkpoint(Checkpoint.AFTER_SQL_INSERT, row)
 
-        item_key = self.dynamo.item_key(row)
+        location = self.dynamo.item_location(row)
         try:
             owner = await self.dynamo.put_new(
                 default_item(row, self.mapping), TRANSACTION_ATTRIBUTE
             )
         except MonitorError as exc:
-            return await self._compensate(row, tx, item_key, reason=str(exc))
+            return await self._compensate(row, tx, location, reason=str(exc))
         if owner is not None and owner != tx:
             return await self._compensate(
-                row, tx, item_key, reason="DynamoDB holds this key under another transaction"
+                row, tx, location, reason="DynamoDB holds this key under another transaction"
             )
         self._checkpoint(Checkpoint.AFTER_DYNAMODB_PUT, row)
 
         if self.commit_marks == "concurrent":
-            return await self._mark_both(key, tx, item_key)
+            return await self._mark_both(key, tx, location)
         try:
             marked = await self._sql(
                 lambda: self.sql.set_status(key, TRANSACTION_COLUMN, tx, committed, [pending])
@@ -176,7 +176,7 @@ class DualWriter:
             return self._left(key, tx, Step.SQL_COMMIT, "the SQL row is no longer pending")
         try:
             marked = await self.dynamo.set_status(
-                item_key, TRANSACTION_ATTRIBUTE, tx, committed, [pending]
+                location, TRANSACTION_ATTRIBUTE, tx, committed, [pending]
             )
         except MonitorError as exc:
             return self._left(key, tx, Step.DYNAMODB_COMMIT, str(exc))
@@ -184,7 +184,7 @@ class DualWriter:
             return self._left(key, tx, Step.DYNAMODB_COMMIT, "the item is no longer pending")
         return Committed(key, tx)
 
-    async def _mark_both(self, key: Any, tx: str, item_key: Mapping[str, Any]) -> WriteResult:
+    async def _mark_both(self, key: Any, tx: str, location: tuple[str, str]) -> WriteResult:
         """Both commit marks at once (`commit_marks = "concurrent"`): one round trip less.
 
         Safe because both writes have landed: from here on nothing compensates, whichever mark
@@ -205,7 +205,7 @@ class DualWriter:
         async def mark_dynamodb() -> None:
             try:
                 outcome[Step.DYNAMODB_COMMIT] = await self.dynamo.set_status(
-                    item_key, TRANSACTION_ATTRIBUTE, tx, committed, [pending]
+                    location, TRANSACTION_ATTRIBUTE, tx, committed, [pending]
                 )
             except MonitorError as exc:
                 outcome[Step.DYNAMODB_COMMIT] = exc
@@ -225,7 +225,7 @@ class DualWriter:
         return Committed(key, tx)
 
     async def _compensate(
-        self, row: Mapping[str, Any], tx: str, item_key: Mapping[str, Any], *, reason: str
+        self, row: Mapping[str, Any], tx: str, location: tuple[str, str], *, reason: str
     ) -> WriteResult:
         """The one compensation of a transaction whose DynamoDB write failed for good."""
         key = row[self.mapping.key_column]
@@ -246,7 +246,7 @@ class DualWriter:
         # transaction id makes this a no-op when there is no such item (nothing is created).
         try:
             await self.dynamo.set_status(
-                item_key, TRANSACTION_ATTRIBUTE, tx, compensated, [pending]
+                location, TRANSACTION_ATTRIBUTE, tx, compensated, [pending]
             )
         except MonitorError as exc:
             log.warning("dual write %s: could not mark a possible DynamoDB item: %s", tx, exc)

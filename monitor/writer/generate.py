@@ -25,15 +25,17 @@ from typing import IO, Any
 import anyio
 
 from monitor.config import Settings
+from monitor.core.item import Attribute
 from monitor.core.stats import percentile
 from monitor.errors import MonitorError
 from monitor.migration.phase import StatePhase
 from monitor.model import KeyValue
 from monitor.stores.dynamodb import DynamoStore, RetryPolicy
+from monitor.stores.faulty import FaultyClient
 from monitor.stores.postgres import PostgresStore
 from monitor.writer.dual import TRANSACTION_ATTRIBUTE, DualWriter, WriterCrashed
 from monitor.writer.faults import EXPECT, Fault, FaultPicker, FaultProfile
-from monitor.writer.inject import FaultyClient, crash_hook, location_of
+from monitor.writer.inject import client_fault, crash_hook, location_of
 from monitor.writer.items import default_item
 from monitor.writer.records import RecordFactory
 from monitor.writer.results import Committed, Compensated, LeftPending, WriteResult
@@ -155,7 +157,7 @@ class Generator:
         settings: Settings,
         writer: DualWriter,
         faulty: FaultyClient,
-        raw_client: Any,
+        plain: DynamoStore,
         options: GenerateOptions,
         truth: TruthFile,
         *,
@@ -165,7 +167,8 @@ class Generator:
         self.mapping = settings.table_mapping()
         self.writer = writer
         self.faulty = faulty
-        self.raw_client = raw_client
+        #: The table without injected faults: the stray writes around the protocol.
+        self.plain = plain
         self.options = options
         self.truth = truth
         first_key = options.first_key or default_first_key(clock())
@@ -212,7 +215,8 @@ class Generator:
         location = location_of(self.mapping, record)
         if fault is not None:
             self._faults[location] = fault
-            self.faulty.arm(location, fault)
+            if (misbehaviour := client_fault(fault)) is not None:
+                self.faulty.arm(location, misbehaviour)
         started = time.monotonic()
         try:
             outcome = await self._write(record, fault)
@@ -242,9 +246,7 @@ class Generator:
         except WriterCrashed:
             return "crashed"
         if fault is Fault.LOST_ITEM and isinstance(result, Committed):
-            await self.raw_client.delete_item(
-                TableName=self.settings.dynamodb.table, Key=self.writer.dynamo.item_key(record)
-            )
+            await self.plain.delete_unconditionally(*location_of(self.mapping, record))
         return result_name(result)
 
     async def _stray_put(self, record: dict[str, Any]) -> None:
@@ -255,8 +257,8 @@ class Generator:
             self.mapping.status_column: self.mapping.status_values.committed,
         }
         item = default_item(row, self.mapping)
-        item[TRANSACTION_ATTRIBUTE] = {"S": row["transaction_id"]}
-        await self.raw_client.put_item(TableName=self.settings.dynamodb.table, Item=item)
+        item[TRANSACTION_ATTRIBUTE] = Attribute.string(row["transaction_id"])
+        await self.plain.put_unconditionally(item)
 
 
 Location = tuple[str, str]
@@ -296,5 +298,5 @@ async def open_generator(
             retry_delay=config.retry_delay.total_seconds(),
         )
         yield Generator(
-            settings, writer, faulty, plain.client, options, TruthFile(truth, mapping.key_column)
+            settings, writer, faulty, plain, options, TruthFile(truth, mapping.key_column)
         )

@@ -16,7 +16,8 @@ from aiobotocore.session import get_session
 from monitor.config import Settings
 from monitor.setup import run_setup
 from monitor.writer.bulk import load
-from monitor.writer.items import DEFAULT_COLUMNS, default_item
+from monitor.writer.items import DEFAULT_COLUMNS
+from tests.wire_items import wire_item
 
 BASE_TIME = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 SERVICES = ("CreditCheckService", "IncomeVerification", "FraudScreen")
@@ -66,7 +67,7 @@ async def _seed(
     mapping = settings.table_mapping()
     items = []
     for row in dynamo_rows:
-        item = default_item(row, mapping)
+        item = wire_item(row, mapping)
         item.update(item_overrides.get(row["log_id"], {}))
         items.append(item)
     await load(settings, DEFAULT_COLUMNS, sql_rows, items)

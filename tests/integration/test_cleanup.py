@@ -16,10 +16,10 @@ import pytest
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.stores.logical import LogicalSlot
-from monitor.writer.items import default_item
 from tests.conftest import make_settings
 from tests.integration.scenario import history, make_rows, seed, write_config
 from tests.integration.test_repair import snapshot
+from tests.wire_items import wire_item
 
 STALE, REALLY_PENDING = (3, 4), 7
 OLD = datetime.now(UTC) - timedelta(days=200)
@@ -31,7 +31,7 @@ def seed_leftovers(settings: Settings) -> None:
     mapping = settings.table_mapping()
     stale = {}
     for key in STALE:  # committed, yet still in the pending index
-        item = default_item({**rows[key - 1], "write_status": "Pending"}, mapping)
+        item = wire_item({**rows[key - 1], "write_status": "Pending"}, mapping)
         stale[key] = {k: item[k] for k in ("GSI3PK", "GSI3SK")}
     seed(settings, rows, item_overrides=stale)
 

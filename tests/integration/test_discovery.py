@@ -16,10 +16,10 @@ from monitor.config import Settings
 from monitor.runtime import open_context
 from monitor.stores.dynamodb import DynamoStore
 from monitor.writer.bulk import put_items
-from monitor.writer.items import default_item
 from tests.conftest import make_settings
 from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
 from tests.integration.test_counts import WINDOW, check_counts
+from tests.wire_items import wire_item
 
 NOW = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ def rows_for(service: str, count: int, first_key: int) -> list[dict[str, object]
 async def put(settings: Settings, rows: list[dict[str, object]]) -> None:
     mapping = settings.table_mapping()
     async with dynamo_client(settings) as client:
-        await put_items(client, settings.dynamodb.table, [default_item(r, mapping) for r in rows])
+        await put_items(client, settings.dynamodb.table, [wire_item(r, mapping) for r in rows])
 
 
 def test_passes_resume_across_runs_and_find_new_partitions(

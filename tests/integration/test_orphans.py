@@ -23,10 +23,11 @@ from monitor.setup import dynamodb_table_definition, run_setup
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.postgres import PostgresStore
 from monitor.writer.bulk import copy_rows, put_items
-from monitor.writer.items import DEFAULT_COLUMNS, default_item
+from monitor.writer.items import DEFAULT_COLUMNS
 from tests.backends import Backend
 from tests.conftest import make_settings
 from tests.integration.scenario import BASE_TIME, dynamo_client, make_rows, write_config
+from tests.wire_items import wire_item
 
 WINDOW = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T11:00:00Z"]
 NO_INDEX = "[mapping]\npending_index = false\n"
@@ -61,7 +62,7 @@ def store(
 
 def item_with_status(settings: Settings, row: Mapping[str, Any], status: str) -> dict[str, Any]:
     """The item the dual writer would hold for `row` with this write status (GSI3 while pending)."""
-    return default_item({**row, "write_status": status}, settings.table_mapping())
+    return wire_item({**row, "write_status": status}, settings.table_mapping())
 
 
 def one_of_each(backend: Backend) -> None:

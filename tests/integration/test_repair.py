@@ -14,7 +14,6 @@ import pytest
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.repair.run import RepairRequest, run_repair
-from monitor.writer.items import default_item
 from tests.integration.scenario import (
     BASE_TIME,
     dynamo_client,
@@ -23,6 +22,7 @@ from tests.integration.scenario import (
     seed,
     write_config,
 )
+from tests.wire_items import wire_item
 
 WINDOW = ["--since", "2026-01-01T09:00:00Z", "--until", "2026-01-01T11:00:00Z"]
 SINCE = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -48,7 +48,7 @@ def seed_faults(settings: Settings, start: datetime = BASE_TIME) -> list[dict[st
         by_key[key]["write_status"] = "Pending"
     by_key[INVALID]["request_data"] = "{not json"
     mapping = settings.table_mapping()
-    pending_item = default_item({**by_key[MARK_FAILED], "write_status": "Pending"}, mapping)
+    pending_item = wire_item({**by_key[MARK_FAILED], "write_status": "Pending"}, mapping)
     overrides: dict[int, dict[str, Any]] = {
         MARK_FAILED: {
             k: v for k, v in pending_item.items() if k in ("WriteStatus", "GSI3PK", "GSI3SK")

@@ -17,9 +17,9 @@ from monitor.cli import main
 from monitor.config import Settings
 from monitor.model import FindingKind, Window
 from monitor.runtime import open_context
-from monitor.writer.items import default_item
 from tests.integration.scenario import BASE_TIME, make_rows, write_config
 from tests.integration.test_orphans import store
+from tests.wire_items import wire_item
 
 BATCH = 40
 
@@ -43,7 +43,7 @@ def test_orphans_holds_pending_records_a_batch_at_a_time(
     mapping = settings.table_mapping()
     items = []
     for row in rows:
-        item = default_item(row, mapping)
+        item = wire_item(row, mapping)
         if row["log_id"] % 10 == 0:
             continue  # missing in DynamoDB
         if row["log_id"] % 10 == 1:
@@ -53,7 +53,7 @@ def test_orphans_holds_pending_records_a_batch_at_a_time(
         items.append(item)
     # DynamoDB-only pending items: judged by the DynamoDB direction.
     extra = make_rows(120, step=timedelta(seconds=1), first_key=10_000, status="Pending")
-    items += [default_item(row, mapping) for row in extra]
+    items += [wire_item(row, mapping) for row in extra]
     store(settings, rows, items)
 
     held: list[int] = []

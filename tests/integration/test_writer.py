@@ -13,9 +13,10 @@ import pytest
 
 from monitor.config import Settings
 from monitor.errors import StoreUnavailable
+from monitor.stores.faulty import ClientFault, client_error
 from monitor.writer.dual import Checkpoint, WriterCrashed
 from monitor.writer.faults import Fault
-from monitor.writer.inject import client_error, crash_hook
+from monitor.writer.inject import crash_hook
 from monitor.writer.results import (
     Committed,
     Compensated,
@@ -122,7 +123,7 @@ def test_dynamodb_failing_for_good_compensates_sql_once(
     async def go() -> None:
         async with open_rig(settings, compensation=compensation, sql=wrap) as rig:
             (row,) = records(1)
-            rig.faulty.arm(rig.location(row), Fault.DYNAMODB_WRITE_FAILED)
+            rig.faulty.arm(rig.location(row), ClientFault.PUT_FAILED)
             result = await rig.writer.write(row)
             assert isinstance(result, Compensated)
             assert result.deleted is (compensation == "delete")
@@ -144,7 +145,7 @@ def test_a_lost_compensation_answer_is_retried_without_a_second_effect(settings:
         wrap = lambda pg: FailingSql(pg, {"set_status": ["Compensated"]}, after=True, times=1)  # noqa: E731
         async with open_rig(settings, sql=wrap) as rig:
             (row,) = records(1)
-            rig.faulty.arm(rig.location(row), Fault.DYNAMODB_WRITE_FAILED)
+            rig.faulty.arm(rig.location(row), ClientFault.PUT_FAILED)
             result = await rig.writer.write(row)
             assert isinstance(result, Compensated)
             assert await rig.sql_status(row["log_id"]) == "Compensated"
@@ -156,8 +157,8 @@ def test_throttled_and_slow_puts_are_retried_and_commit(settings: Settings) -> N
     async def go() -> None:
         async with open_rig(settings) as rig:
             throttled, slow = records(2)
-            rig.faulty.arm(rig.location(throttled), Fault.DYNAMODB_THROTTLED)
-            rig.faulty.arm(rig.location(slow), Fault.SLOW_WRITE)
+            rig.faulty.arm(rig.location(throttled), ClientFault.PUT_THROTTLED)
+            rig.faulty.arm(rig.location(slow), ClientFault.SLOW_PUT)
             for row in (throttled, slow):
                 assert isinstance(await rig.writer.write(row), Committed)
                 assert await rig.sql_status(row["log_id"]) == "Committed"
@@ -229,7 +230,7 @@ def test_marking_dynamodb_committed_failing_never_compensates_or_deletes(
     async def go() -> None:
         async with open_rig(settings) as rig:
             (row,) = records(1)
-            rig.faulty.arm(rig.location(row), Fault.COMMIT_MARK_FAILED)
+            rig.faulty.arm(rig.location(row), ClientFault.COMMIT_MARK_FAILED)
             result = await rig.writer.write(row)
             assert isinstance(result, LeftPending) and result.step is Step.DYNAMODB_COMMIT
             assert await rig.sql_status(row["log_id"]) == "Committed"
@@ -295,7 +296,7 @@ def test_concurrent_commit_marks_commit_both_and_a_failed_mark_is_left_for_repai
             assert item is not None and item["WriteStatus"] == {"S": "Committed"}
             assert "GSI3PK" not in item
 
-            rig.faulty.arm(rig.location(dynamo_failing), Fault.COMMIT_MARK_FAILED)
+            rig.faulty.arm(rig.location(dynamo_failing), ClientFault.COMMIT_MARK_FAILED)
             result = await rig.writer.write(dynamo_failing)
             assert isinstance(result, LeftPending) and result.step is Step.DYNAMODB_COMMIT
             assert await rig.sql_status(dynamo_failing["log_id"]) == "Committed"

@@ -106,11 +106,11 @@ class ScheduledDynamo:
     def __init__(self, inner: Any, injector: Injector, key_of_sk: Any) -> None:
         self.inner, self.injector, self.key_of_sk = inner, injector, key_of_sk
 
-    def item_key(self, row: Any) -> Any:
-        return self.inner.item_key(row)
+    def item_location(self, row: Any) -> Any:
+        return self.inner.item_location(row)
 
     async def put_new(self, item: Any, attribute: str) -> Any:
-        key = int(item["LogId"]["N"])
+        key = item["LogId"].value
         return await self.injector.run(
             "dynamo", key, "put_new", lambda: self.inner.put_new(item, attribute)
         )
@@ -118,7 +118,7 @@ class ScheduledDynamo:
     async def set_status(
         self, key: Any, attribute: str, tx: str, status: str, expected: Any
     ) -> Any:
-        record = self.key_of_sk(key["SK"]["S"])
+        record = self.key_of_sk(key[1])
         return await self.injector.run(
             "dynamo",
             record,

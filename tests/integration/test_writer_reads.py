@@ -10,7 +10,7 @@ import pytest
 from monitor.config import Settings
 from monitor.core.phases import Phase
 from monitor.migration.phase import FixedPhase
-from monitor.writer.faults import Fault
+from monitor.stores.faulty import ClientFault
 from monitor.writer.reads import LogReader
 from monitor.writer.results import Compensated
 from tests.integration.writing import open_rig, records
@@ -26,7 +26,7 @@ def test_each_read_pattern_answers_the_same_from_both_stores(settings: Settings)
                 row["log_timestamp"] += timedelta(milliseconds=137 * i)
                 row["application_id"] = "APP-1" if i % 3 else "APP-2"
             compensated = rows[5]
-            rig.faulty.arm(rig.location(compensated), Fault.DYNAMODB_WRITE_FAILED)
+            rig.faulty.arm(rig.location(compensated), ClientFault.PUT_FAILED)
             for row in rows:
                 result = await rig.writer.write(row)
                 assert isinstance(result, Compensated) == (row is compensated)

@@ -11,9 +11,10 @@ from typing import Any, Literal
 from monitor.config import Settings
 from monitor.setup import run_setup
 from monitor.stores.dynamodb import DynamoStore, RetryPolicy
+from monitor.stores.faulty import FaultyClient
 from monitor.stores.postgres import PostgresStore
 from monitor.writer.dual import CrashHook, DualWriter
-from monitor.writer.inject import FaultyClient, location_of
+from monitor.writer.inject import location_of
 from monitor.writer.records import RecordFactory
 
 NO_WAIT = RetryPolicy(attempts=4, base_delay=0)

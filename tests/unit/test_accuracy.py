@@ -13,7 +13,7 @@ from monitor.core.accuracy import AccuracyTally, accuracy_ok, interval_json, jud
 from monitor.core.stats import wilson_interval
 from monitor.model import FindingKind
 from monitor.stores.wire import decode_item
-from monitor.writer.items import default_item
+from tests.wire_items import wire_item
 
 SETTINGS = Settings()
 MAPPING = SETTINGS.table_mapping()
@@ -36,7 +36,7 @@ RECORD = MAPPING.record_from_row(ROW)
 
 def item_of(row: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """The item the writer puts for `row`, as the DynamoDB adapter hands it to the core."""
-    return decode_item(default_item(row, MAPPING) | changes)
+    return decode_item(wire_item(row, MAPPING) | changes)
 
 
 def judge(**changes: Any) -> Any:

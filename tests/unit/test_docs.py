@@ -48,8 +48,8 @@ from monitor.setup import DEFAULT_COLUMNS
 from monitor.stream.metrics import StreamMetrics
 from monitor.telemetry.metrics import Metrics
 from monitor.verify.background import VerifyMetrics
-from monitor.writer.items import default_item
 from tests.integration.test_other_mapping import MAPPING as OTHER_TEAMS_MAPPING
+from tests.wire_items import wire_item
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -339,7 +339,7 @@ SAMPLE_ROW: dict[str, Any] = {
 
 def test_the_readme_item_is_what_the_writer_puts() -> None:
     shown = json.loads(snippet(README, "item").strip().removeprefix("```json").removesuffix("```"))
-    item = default_item(SAMPLE_ROW, Settings().table_mapping())
+    item = wire_item(SAMPLE_ROW, Settings().table_mapping())
     assert shown == item
     assert list(shown) == list(item)
 

@@ -28,7 +28,7 @@ from monitor.core.quality import (
 )
 from monitor.errors import ConfigError
 from monitor.stores.wire import decode_attribute, decode_item
-from monitor.writer.items import default_item
+from tests.wire_items import wire_item
 
 # --- grades ---------------------------------------------------------------------------------
 
@@ -280,9 +280,9 @@ def inspect(row: Mapping[str, Any], item: Mapping[str, Any] | None) -> set[tuple
 
 def test_a_clean_record_has_no_finding() -> None:
     row = _row()
-    assert inspect(row, default_item(row, MAPPING)) == set()
+    assert inspect(row, wire_item(row, MAPPING)) == set()
     pending = _row(write_status="Pending", is_success=True, log_type="Response", error_message=None)
-    assert inspect(pending, default_item(pending, MAPPING)) == set()
+    assert inspect(pending, wire_item(pending, MAPPING)) == set()
 
 
 @pytest.mark.parametrize(
@@ -309,21 +309,21 @@ def test_each_problem_is_found_on_its_attribute(
     changes: dict[str, Any], expected: set[tuple[str, str | None]]
 ) -> None:
     row = _row()
-    item = default_item(row, MAPPING) | changes
+    item = wire_item(row, MAPPING) | changes
     assert inspect(row, item) == expected
 
 
 def test_index_attributes_follow_the_sql_row_and_the_item_status() -> None:
     success = _row(is_success=True, log_type="Response", error_message=None)
-    item = default_item(success, MAPPING)
+    item = wire_item(success, MAPPING)
     item["GSI2PK"] = {"S": "ERR#2026-01-01"}
     assert inspect(success, item) == {("index_integrity", "GSI2PK")}
     failure = _row()
-    item = {k: v for k, v in default_item(failure, MAPPING).items() if k != "GSI2SK"}
+    item = {k: v for k, v in wire_item(failure, MAPPING).items() if k != "GSI2SK"}
     assert inspect(failure, item) == {("index_integrity", "GSI2SK")}
     # A NULL application id: no writer can build GSI1PK, so it must be absent.
     nameless = _row(application_id=None)
-    item = default_item(_row(), MAPPING)
+    item = wire_item(_row(), MAPPING)
     assert inspect(nameless, item) == {
         ("index_integrity", "GSI1PK"),
         ("index_integrity", "GSI1SK"),
@@ -363,7 +363,7 @@ attributes = st.recursive(
 @settings(max_examples=100, deadline=None)
 def test_any_attribute_values_give_findings_never_a_crash(changes: dict[str, Any]) -> None:
     row = _row()
-    item = default_item(row, MAPPING) | changes
+    item = wire_item(row, MAPPING) | changes
     record = MAPPING.record_from_row(row)
     found = inspect_record(PLAN, row, record, None if item is None else decode_item(item))
     for f in found.findings:

@@ -97,8 +97,8 @@ def test_the_pushdown_finds_what_the_key_diff_of_every_slice_finds(
     from monitor.stores.memory import MemoryWorld
     from monitor.stores.wire import decode_item
     from monitor.verify.pushdown import PushdownStats, verify_slices
-    from monitor.writer.items import default_item
     from tests.integration.scenario import make_rows
+    from tests.wire_items import wire_item
 
     config = Settings()
     mapping = config.table_mapping()
@@ -107,7 +107,7 @@ def test_the_pushdown_finds_what_the_key_diff_of_every_slice_finds(
     for row in rows:
         if row["log_id"] in drop_dynamo:
             continue
-        item = default_item(row, mapping)
+        item = wire_item(row, mapping)
         if row["log_id"] in diverged:
             item["WriteStatus"] = {"S": "Pending"}
         world.put_item(mapping, decode_item(item))
