@@ -1,6 +1,7 @@
 """DynamoDB Streams adapter (aiobotocore `dynamodbstreams`): shards, iterators, records.
 
-Reads the table's change stream only: never the table. Each call is retried on throttling and
+Reads the table's change stream only: never the table. Records come out decoded (`StreamRecord`:
+neutral `Attribute` items, a UTC time): the wire format stays in the adapter. Each call is retried on throttling and
 transient trouble with the same capped backoff as the table adapter; the two conditions a
 reader must act on are their own errors: `StreamTrimmed` (the position asked for is older than
 the stream's 24-hour retention) and `IteratorExpired` (an iterator unused for 15 minutes).
@@ -12,12 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from botocore.exceptions import ClientError
 
 from monitor.config import DynamoSettings
+from monitor.core.item import Item
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.stores.dynamodb import (
     CALL_EXCEPTIONS,
@@ -25,6 +28,7 @@ from monitor.stores.dynamodb import (
     open_client,
     retryable_failure,
 )
+from monitor.stores.wire import decode_item
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +65,55 @@ class StreamShape:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One change of the table, decoded. Its images hold request and response data: never
+    logged."""
+
+    #: INSERT, MODIFY or REMOVE.
+    event: str
+    sequence: str
+    #: The change's time (ApproximateCreationDateTime); None if the record has none.
+    created_at: datetime | None
+    keys: Item
+    #: The item after the change (None when removed, or when the stream lacks new images).
+    new_image: Item | None
+    #: The item before the change (None when created, or when the stream lacks old images).
+    old_image: Item | None
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, ValueError, OSError):  # not a time DynamoDB would send
+            return None
+    return None
+
+
+def _image(value: Any) -> Item | None:
+    return decode_item(value) if isinstance(value, Mapping) else None
+
+
+def decode_record(record: Mapping[str, Any]) -> StreamRecord:
+    """A GetRecords record in the monitor's terms (never raises: missing parts are None)."""
+    data = record.get("dynamodb")
+    if not isinstance(data, Mapping):
+        data = {}
+    return StreamRecord(
+        event=str(record.get("eventName", "")),
+        sequence=str(data.get("SequenceNumber", "")),
+        created_at=_as_utc(data.get("ApproximateCreationDateTime")),
+        keys=_image(data.get("Keys")) or {},
+        new_image=_image(data.get("NewImage")),
+        old_image=_image(data.get("OldImage")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RecordsPage:
-    records: list[dict[str, Any]]
+    records: list[StreamRecord]
     #: None once a closed shard has been read to its end.
     next_iterator: str | None
 
@@ -150,7 +201,8 @@ class DynamoStreams:
 
     async def records(self, iterator: str, limit: int) -> RecordsPage:
         response = await self.call("get_records", ShardIterator=iterator, Limit=limit)
-        return RecordsPage(list(response.get("Records", ())), response.get("NextShardIterator"))
+        records = [decode_record(r) for r in response.get("Records", ())]
+        return RecordsPage(records, response.get("NextShardIterator"))
 
 
 __all__ = [
@@ -160,5 +212,7 @@ __all__ = [
     "Shard",
     "StreamNotFound",
     "StreamShape",
+    "StreamRecord",
     "StreamTrimmed",
+    "decode_record",
 ]

@@ -1,21 +1,19 @@
-"""A change read from a stream, in the monitor's terms (pure).
+"""A change read from a stream, in the monitor's terms (pure logic on decoded records).
 
-A DynamoDB stream record becomes a `Change`: the item's key, its new image (None when the item
+A decoded DynamoDB stream record (`StreamRecord`, from the stream adapter) becomes a `Change`: the item's key, its new image (None when the item
 was removed), the change's time and where it sits in its shard. Only the image is kept, never
 logged: it holds request and response data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from monitor.core.item import Item
 from monitor.core.mapping import MappingError, TableMapping
 from monitor.model import KeyValue
-from monitor.stores.wire import decode_attribute, decode_item
+from monitor.stores.streams import StreamRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,32 +54,23 @@ class UnreadableRecord(ValueError):
     """A stream record without the table's string keys (another table's stream?)."""
 
 
-def _as_utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
-    raise UnreadableRecord("the record has no ApproximateCreationDateTime")
-
-
-def change_from_record(mapping: TableMapping, shard: str, record: Mapping[str, Any]) -> Change:
-    data = record.get("dynamodb") or {}
-    keys = data.get("Keys") or {}
-    pk = decode_attribute(keys.get(mapping.partition_key)).text
-    sk = decode_attribute(keys.get(mapping.sort_key)).text
-    if pk is None or sk is None:
+def change_from_record(mapping: TableMapping, shard: str, record: StreamRecord) -> Change:
+    pk = record.keys.get(mapping.partition_key)
+    sk = record.keys.get(mapping.sort_key)
+    if pk is None or sk is None or pk.text is None or sk.text is None:
         raise UnreadableRecord(
             f"the record's keys are not {mapping.partition_key}/{mapping.sort_key} strings"
         )
-    removed = record.get("eventName") == "REMOVE"
-    if not removed and not isinstance(data.get("NewImage"), Mapping):
+    removed = record.event == "REMOVE"
+    if not removed and record.new_image is None:
         raise UnreadableRecord("the record has no NewImage (the stream needs NEW_AND_OLD_IMAGES)")
-    old = data.get("OldImage")
+    if record.created_at is None:
+        raise UnreadableRecord("the record has no ApproximateCreationDateTime")
     return Change(
-        pk=pk,
-        sk=sk,
-        changed_at=_as_utc(data.get("ApproximateCreationDateTime")),
-        position=Position(shard, str(data.get("SequenceNumber", ""))),
-        image=None if removed else decode_item(data["NewImage"]),
-        old_image=decode_item(old) if removed and isinstance(old, Mapping) else None,
+        pk=pk.text,
+        sk=sk.text,
+        changed_at=record.created_at,
+        position=Position(shard, record.sequence),
+        image=None if removed else record.new_image,
+        old_image=record.old_image if removed else None,
     )

@@ -76,10 +76,8 @@ async def stream_records(settings: Settings) -> list[StreamRecord]:
             while iterator is not None:
                 page = await streams.records(iterator, 1000)
                 for record in page.records:
-                    keys = record["dynamodb"]["Keys"]
-                    item = (keys["PK"]["S"], keys["SK"]["S"])
-                    sequence = record["dynamodb"]["SequenceNumber"]
-                    found.append(StreamRecord(shard.shard_id, sequence, item))
+                    item = (str(record.keys["PK"].text), str(record.keys["SK"].text))
+                    found.append(StreamRecord(shard.shard_id, record.sequence, item))
                 iterator = page.next_iterator if page.records else None
         return found
 

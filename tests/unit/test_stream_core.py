@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from monitor.config import Settings, field_specs
 from monitor.model import FindingKind
+from monitor.stores.streams import decode_record
 from monitor.stores.wire import decode_item
 from monitor.stream.buffer import ChangeBuffer
 from monitor.stream.changes import Change, Position, UnreadableRecord, change_from_record
@@ -145,14 +146,56 @@ def test_a_stream_record_becomes_a_change() -> None:
             "ApproximateCreationDateTime": T0,
         },
     }
-    parsed = change_from_record(MAPPING, "shard", record)
+    parsed = change_from_record(MAPPING, "shard", decode_record(record))
     assert parsed.image is None
     assert parsed.key(MAPPING) == 12
     assert parsed.position == Position("shard", "42")
     record["eventName"] = "MODIFY"
     try:
-        change_from_record(MAPPING, "shard", record)
+        change_from_record(MAPPING, "shard", decode_record(record))
     except UnreadableRecord as exc:
         assert "NEW_AND_OLD_IMAGES" in str(exc)
     else:
         raise AssertionError("a MODIFY without NewImage must be refused")
+
+
+_wire = st.recursive(
+    st.none() | st.text(max_size=5) | st.integers() | st.floats(allow_nan=False),
+    lambda inner: st.dictionaries(st.text(max_size=4), inner, max_size=3) | st.lists(inner),
+    max_leaves=10,
+)
+
+
+_data = st.fixed_dictionaries(
+    {},
+    optional={
+        "Keys": _wire,
+        "NewImage": _wire,
+        "OldImage": _wire,
+        "SequenceNumber": _wire,
+        "ApproximateCreationDateTime": _wire,
+    },
+)
+
+
+@given(st.dictionaries(st.sampled_from(["eventName", "dynamodb", "other"]), _wire | _data))
+def test_decoding_a_stream_record_never_raises(record: dict[str, Any]) -> None:
+    decoded = decode_record(record)
+    if decoded.created_at is not None:
+        assert decoded.created_at.tzinfo is not None
+
+
+def test_a_decoded_record_carries_neutral_values_and_a_utc_time() -> None:
+    record = {
+        "eventName": "INSERT",
+        "dynamodb": {
+            "Keys": {"PK": {"S": "p"}, "SK": {"S": "s"}},
+            "NewImage": {"LogId": {"N": "7"}, "PK": {"S": "p"}, "SK": {"S": "s"}},
+            "SequenceNumber": "43",
+            "ApproximateCreationDateTime": T0.timestamp(),
+        },
+    }
+    decoded = decode_record(record)
+    assert decoded.created_at == T0 and decoded.old_image is None
+    assert decoded.new_image == decode_item(record["dynamodb"]["NewImage"])  # type: ignore[index]
+    assert change_from_record(MAPPING, "s1", decoded).key(MAPPING) == 7
