@@ -21,7 +21,7 @@ import anyio
 from monitor.checks.registry import CheckRequest, run_check
 from monitor.checks.spec import number
 from monitor.core.switch import Traffic, after_switch
-from monitor.migration.history import PhaseChange
+from monitor.migration.phase import PhaseChange
 from monitor.model import Window
 from monitor.runtime import StoreContext
 

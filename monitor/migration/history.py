@@ -9,78 +9,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from monitor.core.phases import Phase
 from monitor.errors import UsageError
-from monitor.migration.phase import current_phase
-from monitor.stores.postgres import quote_ident, translate_errors
+from monitor.migration.phase import PhaseChange, current_phase, history_table, phase_change
+from monitor.stores.postgres import translate_errors
 
 #: Serialises phase changes across processes (any constant unique to this table).
 _PHASE_LOCK = 0x6477_6D70_6801
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseChange:
-    from_phase: Phase | None
-    to_phase: Phase
-    at: datetime
-    by: str
-    evidence: Mapping[str, Any]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "from": None if self.from_phase is None else str(self.from_phase),
-            "to": str(self.to_phase),
-            "at": self.at.isoformat().replace("+00:00", "Z"),
-            "by": self.by,
-            "evidence": dict(self.evidence),
-        }
 
 
 class PhaseConflict(UsageError):
     """The phase is not the one a change starts from; nothing was recorded."""
 
 
-def _table(schema: str) -> str:
-    return f"{quote_ident(schema)}.phase_history"
-
-
 async def phase_history(pool: asyncpg.Pool, schema: str) -> list[PhaseChange]:
     """Every recorded change, oldest first."""
     async with translate_errors("reading the phase history"):
         rows = await pool.fetch(
-            f"SELECT from_phase, to_phase, at, changed_by, evidence FROM {_table(schema)}"
+            f"SELECT from_phase, to_phase, at, changed_by, evidence FROM {history_table(schema)}"
             " ORDER BY id"
         )
-    return [_change(row) for row in rows]
-
-
-def _change(row: asyncpg.Record) -> PhaseChange:
-    return PhaseChange(
-        from_phase=None if row[0] is None else Phase(row[0]),
-        to_phase=Phase(row[1]),
-        at=row[2],
-        by=row[3],
-        evidence=json.loads(row[4]),
-    )
-
-
-async def latest_change(pool: asyncpg.Pool, schema: str) -> PhaseChange | None:
-    """The last recorded change (the current phase and since when); None before any."""
-    table = _table(schema)
-    async with translate_errors("reading the phase history"):
-        if not await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
-            return None
-        row = await pool.fetchrow(
-            f"SELECT from_phase, to_phase, at, changed_by, evidence FROM {table}"
-            " ORDER BY id DESC LIMIT 1"
-        )
-    return None if row is None else _change(row)
+    return [phase_change(row) for row in rows]
 
 
 async def record_change(
@@ -105,7 +58,7 @@ async def record_change(
                 f"the phase is {now}, not {expected}: nothing recorded (run `phase show`)"
             )
         row = await conn.fetchrow(
-            f"INSERT INTO {_table(schema)} (from_phase, to_phase, changed_by, evidence)"
+            f"INSERT INTO {history_table(schema)} (from_phase, to_phase, changed_by, evidence)"
             " VALUES ($1, $2, $3, $4::jsonb) RETURNING at",
             str(expected),
             str(to),
@@ -132,7 +85,7 @@ async def rollback(pool: asyncpg.Pool, schema: str, *, by: str, reason: str) -> 
 async def _last_entered(pool: asyncpg.Pool, schema: str, phase: Phase) -> str | None:
     async with translate_errors("reading the phase history"):
         at = await pool.fetchval(
-            f"SELECT max(at) FROM {_table(schema)} WHERE to_phase = $1", str(phase)
+            f"SELECT max(at) FROM {history_table(schema)} WHERE to_phase = $1", str(phase)
         )
     return None if at is None else at.isoformat().replace("+00:00", "Z")
 

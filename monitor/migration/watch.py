@@ -15,8 +15,7 @@ import anyio
 
 from monitor.core.phases import Phase
 from monitor.errors import MonitorError, describe_error
-from monitor.migration.history import latest_change
-from monitor.migration.phase import DEFAULT_PHASE
+from monitor.migration.phase import DEFAULT_PHASE, latest_change
 from monitor.runtime import StoreContext
 from monitor.telemetry.status import StatusBoard
 from monitor.telemetry.statuspage import PhaseView

@@ -15,7 +15,7 @@ from typing import Any
 from monitor.core.item import Item
 from monitor.core.mapping import TableMapping
 from monitor.core.phases import Phase
-from monitor.migration.history import PhaseChange
+from monitor.migration.phase import PhaseChange
 from monitor.model import Finding, FindingKind, KeyValue, Window
 from monitor.writer.reads import row_from_item
 

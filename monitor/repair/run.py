@@ -20,8 +20,8 @@ from monitor.core.item import text_of
 from monitor.core.phases import Phase
 from monitor.core.plan import Action, PlannedAction, plan_repairs, summarize
 from monitor.errors import MonitorError, StoreUnavailable
-from monitor.migration.history import PhaseChange, phase_history
-from monitor.migration.phase import current_phase
+from monitor.migration.history import phase_history
+from monitor.migration.phase import PhaseChange, current_phase
 from monitor.model import Finding, FindingKind, KeyValue
 from monitor.repair.apply import Applier, Current, ItemBuilder
 from monitor.repair.audit import AuditEntry, RepairAudit

@@ -183,7 +183,7 @@ def test_the_writer_follows_a_rollback(settings: Settings) -> None:
 def test_the_daemon_reads_the_latest_change_as_the_phase_it_shows(settings: Settings) -> None:
     from datetime import UTC, datetime
 
-    from monitor.migration.history import latest_change
+    from monitor.migration.phase import latest_change
     from monitor.migration.watch import read_phase
     from monitor.runtime import open_context
 

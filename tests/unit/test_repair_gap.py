@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.config import Settings
 from monitor.core.phases import Phase
-from monitor.migration.history import PhaseChange
+from monitor.migration.phase import PhaseChange
 from monitor.model import Finding, FindingKind, Window
 from monitor.repair.gap import dynamo_only_periods, keys_in_gap
 
