@@ -12,8 +12,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.checks.reporting import build_report
-from monitor.checks.sampling import SampleCache, without_agreed_absent
-from monitor.checks.spec import CheckRequest, CheckSpec
+from monitor.checks.sampling import SampleCache, on_the_sample_window, without_agreed_absent
+from monitor.checks.spec import CheckSpec
 from monitor.config import Settings, quality_plan
 from monitor.core.accuracy import interval_json
 from monitor.core.quality import Grade, grade_for, inspect_record
@@ -22,7 +22,7 @@ from monitor.model import CheckReport, Finding, FindingKind, Window
 from monitor.stores.ports import SourceStore, TargetStore
 
 if TYPE_CHECKING:
-    from monitor.checks.context import CheckContext
+    pass
 
 #: The finding kinds `quality` produces (and counts in its summary).
 QUALITY_KINDS = (FindingKind.INVALID_DATA, FindingKind.INDEX_INTEGRITY, FindingKind.RULE_VIOLATION)
@@ -128,24 +128,10 @@ async def run_quality(
     )
 
 
-async def quality_check(context: CheckContext, request: CheckRequest) -> CheckReport:
-    # `quality` judges the same window as `sample` ([checks.sampling] window and settle).
-    config = context.settings.checks.sampling
-    window = request.window(config.window, config.settle, context.settings.checks.max_window)
-    return await run_quality(
-        context.settings,
-        context.sql,
-        context.dynamo,
-        window,
-        strict=request.strict,
-        cache=context.samples,
-    )
-
-
 # `quality` judges the same window as `sample`, so it shares `[checks.sampling]`.
 SPEC = CheckSpec(
     name="quality",
     section="sampling",
-    run=quality_check,
+    run=on_the_sample_window(run_quality),
     needs_sql_writes="it draws its sample from SQL",
 )

@@ -23,12 +23,12 @@ keys, status and compared attributes. Verdicts and figures come from `monitor.co
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.checks.reporting import build_report
-from monitor.checks.spec import CheckRequest, CheckSpec, mapping_gauge
+from monitor.checks.spec import CheckFunction, CheckRequest, CheckSpec, mapping_gauge
 from monitor.config import Settings, field_specs
 from monitor.core.accuracy import (
     AccuracyTally,
@@ -258,23 +258,45 @@ async def run_sample(
     )
 
 
-async def sample_check(context: CheckContext, request: CheckRequest) -> CheckReport:
-    config = context.settings.checks.sampling
-    window = request.window(config.window, config.settle, context.settings.checks.max_window)
-    return await run_sample(
-        context.settings,
-        context.sql,
-        context.dynamo,
-        window,
-        strict=request.strict,
-        cache=context.samples,
-    )
+class SampledRun(Protocol):
+    """A check run over a sample of the window (`run_sample`, `run_quality`)."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        sql: SourceStore,
+        dynamo: TargetStore,
+        window: Window,
+        *,
+        strict: bool = False,
+        cache: SampleCache | None = None,
+    ) -> Awaitable[CheckReport]: ...
+
+
+def on_the_sample_window(run: SampledRun) -> CheckFunction:
+    """The check of `run`: the window of `[checks.sampling]` (window and settle), and the
+    sample its run has drawn already (`context.samples`), so that `sample` and `quality`
+    judge the same records."""
+
+    async def check(context: CheckContext, request: CheckRequest) -> CheckReport:
+        config = context.settings.checks.sampling
+        window = request.window(config.window, config.settle, context.settings.checks.max_window)
+        return await run(
+            context.settings,
+            context.sql,
+            context.dynamo,
+            window,
+            strict=request.strict,
+            cache=context.samples,
+        )
+
+    return check
 
 
 SPEC = CheckSpec(
     name="sample",
     section="sampling",
-    run=sample_check,
+    run=on_the_sample_window(run_sample),
     needs_sql_writes="it draws its sample from SQL",
     rules={
         "field_accuracy": Figure(
