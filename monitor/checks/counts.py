@@ -24,11 +24,11 @@ from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Progress, number
 from monitor.config import Settings
 from monitor.core.alertmap import Figure
 from monitor.core.mapping import Slice, TableMapping
-from monitor.core.reconcile import diff_sorted, sort_by_key
+from monitor.core.reconcile import diff_maps
 from monitor.core.rules import COUNT_VARIANCE
 from monitor.core.thresholds import within_thresholds
 from monitor.core.windows import align_down
-from monitor.model import CheckReport, Finding, FindingKind, KeyStatus, KeyValue, Window
+from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window
 from monitor.stores.ports import DiscoveryState, SliceRead, SourceStore, TargetStore
 
 if TYPE_CHECKING:
@@ -265,19 +265,20 @@ async def record_slice(
     tally: Tally,
 ) -> None:
     """Diff one slice's two reads into `tally`, naming every key found on one side only."""
-    sql_keys = sort_by_key([KeyStatus(key, status) for key, status in dict(rows).items()])
-    dynamo_keys = sort_by_key(items.keys)
-    diff = diff_sorted(sql_keys, dynamo_keys)
+    sql_statuses = dict(rows)
+    diff = diff_maps(sql_statuses, items.statuses)
+    # Each item, with its sort key; an item repeating a key already read has no SQL row left.
+    only_dynamo = [(e, items.sort_keys[e.key]) for e in diff.missing_in_sql] + items.duplicates
     # A transaction that did not happen is absent from one store and abandoned in the other:
     # the stores agree, so it is neither a finding nor counted on either side (CONTRACT §7).
     abandoned = mapping.status_values.abandoned
     agreed_sql = [e for e in diff.missing_in_dynamodb if e.status in abandoned]
-    agreed_dynamo = [e for e in diff.missing_in_sql if e.status in abandoned]
+    agreed_dynamo = [e for e, _ in only_dynamo if e.status in abandoned]
     diff.missing_in_dynamodb = [e for e in diff.missing_in_dynamodb if e.status not in abandoned]
-    diff.missing_in_sql = [e for e in diff.missing_in_sql if e.status not in abandoned]
+    only_dynamo = [(e, sk) for e, sk in only_dynamo if e.status not in abandoned]
     tally.agreed_absent += len(agreed_sql) + len(agreed_dynamo)
-    tally.sql += len(sql_keys) - len(agreed_sql)
-    tally.dynamodb += len(dynamo_keys) - len(agreed_dynamo) + len(items.invalid)
+    tally.sql += len(sql_statuses) - len(agreed_sql)
+    tally.dynamodb += items.readable - len(agreed_dynamo) + len(items.invalid)
     tally.matched += diff.matched
 
     # Sort keys for the few SQL records a finding names: one read by key, not the whole slice.
@@ -307,19 +308,13 @@ async def record_slice(
                 sql_status=entry.status,
             )
         )
-    missing_in_sql = {e.key for e in diff.missing_in_sql}
-    sort_keys = {
-        entry.key: sk
-        for entry, sk in zip(items.keys, items.sort_keys, strict=True)
-        if entry.key in missing_in_sql
-    }
-    for entry in diff.missing_in_sql:
+    for entry, sk in only_dynamo:
         found.append(
             Finding(
                 FindingKind.MISSING_IN_SQL,
                 entry.key,
                 pk=piece.pk,
-                sk=sort_keys.get(entry.key),
+                sk=sk,
                 dynamodb_status=entry.status,
             )
         )

@@ -44,6 +44,7 @@ from monitor.stores.wire import (
     describe_indexes,
     encode_attribute,
     encode_item,
+    plain_key_statuses,
 )
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,9 @@ class DynamoStore:
                 ":hi": {"S": end_sk},
             },
         ):
-            for wire in page.get("Items", ()):
+            plain, rest = plain_key_statuses(page.get("Items", ()), m)
+            out.add_plain_items(plain)
+            for wire in rest:
                 out.add(m, decode_item(wire))
         return out
 

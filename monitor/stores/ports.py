@@ -15,7 +15,7 @@ are conditional and idempotent by transaction id, so each is safe to retry.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -75,25 +75,56 @@ class ScanPage:
 
 @dataclass(slots=True)
 class SliceRead:
-    """(key, status) of every item of one slice, and the items that could not be read."""
+    """(key, status) of every item of one slice, and the items that could not be read.
 
-    keys: list[KeyStatus] = field(default_factory=list)
-    #: The sort key of each entry of `keys` (same order): names missing_in_sql findings.
-    sort_keys: list[str] = field(default_factory=list)
+    Plain dicts, not one object per item: `check counts` holds every record of its window here
+    once, and the diff runs as set operations over them (`core.reconcile.diff_maps`).
+    """
+
+    #: Key -> write status of the first item read with each key.
+    statuses: dict[KeyValue, str | None] = field(default_factory=dict)
+    #: Key -> sort key of that item: names missing_in_sql findings.
+    sort_keys: dict[KeyValue, str] = field(default_factory=dict)
+    #: Every further item whose key attribute repeats one already read (each its own finding).
+    duplicates: list[tuple[KeyStatus, str]] = field(default_factory=list)
     invalid: list[InvalidItem] = field(default_factory=list)
+
+    @property
+    def readable(self) -> int:
+        """Items whose key and status could be read (duplicates included)."""
+        return len(self.statuses) + len(self.duplicates)
+
+    def entries(self) -> Iterator[KeyStatus]:
+        """Every readable item as (key, status), duplicates included."""
+        for key, status in self.statuses.items():
+            yield KeyStatus(key, status)
+        for entry, _ in self.duplicates:
+            yield entry
+
+    def add_plain(self, key: KeyValue, status: str | None, sk: str) -> None:
+        """One item whose key and status were read on the adapter's fast path."""
+        self.add_plain_items(((key, status, sk),))
+
+    def add_plain_items(self, items: Iterable[tuple[KeyValue, str | None, str]]) -> None:
+        statuses, sort_keys = self.statuses, self.sort_keys
+        for key, status, sk in items:
+            if key in statuses:
+                self.duplicates.append((KeyStatus(key, status), sk))
+            else:
+                statuses[key] = status
+                sort_keys[key] = sk
 
     def add(self, mapping: TableMapping, item: Item) -> None:
         """One item of the slice: its key and status, or why they cannot be read."""
         sk = text_of(item, mapping.sort_key)
         try:
-            entry = KeyStatus(mapping.key_from_item(item), mapping.status_from_item(item))
+            key, status = mapping.key_from_item(item), mapping.status_from_item(item)
         except MappingError as exc:
             embedded = None if sk is None else mapping.key_from_sort_key(sk)
             label = item_key_label(item.get(mapping.key_attribute))
             self.invalid.append(InvalidItem(embedded, label, sk, str(exc)))
         else:
-            self.keys.append(entry)
-            self.sort_keys.append(sk or "")
+            self.add_plain(key, status, sk or "")
 
 
 class SourceStore(Protocol):

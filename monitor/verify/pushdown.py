@@ -148,8 +148,8 @@ async def verify_slices(
         items = await dynamo.slice_keys(piece.slice.pk, lo, hi)
         if (
             not items.invalid
-            and len(items.keys) == piece.rows
-            and checksum(items.keys) == piece.checksum
+            and items.readable == piece.rows
+            and checksum(items.entries()) == piece.checksum
         ):
             stats.equal += 1
             tally.sql += piece.rows

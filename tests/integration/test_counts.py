@@ -94,6 +94,35 @@ def test_status_divergence_is_reported(
     assert code == 1 and report["ok"] is False
 
 
+def test_an_item_repeating_a_key_is_missing_in_sql_under_its_own_sort_key(
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The key is an ordinary attribute in DynamoDB: a second item can carry it (a retried write
+    # that rendered another timestamp). It has no SQL row left to match: missing_in_sql.
+    settings = backend.settings
+    mapping = settings.table_mapping()
+    rows = make_rows(50)
+    backend.seed(rows)
+    twin = dict(rows[20], log_id=7)  # row 21's timestamp, record 7's key
+    backend.put_items(
+        [
+            {
+                "PK": {"S": mapping.partition_template.render(twin)},
+                "SK": {"S": mapping.sort_template.render(twin)},
+                "LogId": {"N": "7"},
+                "WriteStatus": {"S": "Committed"},
+            }
+        ]
+    )
+    code, report, _ = check_counts(capsys, write_config(tmp_path / "c.toml", settings), *WINDOW)
+    assert code == 1
+    assert [(f["kind"], f["key"], f["sk"]) for f in report["findings"]] == [
+        ("missing_in_sql", {"log_id": 7}, mapping.sort_template.render(twin))
+    ]
+    summary = report["summary"]
+    assert (summary["sql_count"], summary["dynamodb_count"]) == (50, 51)
+
+
 def test_records_inside_settle_are_not_judged(
     backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

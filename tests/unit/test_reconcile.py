@@ -1,4 +1,4 @@
-"""The sorted-merge diff against a naive multiset difference."""
+"""The map diff against a naive difference, and a slice's repeated items as a multiset."""
 
 from __future__ import annotations
 
@@ -7,67 +7,57 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.reconcile import diff_sorted, sort_by_key
-from monitor.model import KeyStatus
+from monitor.core.reconcile import diff_maps
+from monitor.stores.ports import SliceRead
 
 statuses = st.sampled_from(["Pending", "Committed", "Failed", None])
-entries = st.lists(st.tuples(st.integers(-(2**63), 2**63), statuses), max_size=60)
+keys = st.one_of(st.integers(-(2**63), 2**63), st.text(max_size=4))
+maps = st.dictionaries(keys, statuses, max_size=60)
 
 
-def _unique(pairs: list[tuple[int, str | None]]) -> list[KeyStatus]:
-    return sort_by_key([KeyStatus(k, s) for k, s in dict(pairs).items()])
-
-
-@given(entries, entries)
-def test_diff_matches_a_naive_set_diff(
-    sql_pairs: list[tuple[int, str | None]], dynamo_pairs: list[tuple[int, str | None]]
+@given(maps, maps)
+def test_diff_matches_a_naive_diff(
+    sql: dict[int | str, str | None], dynamo: dict[int | str, str | None]
 ) -> None:
-    sql, dynamo = _unique(sql_pairs), _unique(dynamo_pairs)
-    diff = diff_sorted(sql, dynamo)
-    sql_map = {e.key: e.status for e in sql}
-    dynamo_map = {e.key: e.status for e in dynamo}
-    assert {e.key for e in diff.missing_in_dynamodb} == sql_map.keys() - dynamo_map.keys()
-    assert {e.key for e in diff.missing_in_sql} == dynamo_map.keys() - sql_map.keys()
-    both = sql_map.keys() & dynamo_map.keys()
-    assert diff.matched == len(both)
-    assert {(a.key, a.status, b.status) for a, b in diff.status_divergent} == {
-        (k, sql_map[k], dynamo_map[k]) for k in both if sql_map[k] != dynamo_map[k]
+    diff = diff_maps(sql, dynamo)
+    assert {(e.key, e.status) for e in diff.missing_in_dynamodb} == {
+        (k, sql[k]) for k in sql.keys() - dynamo.keys()
     }
+    assert {(e.key, e.status) for e in diff.missing_in_sql} == {
+        (k, dynamo[k]) for k in dynamo.keys() - sql.keys()
+    }
+    both = sql.keys() & dynamo.keys()
+    assert diff.matched == len(both)
+    assert sorted(
+        ((a.key, a.status, b.status) for a, b in diff.status_divergent), key=repr
+    ) == sorted(((k, sql[k], dynamo[k]) for k in both if sql[k] != dynamo[k]), key=repr)
+    # Each key once: a finding is never named twice.
+    named = [e.key for e in diff.missing_in_dynamodb + diff.missing_in_sql]
+    named += [a.key for a, _ in diff.status_divergent]
+    assert len(named) == len(set(named))
+
+
+def test_keys_of_both_types_never_match() -> None:
+    # A corrupt item can carry a text key in a numeric table: no key of the other type matches.
+    diff = diff_maps({1: "Committed", "a": None}, {"1": "Committed", "a": "Pending"})
+    assert [e.key for e in diff.missing_in_dynamodb] == [1]
+    assert [e.key for e in diff.missing_in_sql] == ["1"]
+    assert [(a.key, b.status) for a, b in diff.status_divergent] == [("a", "Pending")]
 
 
 @given(st.lists(st.integers(0, 20), max_size=40), st.lists(st.integers(0, 20), max_size=40))
-def test_duplicated_keys_diff_as_multisets(sql_keys: list[int], dynamo_keys: list[int]) -> None:
-    sql = sort_by_key([KeyStatus(k, "Committed") for k in sql_keys])
-    dynamo = sort_by_key([KeyStatus(k, "Committed") for k in dynamo_keys])
-    diff = diff_sorted(sql, dynamo)
-    left, right = Counter(sql_keys), Counter(dynamo_keys)
+def test_repeated_items_diff_as_a_multiset(sql_keys: list[int], dynamo_keys: list[int]) -> None:
+    read = SliceRead()
+    for index, key in enumerate(dynamo_keys):
+        read.add_plain(key, "Committed", f"sk{index}")
+    sql = {k: "Committed" for k in sql_keys}
+    diff = diff_maps(sql, read.statuses)
+    missing_in_sql = Counter(e.key for e in diff.missing_in_sql)
+    missing_in_sql.update(entry.key for entry, _ in read.duplicates)
+    left, right = Counter(set(sql_keys)), Counter(dynamo_keys)
     assert Counter(e.key for e in diff.missing_in_dynamodb) == left - right
-    assert Counter(e.key for e in diff.missing_in_sql) == right - left
+    assert missing_in_sql == right - left
     assert diff.matched == sum((left & right).values())
-
-
-def test_text_keys() -> None:
-    diff = diff_sorted(
-        sort_by_key([KeyStatus("a", "Committed"), KeyStatus("c", "Committed")]),
-        sort_by_key([KeyStatus("b", "Committed"), KeyStatus("c", "Pending")]),
-    )
-    assert [e.key for e in diff.missing_in_dynamodb] == ["a"]
-    assert [e.key for e in diff.missing_in_sql] == ["b"]
-    assert [(a.key, b.status) for a, b in diff.status_divergent] == [("c", "Pending")]
-
-
-@given(
-    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=30),
-    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=30),
-)
-def test_keys_of_both_types_never_stop_the_diff(
-    sql_keys: list[int | str], dynamo_keys: list[int | str]
-) -> None:
-    # A corrupt item can carry a text key in a numeric table: it is a key like any other,
-    # which no key of the other type matches.
-    sql = sort_by_key([KeyStatus(k, None) for k in set(sql_keys)])
-    dynamo = sort_by_key([KeyStatus(k, None) for k in set(dynamo_keys)])
-    diff = diff_sorted(sql, dynamo)
-    assert diff.matched == len(set(sql_keys) & set(dynamo_keys))
-    assert {e.key for e in diff.missing_in_sql} == set(dynamo_keys) - set(sql_keys)
-    assert {e.key for e in diff.missing_in_dynamodb} == set(sql_keys) - set(dynamo_keys)
+    assert read.readable == len(dynamo_keys)
+    # A repeat keeps its own sort key; the map keeps the first item's.
+    assert all(read.sort_keys[k] == f"sk{dynamo_keys.index(k)}" for k in read.statuses)

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.config import settings_from_dict
 from monitor.core.item import Attribute, AttributeType, item_key_label
+from monitor.core.mapping import KeyKind
+from monitor.stores.ports import SliceRead
 from monitor.stores.wire import (
     decode_attribute,
     decode_general,
     decode_item,
     encode_attribute,
     encode_item,
+    plain_key_statuses,
 )
+
+_MAPPING = settings_from_dict({}).table_mapping()
 
 _text = st.text(max_size=20)
 _numbers = st.one_of(
@@ -103,3 +110,64 @@ def test_the_fast_path_decodes_exactly_as_the_general_one(wire: Any) -> None:
 def test_strings_and_numbers_take_the_fast_path_to_the_same_value(text: str) -> None:
     for wire in ({"S": text}, {"N": text}):
         assert decode_attribute(wire) == decode_general(wire)
+
+
+# --- the narrow read's fast path ------------------------------------------------------------
+
+_tag_values = st.one_of(
+    st.text(max_size=6),
+    st.from_regex(r"-?[0-9]{1,22}(\.[0-9]{1,3})?", fullmatch=True),
+    st.integers(),
+    st.none(),
+)
+_wire_attributes = st.one_of(
+    st.none(),  # absent
+    st.builds(
+        lambda tag, value: {tag: value}, st.sampled_from(["S", "N", "B", "BOOL"]), _tag_values
+    ),
+    st.just({"S": "a", "N": "1"}),
+    st.just({}),
+    st.text(max_size=3),
+)
+
+
+@given(
+    st.sampled_from([KeyKind.NUMBER, KeyKind.TEXT, None]),
+    st.lists(st.tuples(_wire_attributes, _wire_attributes, _wire_attributes), max_size=8),
+)
+def test_the_fast_path_reads_a_slice_as_the_general_path_does(
+    kind: KeyKind | None, triples: list[tuple[Any, Any, Any]]
+) -> None:
+    mapping = replace(_MAPPING, key_kind=kind)
+    wires = [
+        {
+            name: value
+            for name, value in (
+                (mapping.key_attribute, key),
+                (mapping.status_attribute, status),
+                (mapping.sort_key, sk),
+            )
+            if value is not None
+        }
+        for key, status, sk in triples
+    ]
+    general = SliceRead()
+    for wire in wires:
+        general.add(mapping, decode_item(wire))
+    # The adapter's order: the plain items of a page first, then the rest.
+    plain, rest = plain_key_statuses(wires, mapping)
+    fast = SliceRead()
+    fast.add_plain_items(plain)
+    for wire in rest:
+        fast.add(mapping, decode_item(wire))
+    # Which item of a repeated key comes first may differ (plain ones are taken first); the
+    # multiset of what was read may not.
+    assert _everything(fast) == _everything(general)
+    assert fast.statuses.keys() == general.statuses.keys()
+    assert sorted(fast.invalid, key=repr) == sorted(general.invalid, key=repr)
+
+
+def _everything(read: SliceRead) -> list[tuple[Any, Any, str]]:
+    pairs = [(k, s, read.sort_keys[k]) for k, s in read.statuses.items()]
+    pairs += [(e.key, e.status, sk) for e, sk in read.duplicates]
+    return sorted(pairs, key=repr)
