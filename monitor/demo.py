@@ -32,8 +32,10 @@ import anyio
 
 from monitor.alerts.engine import counter_state
 from monitor.alerts.sink import alerts_sink
+from monitor.checks.counts import CountsFigures
+from monitor.checks.quality import QualityFigures
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
-from monitor.checks.sampling import SampleCache
+from monitor.checks.sampling import SampleCache, SampleFigures
 from monitor.config import Settings, settings_from_dict
 from monitor.core.plan import summarize
 from monitor.core.rules import Notification
@@ -210,18 +212,19 @@ class View:
 
 
 def figures(report: CheckReport) -> str:
-    s = report.summary
-    if report.check == "counts":
+    shown = report.figures
+    if isinstance(shown, CountsFigures):
+        s = shown.tally
         return (
-            f"sql {s.get('sql_count')} dynamodb {s.get('dynamodb_count')}"
-            f" missing {s.get('missing_in_dynamodb')}/{s.get('missing_in_sql')}"
-            f" divergent {s.get('status_divergence')}"
+            f"sql {s.sql_count} dynamodb {s.dynamodb_count}"
+            f" missing {s.missing_in_dynamodb}/{s.missing_in_sql}"
+            f" divergent {s.status_divergence}"
         )
-    if report.check == "sample":
-        accuracy = s.get("accuracy") or {}
-        return f"sampled {s.get('sampled')} accuracy {accuracy.get('point', 'n/a')}"
-    if report.check == "quality":
-        return f"grade {s.get('grade')} findings {len(report.findings)}"
+    if isinstance(shown, SampleFigures):
+        point = "n/a" if shown.accuracy is None else shown.accuracy.point
+        return f"sampled {shown.sampled} accuracy {point}"
+    if isinstance(shown, QualityFigures):
+        return f"grade {shown.grade} findings {len(report.findings)}"
     return f"{len(report.findings)} findings"
 
 

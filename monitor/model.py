@@ -9,7 +9,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 #: A record key keeps its exact type: a bigint stays an `int` (2**53 + 1 survives), a text key a `str`.
 KeyValue = int | str
@@ -83,6 +83,12 @@ class Finding:
     detail: str | None = None
 
 
+class Figures(Protocol):
+    """A report's typed figures (`monitor.core.figures.Figures`, one dataclass per check)."""
+
+    def to_summary(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CheckReport:
     """What a check returns. Metrics, alerts and the CLI read it; checks never talk to them."""
@@ -92,7 +98,8 @@ class CheckReport:
     key_column: str
     window: Window
     ok: bool
-    summary: Mapping[str, Any]
+    #: The check's own figures dataclass: readers in the process use its attributes.
+    figures: Figures
     findings: tuple[Finding, ...] = ()
     #: Non-fatal remarks for the operator (e.g. a configured index that does not exist).
     warnings: tuple[str, ...] = field(default=())
@@ -100,6 +107,11 @@ class CheckReport:
     @property
     def outcome(self) -> Outcome:
         return Outcome.OK if self.ok else Outcome.INCONSISTENT
+
+    @property
+    def summary(self) -> Mapping[str, Any]:
+        """The figures as the JSON `summary` (CONTRACT §4), for output and generic listings."""
+        return self.figures.to_summary()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from monitor.checks.registry import RULE_FIGURES
 from monitor.core.alertmap import Figure, run_observations
@@ -61,7 +61,7 @@ class AlertEngine:
         table: str,
         clock: Callable[[], datetime] = utc_now,
         on_queued: Callable[[], None] | None = None,
-        figures: Mapping[str, Figure] = RULE_FIGURES,
+        figures: Mapping[str, Figure[Any]] = RULE_FIGURES,
     ) -> None:
         names = [rule.name for rule in rules]
         if len(set(names)) != len(names):

@@ -20,9 +20,10 @@ import anyio
 
 from monitor.checks.partitions import discover_partitions, remembered_partitions
 from monitor.checks.reporting import build_report
-from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Progress, number, summary_gauge
+from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Points, Progress, figure_gauge
 from monitor.config import Settings
 from monitor.core.alertmap import Figure
+from monitor.core.figures import Figures, spread
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.reconcile import diff_maps
 from monitor.core.rules import COUNT_VARIANCE
@@ -36,6 +37,38 @@ if TYPE_CHECKING:
 
 
 _Piece = TypeVar("_Piece")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TallyFigures(Figures):
+    """The counts-shaped figures of a reconciled range (`counts`, and `verify` over many windows)."""
+
+    sql_count: int
+    dynamodb_count: int
+    variance_percent: float
+    missing_in_dynamodb: int
+    missing_in_sql: int
+    status_divergence: int
+    invalid_data: int
+    agreed_absent: int
+    #: Keys present in both stores / keys present in either (1.0 for an empty window).
+    consistency: float
+    threshold_percent: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CountsFigures(Figures):
+    """The summary of `check counts`."""
+
+    tally: TallyFigures = spread()
+    slices: int
+    partitions: int
+    read_units: float
+    #: When partition discovery last finished a pass (ISO 8601, `Z`), None before the first.
+    discovery_last_run: str | None
+    #: Share of the discovery pass in progress already scanned (None: no pass in progress).
+    discovery_progress: float | None
+    discovery_coverage: float
 
 
 @dataclass(slots=True)
@@ -147,24 +180,25 @@ async def run_counts(
     warnings[:0] = discovery.warnings
 
     findings = sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))
-    summary, within = tally_figures(settings, tally, findings)
-    summary |= {
-        "slices": len(slices),
-        "partitions": len({s.partition for s in slices}),
-        "read_units": round(dynamo.read_units, 3),
-        "discovery_last_run": None
+    counted, within = tally_figures(settings, tally, findings)
+    figures = CountsFigures(
+        tally=counted,
+        slices=len(slices),
+        partitions=len({s.partition for s in slices}),
+        read_units=round(dynamo.read_units, 3),
+        discovery_last_run=None
         if discovery.last_run is None
         else discovery.last_run.isoformat().replace("+00:00", "Z"),
-        "discovery_progress": discovery.progress,
-        "discovery_coverage": round(discovery.coverage, 4),
-    }
+        discovery_progress=discovery.progress,
+        discovery_coverage=round(discovery.coverage, 4),
+    )
     return build_report(
         "counts",
         mapping,
         window,
         within_thresholds=within,
         strict=strict,
-        summary=summary,
+        figures=figures,
         findings=findings,
         warnings=warnings,
     )
@@ -172,7 +206,7 @@ async def run_counts(
 
 def tally_figures(
     settings: Settings, tally: Tally, findings: Sequence[Finding]
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[TallyFigures, bool]:
     """The figures of a counts-shaped summary, and whether they are within their thresholds."""
     missing_dynamo = sum(f.kind is FindingKind.MISSING_IN_DYNAMODB for f in findings)
     missing_sql = sum(f.kind is FindingKind.MISSING_IN_SQL for f in findings)
@@ -184,19 +218,19 @@ def tally_figures(
     within = within_thresholds(
         variance, alert_above=config.threshold_percent
     ) and within_thresholds(consistency * 100, alert_below=threshold.alert_below)
-    summary: dict[str, Any] = {
-        "sql_count": tally.sql,
-        "dynamodb_count": tally.dynamodb,
-        "variance_percent": round(variance, 6),
-        "missing_in_dynamodb": missing_dynamo,
-        "missing_in_sql": missing_sql,
-        "status_divergence": sum(f.kind is FindingKind.STATUS_DIVERGENCE for f in findings),
-        "invalid_data": sum(f.kind is FindingKind.INVALID_DATA for f in findings),
-        "agreed_absent": tally.agreed_absent,
-        "consistency": round(consistency, 9),
-        "threshold_percent": config.threshold_percent,
-    }
-    return summary, within
+    figures = TallyFigures(
+        sql_count=tally.sql,
+        dynamodb_count=tally.dynamodb,
+        variance_percent=round(variance, 6),
+        missing_in_dynamodb=missing_dynamo,
+        missing_in_sql=missing_sql,
+        status_divergence=sum(f.kind is FindingKind.STATUS_DIVERGENCE for f in findings),
+        invalid_data=sum(f.kind is FindingKind.INVALID_DATA for f in findings),
+        agreed_absent=tally.agreed_absent,
+        consistency=round(consistency, 9),
+        threshold_percent=config.threshold_percent,
+    )
+    return figures, within
 
 
 async def reconcile_slices(
@@ -357,19 +391,10 @@ async def counts_check(context: CheckContext, request: CheckRequest) -> CheckRep
     )
 
 
-def _variance(report: CheckReport) -> list[tuple[Mapping[str, str], float]]:
-    sql, dynamo = (
-        number(report.summary.get("sql_count")),
-        number(report.summary.get("dynamodb_count")),
-    )
-    if sql is None or dynamo is None:
-        return []
+def _variance(figures: CountsFigures) -> Points:
+    # CONTRACT §5: a ratio, abs(sql - dynamodb) / max(sql, 1) (the summary's is in percent).
+    sql, dynamo = figures.tally.sql_count, figures.tally.dynamodb_count
     return [({}, abs(sql - dynamo) / max(sql, 1.0))]
-
-
-def _records_read(summary: Mapping[str, Any]) -> float | None:
-    sql, dynamo = number(summary.get("sql_count")), number(summary.get("dynamodb_count"))
-    return None if sql is None or dynamo is None else sql + dynamo
 
 
 _MISSING = (FindingKind.MISSING_IN_DYNAMODB, FindingKind.MISSING_IN_SQL)
@@ -378,22 +403,23 @@ SPEC = CheckSpec(
     name="counts",
     section="counts",
     run=counts_check,
+    figures=CountsFigures,
     needs_sql_writes="it compares the stores window by window (every new record would be"
     " missing_in_sql)",
     rules={
         "data_consistency": Figure(
-            "counts", "consistency", kinds=_MISSING, title="Data consistency"
+            lambda f: f.tally.consistency, kinds=_MISSING, title="Data consistency"
         ),
         # `variance_percent` is in percent; the rule's threshold is a ratio.
         COUNT_VARIANCE: Figure(
-            "counts", "variance_percent", scale=0.01, kinds=_MISSING, title="Count variance"
+            lambda f: f.tally.variance_percent, scale=0.01, kinds=_MISSING, title="Count variance"
         ),
     },
     gauges=(
-        summary_gauge("dualwrite.consistency", "consistency"),
-        summary_gauge("dualwrite.records", "sql_count", store="sql"),
-        summary_gauge("dualwrite.records", "dynamodb_count", store="dynamodb"),
+        figure_gauge("dualwrite.consistency", lambda f: f.tally.consistency),
+        figure_gauge("dualwrite.records", lambda f: f.tally.sql_count, store="sql"),
+        figure_gauge("dualwrite.records", lambda f: f.tally.dynamodb_count, store="dynamodb"),
         Gauge("dualwrite.count_variance", _variance),
     ),
-    records_checked=_records_read,
+    records_checked=lambda f: f.tally.sql_count + f.tally.dynamodb_count,
 )

@@ -28,9 +28,10 @@ import anyio
 
 from monitor.checks.partitions import discover_partitions
 from monitor.checks.reporting import build_report
-from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, number, summary_gauge
+from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Points, figure_gauge
 from monitor.config import Settings, Threshold
 from monitor.core.alertmap import Figure
+from monitor.core.figures import Figures
 from monitor.core.item import Item
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
 from monitor.core.orphans import ORPHAN_KINDS as _ORPHAN_KINDS
@@ -61,6 +62,38 @@ SQL_LOOKUP_BATCH = 1000
 #: Pending SQL rows judged per step (keyset pages): memory holds a batch, never the window.
 PENDING_BATCH = 1000
 _INT64 = range(-(2**63), 2**63)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrphansFigures(Figures):
+    """The summary of `check orphans`. Ratios are in [0, 1]; an empty window reads as all good."""
+
+    records: int
+    sql_pending: int
+    dynamodb_pending: int
+    #: Findings by kind: the four orphan kinds, then unreadable items.
+    missing_in_dynamodb: int
+    missing_in_sql: int
+    status_divergence: int
+    stuck_pending: int
+    invalid_data: int
+    orphans: int
+    orphan_ratio: float
+    write_success: float
+    transaction_completion: float
+    #: Where pending DynamoDB items were read: "index <name>" or "base table".
+    pending_source: str
+    read_units: float
+
+    def orphans_of(self, kind: FindingKind) -> int:
+        """The findings of one orphan kind."""
+        counts = {
+            FindingKind.MISSING_IN_DYNAMODB: self.missing_in_dynamodb,
+            FindingKind.MISSING_IN_SQL: self.missing_in_sql,
+            FindingKind.STATUS_DIVERGENCE: self.status_divergence,
+            FindingKind.STUCK_PENDING: self.stuck_pending,
+        }
+        return counts[kind]
 
 
 @dataclass(slots=True)
@@ -151,25 +184,30 @@ async def run_orphans(
         and _within(numbers.write_success, thresholds.write_success_rate)
         and _within(numbers.transaction_completion, thresholds.transaction_completion)
     )
-    summary: dict[str, Any] = {
-        "records": numbers.records,
-        "sql_pending": reads.sql_pending,
-        "dynamodb_pending": reads.dynamodb_pending + len(reads.unreadable_items),
-        **numbers.by_kind,
-        "orphans": numbers.orphans,
-        "orphan_ratio": round(numbers.orphan_ratio, 9),
-        "write_success": round(numbers.write_success, 9),
-        "transaction_completion": round(numbers.transaction_completion, 9),
-        "pending_source": "base table" if index is None else f"index {index.name}",
-        "read_units": round(dynamo.read_units, 3),
-    }
+    by_kind = numbers.by_kind
+    summary = OrphansFigures(
+        records=numbers.records,
+        sql_pending=reads.sql_pending,
+        dynamodb_pending=reads.dynamodb_pending + len(reads.unreadable_items),
+        missing_in_dynamodb=by_kind[FindingKind.MISSING_IN_DYNAMODB],
+        missing_in_sql=by_kind[FindingKind.MISSING_IN_SQL],
+        status_divergence=by_kind[FindingKind.STATUS_DIVERGENCE],
+        stuck_pending=by_kind[FindingKind.STUCK_PENDING],
+        invalid_data=by_kind[FindingKind.INVALID_DATA],
+        orphans=numbers.orphans,
+        orphan_ratio=round(numbers.orphan_ratio, 9),
+        write_success=round(numbers.write_success, 9),
+        transaction_completion=round(numbers.transaction_completion, 9),
+        pending_source="base table" if index is None else f"index {index.name}",
+        read_units=round(dynamo.read_units, 3),
+    )
     return build_report(
         "orphans",
         mapping,
         window,
         within_thresholds=within,
         strict=strict,
-        summary=summary,
+        figures=summary,
         findings=findings,
         warnings=warnings,
     )
@@ -359,15 +397,9 @@ async def orphans_check(context: CheckContext, request: CheckRequest) -> CheckRe
     )
 
 
-def _orphan_counts(report: CheckReport) -> list[tuple[Mapping[str, str], float]]:
+def _orphan_counts(figures: OrphansFigures) -> Points:
     """`dualwrite.orphans{kind}`: every orphan kind, 0 when the run found none."""
-    points: list[tuple[Mapping[str, str], float]] = []
-    for kind in _ORPHAN_KINDS:
-        count = number(report.summary.get(kind))
-        if count is None:
-            count = float(sum(f.kind is kind for f in report.findings))
-        points.append(({"kind": str(kind)}, count))
-    return points
+    return [({"kind": str(kind)}, float(figures.orphans_of(kind))) for kind in _ORPHAN_KINDS]
 
 
 #: Findings whose keys an orphans alert lists, most telling kind first.
@@ -382,21 +414,23 @@ SPEC = CheckSpec(
     name="orphans",
     section="orphans",
     run=orphans_check,
+    figures=OrphansFigures,
     rules={
         "orphaned_records": Figure(
-            "orphans", "orphan_ratio", kinds=_EXAMPLES, title="Orphaned records"
+            lambda f: f.orphan_ratio, kinds=_EXAMPLES, title="Orphaned records"
         ),
         "write_success_rate": Figure(
-            "orphans", "write_success", kinds=_EXAMPLES, title="Write success rate"
+            lambda f: f.write_success, kinds=_EXAMPLES, title="Write success rate"
         ),
         "transaction_completion": Figure(
-            "orphans", "transaction_completion", kinds=_EXAMPLES, title="Transaction completion"
+            lambda f: f.transaction_completion, kinds=_EXAMPLES, title="Transaction completion"
         ),
     },
     gauges=(
         Gauge("dualwrite.orphans", _orphan_counts),
-        summary_gauge("dualwrite.orphan_ratio", "orphan_ratio"),
-        summary_gauge("dualwrite.write_success", "write_success"),
-        summary_gauge("dualwrite.transaction_completion", "transaction_completion"),
+        figure_gauge("dualwrite.orphan_ratio", lambda f: f.orphan_ratio),
+        figure_gauge("dualwrite.write_success", lambda f: f.write_success),
+        figure_gauge("dualwrite.transaction_completion", lambda f: f.transaction_completion),
     ),
+    records_checked=lambda f: f.records,
 )

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from monitor.checks.reporting import build_report
 from monitor.checks.sampling import SampleCache, on_the_sample_window, without_agreed_absent
 from monitor.checks.spec import CheckSpec
 from monitor.config import Settings, quality_plan
-from monitor.core.accuracy import interval_json
+from monitor.core.accuracy import rounded
+from monitor.core.figures import Figures
 from monitor.core.quality import Grade, grade_for, inspect_record
-from monitor.core.stats import interval_or_none
+from monitor.core.stats import Interval, interval_or_none
 from monitor.model import CheckReport, Finding, FindingKind, Window
 from monitor.stores.ports import SourceStore, TargetStore
 
@@ -26,6 +29,35 @@ if TYPE_CHECKING:
 
 #: The finding kinds `quality` produces (and counts in its summary).
 QUALITY_KINDS = (FindingKind.INVALID_DATA, FindingKind.INDEX_INTEGRITY, FindingKind.RULE_VIOLATION)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QualityFigures(Figures):
+    """The summary of `check quality`."""
+
+    sampled: int
+    window_records: int
+    #: The grade of the sample (None: nothing sampled), and the lowest grade that passes.
+    grade: str | None
+    min_grade: str
+    clean_records: int
+    records_with_findings: int
+    #: Sampled records with no quality finding / sampled records, Wilson 95 % (None: no sample).
+    clean_share: Interval | None
+    #: Findings by kind (`QUALITY_KINDS`).
+    invalid_data: int
+    index_integrity: int
+    rule_violation: int
+    #: Every configured rule, 0 when it held on every sampled record.
+    violations_by_rule: Mapping[str, int]
+    findings_by_attribute: Mapping[str, int]
+    missing_in_dynamodb: int
+    agreed_absent: int
+    rules_checked: int
+    indexes_checked: tuple[str, ...]
+    #: "all" (the window was small) or "bernoulli".
+    sampling: str
+    read_units: float
 
 
 async def run_quality(
@@ -97,24 +129,26 @@ async def run_quality(
             by_rule[f.rule] = by_rule.get(f.rule, 0) + 1
         if f.field is not None:
             by_attribute[f.field] += 1
-    summary: dict[str, Any] = {
-        "sampled": sampled,
-        "window_records": sample.window_records,
-        "grade": None if grade is None else str(grade),
-        "min_grade": str(minimum),
-        "clean_records": clean,
-        "records_with_findings": flagged,
-        "clean_share": interval_json(interval_or_none(clean, sampled)),
-        **{str(kind): by_kind.get(kind, 0) for kind in QUALITY_KINDS},
-        "violations_by_rule": by_rule,
-        "findings_by_attribute": dict(sorted(by_attribute.items())),
-        "missing_in_dynamodb": missing,
-        "agreed_absent": agreed,
-        "rules_checked": len(plan.rules),
-        "indexes_checked": [index.name for index in plan.indexes],
-        "sampling": sample.method,
-        "read_units": round(dynamo.read_units, 3),
-    }
+    figures = QualityFigures(
+        sampled=sampled,
+        window_records=sample.window_records,
+        grade=None if grade is None else str(grade),
+        min_grade=str(minimum),
+        clean_records=clean,
+        records_with_findings=flagged,
+        clean_share=rounded(interval_or_none(clean, sampled)),
+        invalid_data=by_kind.get(FindingKind.INVALID_DATA, 0),
+        index_integrity=by_kind.get(FindingKind.INDEX_INTEGRITY, 0),
+        rule_violation=by_kind.get(FindingKind.RULE_VIOLATION, 0),
+        violations_by_rule=by_rule,
+        findings_by_attribute=dict(sorted(by_attribute.items())),
+        missing_in_dynamodb=missing,
+        agreed_absent=agreed,
+        rules_checked=len(plan.rules),
+        indexes_checked=tuple(index.name for index in plan.indexes),
+        sampling=sample.method,
+        read_units=round(dynamo.read_units, 3),
+    )
     findings.sort(key=lambda f: (f.kind, str(f.key), f.field or "", f.rule or ""))
     return build_report(
         "quality",
@@ -122,7 +156,7 @@ async def run_quality(
         window,
         within_thresholds=within,
         strict=strict,
-        summary=summary,
+        figures=figures,
         findings=findings,
         warnings=warnings,
     )
@@ -133,5 +167,7 @@ SPEC = CheckSpec(
     name="quality",
     section="sampling",
     run=on_the_sample_window(run_quality),
+    figures=QualityFigures,
     needs_sql_writes="it draws its sample from SQL",
+    records_checked=lambda f: f.sampled,
 )

@@ -28,20 +28,29 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.checks.reporting import build_report
-from monitor.checks.spec import CheckFunction, CheckRequest, CheckSpec, mapping_gauge
+from monitor.checks.spec import (
+    CheckFunction,
+    CheckRequest,
+    CheckSpec,
+    Gauge,
+    Points,
+    mapping_points,
+)
 from monitor.config import Settings, field_specs
 from monitor.core.accuracy import (
     AccuracyTally,
+    Accurate,
     accuracy_ok,
-    interval_json,
     judge_pair,
     judge_unmappable,
+    rounded,
 )
 from monitor.core.alertmap import Figure
+from monitor.core.figures import Figures
 from monitor.core.item import Item, text_of
 from monitor.core.mapping import MappingError, Record, TableMapping
 from monitor.core.sampling import SqlSample, key_order
-from monitor.core.stats import samples_needed
+from monitor.core.stats import Interval, samples_needed
 from monitor.model import CheckReport, FindingKind, KeyValue, Window
 from monitor.stores.ports import SourceStore, TargetStore
 
@@ -187,6 +196,29 @@ class SampleCache:
 # --- the check -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SampleFigures(Figures):
+    """The summary of `check sample`."""
+
+    sampled: int
+    window_records: int
+    #: Sampled records equal in every field / sampled records, Wilson 95 % (None: no sample).
+    accuracy: Interval | None
+    bad_records: int
+    missing_in_dynamodb: int
+    invalid_records: int
+    agreed_absent: int
+    mismatches_by_field: Mapping[str, int]
+    #: Clean samples the target needs before the data can support it (None: no sample can).
+    samples_needed: int | None
+    target_percent: float
+    alert_below_percent: float | None
+    #: "all" (the window was small) or "bernoulli".
+    sampling: str
+    keep_probability: float
+    read_units: float
+
+
 def _samples_needed(target_percent: float) -> int | None:
     try:
         return samples_needed(target_percent / 100.0)
@@ -231,29 +263,29 @@ async def run_sample(
     above = None if threshold.alert_above is None else threshold.alert_above / 100.0
     within = accuracy_ok(interval, alert_below=below, alert_above=above)
     findings = sorted(tally.findings, key=lambda f: (f.kind, key_order(f.key), f.field or ""))
-    summary: dict[str, Any] = {
-        "sampled": tally.sampled,
-        "window_records": sample.window_records,
-        "accuracy": interval_json(interval),
-        "bad_records": tally.bad,
-        "missing_in_dynamodb": tally.missing,
-        "invalid_records": tally.invalid_records,
-        "agreed_absent": agreed,
-        "mismatches_by_field": tally.by_field,
-        "samples_needed": _samples_needed(threshold.target),
-        "target_percent": threshold.target,
-        "alert_below_percent": threshold.alert_below,
-        "sampling": sample.method,
-        "keep_probability": round(sample.rate, 9),
-        "read_units": round(dynamo.read_units, 3),
-    }
+    figures = SampleFigures(
+        sampled=tally.sampled,
+        window_records=sample.window_records,
+        accuracy=rounded(interval),
+        bad_records=tally.bad,
+        missing_in_dynamodb=tally.missing,
+        invalid_records=tally.invalid_records,
+        agreed_absent=agreed,
+        mismatches_by_field=dict(tally.by_field),
+        samples_needed=_samples_needed(threshold.target),
+        target_percent=threshold.target,
+        alert_below_percent=threshold.alert_below,
+        sampling=sample.method,
+        keep_probability=round(sample.rate, 9),
+        read_units=round(dynamo.read_units, 3),
+    )
     return build_report(
         "sample",
         mapping,
         window,
         within_thresholds=within,
         strict=strict,
-        summary=summary,
+        figures=figures,
         findings=findings,
     )
 
@@ -293,31 +325,46 @@ def on_the_sample_window(run: SampledRun) -> CheckFunction:
     return check
 
 
+def _accuracy_bounds(figures: SampleFigures) -> Points:
+    """`dualwrite.field_accuracy{bound}`: the point and both bounds (none without a sample)."""
+    accuracy = figures.accuracy
+    if accuracy is None:
+        return ()
+    bounds = {"point": accuracy.point, "lower": accuracy.lower, "upper": accuracy.upper}
+    return mapping_points(bounds, "bound")
+
+
+#: The field accuracy, as `sample` and the stream's report (`monitor.stream`) both carry it.
+FIELD_ACCURACY: Figure[Accurate] = Figure(
+    lambda f: f.accuracy,
+    interval=True,
+    kinds=(
+        FindingKind.FIELD_MISMATCH,
+        FindingKind.MISSING_IN_DYNAMODB,
+        FindingKind.MISSING_IN_SQL,
+        FindingKind.INVALID_DATA,
+    ),
+    title="Field accuracy",
+    # Continuous verification measures it too, on every changed record (monitor.stream).
+    also=("stream",),
+    reads=Accurate,
+)
+
 SPEC = CheckSpec(
     name="sample",
     section="sampling",
     run=on_the_sample_window(run_sample),
+    figures=SampleFigures,
     needs_sql_writes="it draws its sample from SQL",
-    rules={
-        "field_accuracy": Figure(
-            "sample",
-            "accuracy",
-            interval=True,
-            kinds=(
-                FindingKind.FIELD_MISMATCH,
-                FindingKind.MISSING_IN_DYNAMODB,
-                FindingKind.MISSING_IN_SQL,
-                FindingKind.INVALID_DATA,
-            ),
-            title="Field accuracy",
-            # Continuous verification measures it too, on every changed record (monitor.stream).
-            also=("stream",),
-        ),
-    },
+    rules={"field_accuracy": FIELD_ACCURACY},
     gauges=(
-        mapping_gauge(
-            "dualwrite.field_accuracy", "accuracy", "bound", only=("point", "lower", "upper")
+        Gauge("dualwrite.field_accuracy", _accuracy_bounds),
+        # A field that stops mismatching is set back to 0 (sticky), not left at its last count.
+        Gauge(
+            "dualwrite.field_mismatches",
+            lambda f: mapping_points(f.mismatches_by_field, "field"),
+            sticky=True,
         ),
-        mapping_gauge("dualwrite.field_mismatches", "mismatches_by_field", "field", sticky=True),
     ),
+    records_checked=lambda f: f.sampled,
 )

@@ -1,4 +1,5 @@
-"""A check, declared once: its name, config section, run function, alert figures and gauges.
+"""A check, declared once: its name, config section, run function, typed figures, and which of
+them are gauges and which feed alert rules.
 
 arq's `Function` is the model: `checks/registry.py` is a tuple of these, and the CLI, the daemon's
 schedule, the metrics (`telemetry/metrics.py`) and the alert rules (`core/alertmap.py`) all read
@@ -12,9 +13,10 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from monitor.core.alertmap import Figure
+from monitor.core.figures import Figures
 from monitor.core.windows import settled_window
 from monitor.errors import UsageError
 from monitor.model import CheckReport, Window
@@ -57,74 +59,73 @@ class CheckRequest:
 
 
 CheckFunction = Callable[["CheckContext", CheckRequest], Awaitable[CheckReport]]
-#: A gauge's points from one report: (attributes beyond `table`, value) pairs.
-GaugeReader = Callable[[CheckReport], Iterable[tuple[Mapping[str, str], float]]]
+#: A figures dataclass (`monitor.core.figures.Figures`) a report carries.
+F = TypeVar("F", bound=Figures)
+_F = TypeVar("_F", contravariant=True)
+#: A gauge's points from one report's figures: (attributes beyond `table`, value) pairs.
+Points = Iterable[tuple[Mapping[str, str], float]]
 
 
 @dataclass(frozen=True, slots=True)
-class Gauge:
-    """A `dualwrite.*` gauge (CONTRACT §5) a check's report sets."""
+class Gauge(Generic[_F]):
+    """A `dualwrite.*` gauge (CONTRACT §5) a report's figures set."""
 
     instrument: str
-    read: GaugeReader
+    read: Callable[[_F], Points]
     #: Attribute sets seen once and absent from a later report are set back to 0 (a field
     #: that stopped mismatching must not keep its last count).
     sticky: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CheckSpec:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSpec(Generic[F]):
+    """What a kind of report carries: its figures, which of them are gauges, which feed alert
+    rules, and how many records a run examined. `stream` reports have one; checks have more."""
+
     name: str
+    #: The report's figures dataclass: every report under `name` carries one.
+    figures: type[F]
+    #: Alert rule -> the figure it reads (`check` and `reads` are filled in from the spec).
+    rules: Mapping[str, Figure[F]] = field(default_factory=dict)
+    gauges: tuple[Gauge[F], ...] = ()
+    #: Records a run examined, for `dualwrite.records_checked` (None: not counted).
+    records_checked: Callable[[F], float | None] | None = None
+
+    def figures_of(self, report: CheckReport) -> F | None:
+        """The report's figures as this spec's type (None for a report of another shape)."""
+        figures = report.figures
+        return figures if isinstance(figures, self.figures) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckSpec(ReportSpec[F]):
     #: The `[checks.<section>]` that holds its interval (and its window and settle or grace).
     section: str
     run: CheckFunction
-    #: Alert rule -> the summary figure it reads (`check` is filled in from `name`).
-    rules: Mapping[str, Figure] = field(default_factory=dict)
-    gauges: tuple[Gauge, ...] = ()
-    #: Records a run examined, for `dualwrite.records_checked`; by default the summary's
-    #: `records_checked`, `sampled`, `records` or `checked`.
-    records_checked: Callable[[Mapping[str, Any]], float | None] | None = None
     #: Why the check needs SQL to be written ("" when it does not): in `dynamo_only` the
     #: daemon stops it and says this (`monitor.core.switch.stop_reason`).
     needs_sql_writes: str = ""
 
 
-def number(value: Any) -> float | None:
-    """A finite int/float from a summary, else None (booleans and strings are not figures)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def number(value: float | None) -> float | None:
+    """A finite number, else None (a ratio over nothing is not a point of a gauge)."""
+    if value is None or isinstance(value, bool):
         return None
     return float(value) if math.isfinite(value) else None
 
 
-def summary_gauge(instrument: str, key: str, **attributes: str) -> Gauge:
-    """A gauge that is one number of the summary."""
+def figure_gauge(instrument: str, read: Callable[[F], float | None], **attributes: str) -> Gauge[F]:
+    """A gauge that is one figure."""
 
-    def read(report: CheckReport) -> Iterable[tuple[Mapping[str, str], float]]:
-        value = number(report.summary.get(key))
+    def points(figures: F) -> Points:
+        value = number(read(figures))
         return () if value is None else ((attributes, value),)
 
-    return Gauge(instrument, read)
+    return Gauge(instrument, points)
 
 
-def mapping_gauge(
-    instrument: str,
-    key: str,
-    attribute: str,
-    *,
-    only: tuple[str, ...] | None = None,
-    sticky: bool = False,
-) -> Gauge:
-    """A gauge per entry of a summary mapping (`{"point": …}`, `{"RequestData": 3}`), the
-    entries `only` names if given."""
-
-    def read(report: CheckReport) -> Iterable[tuple[Mapping[str, str], float]]:
-        values = report.summary.get(key)
-        if not isinstance(values, Mapping):
-            return ()
-        names = only if only is not None else tuple(values)
-        points = ((str(name), number(values.get(name))) for name in names)
-        if sticky:  # an unreadable count reads as none
-            return [({attribute: name}, value or 0.0) for name, value in points]
-        return [({attribute: name}, value) for name, value in points if value is not None]
-
-    return Gauge(instrument, read, sticky=sticky)
+def mapping_points(values: Mapping[str, float], attribute: str) -> Points:
+    """A point per entry of a figure that is a mapping (`{"RequestData": 3}`), labelled by
+    `attribute` (an entry that is not a finite number is no point)."""
+    points = ((str(name), number(value)) for name, value in values.items())
+    return [({attribute: name}, value) for name, value in points if value is not None]

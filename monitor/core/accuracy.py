@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from monitor.core.compare import FieldSpec, compare_field
 from monitor.core.item import Item
@@ -21,12 +22,14 @@ from monitor.core.thresholds import within_thresholds
 from monitor.model import Finding, FindingKind, KeyValue
 
 __all__ = [
+    "Accurate",
     "AccuracyTally",
     "Verdict",
     "accuracy_ok",
     "interval_json",
     "judge_pair",
     "judge_unmappable",
+    "rounded",
 ]
 
 
@@ -150,14 +153,28 @@ class AccuracyTally:
         return interval_or_none(self.good, self.sampled)
 
 
-def interval_json(interval: Interval | None, digits: int = 6) -> dict[str, float] | None:
+@runtime_checkable
+class Accurate(Protocol):
+    """Figures carrying a field accuracy (`sample`'s, and the stream's over changed records)."""
+
+    @property
+    def accuracy(self) -> Interval | None: ...
+
+
+def rounded(interval: Interval | None, digits: int = 6) -> Interval | None:
+    """The interval as a report carries it: each bound to `digits` places."""
     if interval is None:
         return None
-    return {
-        "point": round(interval.point, digits),
-        "lower": round(interval.lower, digits),
-        "upper": round(interval.upper, digits),
-    }
+    return Interval(
+        round(interval.point, digits), round(interval.lower, digits), round(interval.upper, digits)
+    )
+
+
+def interval_json(interval: Interval | None, digits: int = 6) -> dict[str, float] | None:
+    shown = rounded(interval, digits)
+    if shown is None:
+        return None
+    return {"point": shown.point, "lower": shown.lower, "upper": shown.upper}
 
 
 def accuracy_ok(

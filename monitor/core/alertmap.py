@@ -10,9 +10,9 @@ report: a finding's `detail`, `field` or statuses never do, so no message can ca
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from monitor.core.rules import (
     CHECK_FAILED_PREFIX,
@@ -20,32 +20,40 @@ from monitor.core.rules import (
     STORE_UNREACHABLE,
     Observation,
 )
+from monitor.core.stats import Interval
 from monitor.model import CheckReport, Finding, FindingKind
+
+#: A figure as a rule reads it: a ratio, a sampled ratio with its interval, or None (not known).
+Reading = float | Interval | None
+_F = TypeVar("_F", contravariant=True)
 
 
 @dataclass(frozen=True, slots=True)
-class Figure:
-    """Where a rule's figure lives in a report, and which findings illustrate it."""
+class Figure(Generic[_F]):
+    """Which figure of a report a rule reads, and which findings illustrate it."""
 
-    #: The check whose report carries the figure (`CheckReport.check`).
-    check: str
-    #: The key in `summary`.
-    key: str
+    #: The figure, read from the report's typed figures (`lambda f: f.consistency`).
+    read: Callable[[_F], Reading]
     #: Multiply by this to get the ratio the rule's threshold is written in.
     scale: float = 1.0
-    #: The summary value is `{"point", "lower", "upper"}` (a sampled ratio with its interval).
+    #: The figure is a sampled ratio with its interval (`read` gives an `Interval`).
     interval: bool = False
     #: Findings whose keys the message lists as examples, most telling kind first.
     kinds: tuple[FindingKind, ...] = ()
     #: The rule's name in messages ("Data consistency").
     title: str = ""
-    #: Other reports carrying the same figure under the same key (the `stream` report's
-    #: `accuracy` measures every changed record the way `sample` measures a sample).
+    #: Other reports carrying the same figure (the `stream` report's `accuracy` measures every
+    #: changed record the way `sample` measures a sample); `reads` must accept their figures.
     also: tuple[str, ...] = ()
+    #: The check whose report carries the figure (`CheckReport.check`); filled in from the spec.
+    check: str = ""
+    #: The figures type `read` accepts (a class or a runtime-checkable protocol); filled in from
+    #: the spec unless given. A report whose figures are not of it is not read.
+    reads: type[Any] | None = None
 
 
 def report_observations(
-    report: CheckReport, figures: Mapping[str, Figure]
+    report: CheckReport, figures: Mapping[str, Figure[Any]]
 ) -> dict[str, Observation]:
     """One observation per rule whose figure this report carries (and can be read).
 
@@ -55,9 +63,11 @@ def report_observations(
     found: dict[str, Observation] = {}
     for rule, figure in figures.items():
         checks = (figure.check, *figure.also)
-        if report.check not in checks or figure.key not in report.summary:
+        if report.check not in checks or figure.reads is None:
             continue
-        observed = _read(report.summary[figure.key], figure)
+        if not isinstance(report.figures, figure.reads):
+            continue
+        observed = _read(figure.read(report.figures), figure)
         if observed is None:
             continue
         value, lower, upper = observed
@@ -80,7 +90,7 @@ def run_observations(
     failures: int,
     unreachable: bool | None,
     table: str,
-    figures: Mapping[str, Figure],
+    figures: Mapping[str, Figure[Any]],
     cause: str = "",
 ) -> dict[str, Observation]:
     """Everything one check run tells the rules.
@@ -118,22 +128,24 @@ def example_keys(
     return tuple(keys)
 
 
-def _number(value: Any) -> float | None:
-    # bool is an int; a summary flag is never a figure.
+def _number(value: float) -> float | None:
+    # bool is an int; a flag is never a figure.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = float(value)
     return number if math.isfinite(number) else None
 
 
-def _read(value: Any, figure: Figure) -> tuple[float, float | None, float | None] | None:
+def _read(value: Reading, figure: Figure[Any]) -> tuple[float, float | None, float | None] | None:
     """The figure as (value, lower, upper) in the rule's unit, or None when unreadable."""
-    if not figure.interval:
-        number = _number(value)
-        return None if number is None else (number * figure.scale, None, None)
-    if not isinstance(value, Mapping):
+    if value is None:
         return None
-    point, lower, upper = (_number(value.get(part)) for part in ("point", "lower", "upper"))
+    if not figure.interval:
+        number = None if isinstance(value, Interval) else _number(value)
+        return None if number is None else (number * figure.scale, None, None)
+    if not isinstance(value, Interval):
+        return None
+    point, lower, upper = (_number(part) for part in (value.point, value.lower, value.upper))
     if point is None or lower is None or upper is None or lower > upper:
         # A sampled figure without its interval cannot say what the data supports.
         return None

@@ -273,7 +273,7 @@ def rejudge(
 
 
 @dataclass(frozen=True, slots=True)
-class OrphanFigures:
+class OrphanRatios:
     """The summary's numbers. Ratios are in [0, 1]; an empty window reads as all good."""
 
     records: int
@@ -288,7 +288,7 @@ def figures(
     findings: Sequence[Finding],
     sql_status_counts: Mapping[str | None, int],
     statuses: StatusValues,
-) -> OrphanFigures:
+) -> OrphanRatios:
     """The ratios of CONTRACT §5 over the orphan window (see docs/checks.md for the exact terms).
 
     records  = SQL rows in the window + DynamoDB-only pending records (missing_in_sql)
@@ -309,7 +309,7 @@ def figures(
     complete = sum(n for status, n in sql_status_counts.items() if status in final) - sum(
         f.sql_status in final and f.dynamodb_status not in final for f in orphan_findings
     )
-    return OrphanFigures(
+    return OrphanRatios(
         records=records,
         by_kind=by_kind,
         orphans=len(orphan_findings),

@@ -18,8 +18,9 @@ from typing import Any
 
 import anyio
 
+from monitor.checks.counts import CountsFigures
 from monitor.checks.registry import CheckRequest, run_check
-from monitor.checks.spec import number
+from monitor.checks.reporting import figures_of
 from monitor.core.switch import Traffic, after_switch
 from monitor.migration.phase import PhaseChange
 from monitor.model import Window
@@ -86,11 +87,8 @@ async def validate_after_switch(
             report = await run_check(
                 "counts", context, CheckRequest(now=now, since=window.start, until=window.end)
             )
-            traffic = Traffic(
-                int(number(report.summary.get("sql_count")) or 0),
-                int(number(report.summary.get("dynamodb_count")) or 0),
-                len(report.findings),
-            )
+            counted = figures_of(report, CountsFigures).tally
+            traffic = Traffic(counted.sql_count, counted.dynamodb_count, len(report.findings))
             figures = {"sql_count": traffic.sql_count, "dynamodb_count": traffic.dynamodb_count}
             verdict, detail = after_switch(change.to_phase, traffic, wanted)
             if verdict != "wait":

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.checks.registry import CheckRequest, run_check
+from monitor.checks.reporting import figures_of
+from monitor.checks.sampling import SampleFigures
+from monitor.core.accuracy import interval_json
 from monitor.core.phases import Phase, gate_move
 from monitor.core.preflight import passed, percentile
 from monitor.core.windows import settled_window
@@ -100,19 +103,18 @@ async def _settled_checks(context: StoreContext, now: datetime, window: Window) 
                 figures,
             )
         )
-    sample = await run_check("sample", context, request)
-    accuracy = sample.summary.get("accuracy") or {}
-    lower = accuracy.get("lower")
+    sample = figures_of(await run_check("sample", context, request), SampleFigures)
+    lower = None if sample.accuracy is None else sample.accuracy.lower
     target = context.settings.alerts.thresholds.field_accuracy.target / 100
     ok = lower is not None and lower >= target
-    needed = sample.summary.get("samples_needed")
+    needed = sample.samples_needed
     out.append(
         GateCheck(
             "field_accuracy",
             ok,
             f"lower 95 % bound {lower} {'>=' if ok else '<'} target {target}"
             + ("" if ok or needed is None else f" (about {needed} samples needed)"),
-            {"accuracy": accuracy, "sampled": sample.summary.get("sampled")},
+            {"accuracy": interval_json(sample.accuracy) or {}, "sampled": sample.sampled},
         )
     )
     return out

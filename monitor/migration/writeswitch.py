@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from monitor.checks.registry import REGISTRY
+from monitor.checks.reporting import figures_of
 from monitor.core.phases import Phase
 from monitor.core.switch import stop_reason
 from monitor.errors import UsageError
@@ -30,6 +32,7 @@ from monitor.runtime import StoreContext
 from monitor.setup import is_default_model
 from monitor.stores.postgres import quote_ident, translate_errors
 from monitor.verify.online import VerifyRequest, verify_online
+from monitor.verify.report import VerifyFigures
 from monitor.writer.reads import READ_COLUMNS
 
 #: The kind of the write-switch gate's verify runs (apart from `verify`'s own).
@@ -103,13 +106,14 @@ async def _full_count(
         return GateCheck("full_count", False, f"cannot verify the dual-write period: {exc}")
     ok = not report.findings
     span = _span(report.window.start, report.window.end)
-    summary = report.summary
-    figures = {
-        k: summary[k]
-        for k in ("sql_count", "dynamodb_count", "missing_in_dynamodb", "missing_in_sql")
-        if k in summary
+    verified = figures_of(report, VerifyFigures)
+    figures: dict[str, Any] = {
+        "sql_count": verified.tally.sql_count,
+        "dynamodb_count": verified.tally.dynamodb_count,
+        "missing_in_dynamodb": verified.tally.missing_in_dynamodb,
+        "missing_in_sql": verified.tally.missing_in_sql,
+        "coverage": verified.coverage.to_summary(),
     }
-    figures["coverage"] = summary.get("coverage")
     detail = (
         f"every record of the dual-write period {span} is in both stores (verify)"
         if ok

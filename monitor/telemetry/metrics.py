@@ -2,8 +2,8 @@
 
 Checks never touch OpenTelemetry: the daemon hands each finished run to `Metrics.record_run` and
 each report to `Metrics.record_report`, which sets the gauges the report's check declares in its
-spec (`CheckSpec.gauges`). Summary keys are read defensively: a key a check does not produce
-leaves its gauge unset rather than failing the run.
+spec (`CheckSpec.gauges`), read from the report's typed figures. A report whose figures are not
+its spec's type sets no gauge (a figure that is not a finite number sets no point).
 
 `build_telemetry` makes one `MeterProvider` per daemon (never the global one, so tests build their
 own): a Prometheus reader on a private registry, served at /metrics, plus an OTLP/HTTP push when
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor import __version__
-from monitor.checks.registry import REGISTRY
+from monitor.checks.registry import report_spec
 from monitor.checks.spec import Gauge, number
 from monitor.config import TelemetrySettings
 from monitor.model import CheckReport, Outcome
@@ -127,9 +127,11 @@ class Metrics:
         checked = records_checked(report)
         if checked is not None:
             self.records_checked.add(checked, {"check": report.check})
-        spec = REGISTRY.get(report.check)
-        for gauge in () if spec is None else spec.gauges:
-            self._set(gauge, report)
+        spec = report_spec(report.check)
+        figures = None if spec is None else spec.figures_of(report)
+        if spec is not None and figures is not None:
+            for gauge in spec.gauges:
+                self._set(gauge, figures, report.table)
 
     def set_leader(self, leading: bool) -> None:
         self.leader.set(1 if leading else 0)
@@ -138,14 +140,14 @@ class Metrics:
         """For the alerts engine: one notification sent (or resolved) for `rule`."""
         self.alerts.add(1, {"rule": rule, "state": state})
 
-    def _set(self, gauge: Gauge, report: CheckReport) -> None:
+    def _set(self, gauge: Gauge[Any], figures: Any, table_name: str) -> None:
         instrument = self._gauges[gauge.instrument]
-        table = {"table": report.table}
+        table = {"table": table_name}
         points = {
-            tuple(sorted(attributes.items())): value for attributes, value in gauge.read(report)
+            tuple(sorted(attributes.items())): value for attributes, value in gauge.read(figures)
         }
         if gauge.sticky:
-            seen = self._seen.setdefault((gauge.instrument, report.table), set())
+            seen = self._seen.setdefault((gauge.instrument, table_name), set())
             for attributes in seen - set(points):
                 points[attributes] = 0.0
             seen |= set(points)
@@ -154,20 +156,12 @@ class Metrics:
 
 
 def records_checked(report: CheckReport) -> float | None:
-    """Records a run examined: the summary's `records_checked`, else what its spec says it read,
-    else its `sampled`, `records` or `checked`."""
-    summary = report.summary
-    explicit = number(summary.get("records_checked"))
-    if explicit is not None:
-        return explicit
-    spec = REGISTRY.get(report.check)
-    if spec is not None and spec.records_checked is not None:
-        return spec.records_checked(summary)
-    for key in ("sampled", "records", "checked"):
-        value = number(summary.get(key))
-        if value is not None:
-            return value
-    return None
+    """Records a run examined, as its spec reads them from its figures (None: not counted)."""
+    spec = report_spec(report.check)
+    if spec is None or spec.records_checked is None:
+        return None
+    figures = spec.figures_of(report)
+    return None if figures is None else number(spec.records_checked(figures))
 
 
 # --- the provider ------------------------------------------------------------------------

@@ -85,7 +85,7 @@ class StatusPage:
     checks: Sequence[CheckView]
     rules: Sequence[RuleSpec]
     #: Which report figure each rule reads (the checks declare them).
-    figures: Mapping[str, Figure] = field(default_factory=dict)
+    figures: Mapping[str, Figure[Any]] = field(default_factory=dict)
     alerts: AlertsView | None = None
     phase: PhaseView | None = None
     #: Checks the phase stops (in `dynamo_only`), with the reason.
@@ -214,7 +214,7 @@ def _repair(repair: Mapping[str, Any]) -> str:
 # --- one check ---------------------------------------------------------------------------------
 
 
-def _check(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Figure]) -> str:
+def _check(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Figure[Any]]) -> str:
     name = escape(view.name)
     runs = ", ".join(f"{escape(k)} {n}" for k, n in view.runs.items())
     head = f'<section class="card check" id="check-{name}"><h2>{name} '
@@ -246,7 +246,7 @@ def _check(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Fig
     return "".join(parts)
 
 
-def _figures(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Figure]) -> str:
+def _figures(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Figure[Any]]) -> str:
     """Each rule figure this check carries against its threshold, with its recent history."""
     watched = [r for r in rules if r.name in figures and figures[r.name].check == view.name]
     observed = [

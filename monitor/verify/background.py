@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 from opentelemetry.metrics import Meter
 
+from monitor.checks.reporting import figures_of
 from monitor.config import Settings
 from monitor.errors import MonitorError, describe_error
 from monitor.model import CheckReport
@@ -26,6 +27,7 @@ from monitor.runtime import StoreContext
 from monitor.stores.budget import ShareOfBudget
 from monitor.verify.online import VerifyRequest, verify_online
 from monitor.verify.progress import Rates
+from monitor.verify.report import VerifyFigures
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +120,15 @@ class BackgroundVerify:
             replace(context, dynamo=context.dynamo.with_budget(budget)), request, kind=DAEMON
         )
         self.cycles += 1
+        figures = figures_of(report, VerifyFigures)
         self.last = {
             "started_at": iso(started),
             "finished_at": iso(self._now()),
             "window": {"start": iso(report.window.start), "end": iso(report.window.end)},
             "ok": report.ok,
             "findings": len(report.findings),
-            "coverage": report.summary.get("coverage"),
-            "run_id": report.summary.get("run_id"),
+            "coverage": figures.coverage.to_summary(),
+            "run_id": figures.run_id,
         }
         log.info("verify.cycle", extra={"run_id": self.last["run_id"], "ok": report.ok})
         return report

@@ -65,7 +65,9 @@ def export_report(
         "fields_compared": fields,
         "seconds": dict(seconds),
     }
-    coverage = Coverage(1, 1, 0, tally.sql + tally.dynamodb)
+    coverage = Coverage(
+        windows_done=1, windows_total=1, windows_resumed=0, records=tally.sql + tally.dynamodb
+    )
     return verify_report(
         settings,
         mapping,
@@ -73,6 +75,6 @@ def export_report(
         [result],
         coverage,
         strict=strict,
-        extra=extra,
+        details=extra,
         warnings=warnings,
     )

@@ -119,7 +119,8 @@ async def verify_online(
         done,
         coverage,
         strict=request.strict,
-        extra={"run_id": run.id, "shards": len(run.plan.shards())},
+        run_id=run.id,
+        shards=len(run.plan.shards()),
         warnings=(*context.warnings, *discovery.warnings),
     )
 

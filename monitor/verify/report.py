@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.checks.counts import Tally, tally_figures
+from monitor.checks.counts import Tally, TallyFigures, tally_figures
 from monitor.checks.reporting import build_report
 from monitor.config import Settings
+from monitor.core.figures import Figures, omitted_when_none, spread
 from monitor.core.mapping import TableMapping
 from monitor.model import CheckReport, Window
 from monitor.verify.results import WindowResult
@@ -21,8 +22,8 @@ from monitor.verify.results import WindowResult
 CHECK = "verify"
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coverage(Figures):
     windows_done: int
     windows_total: int
     #: Windows this process did not read itself: taken from the checkpoint of an earlier,
@@ -31,13 +32,21 @@ class Coverage:
     #: Records read in both stores over the windows done (SQL rows + DynamoDB items).
     records: int
 
-    def as_json(self) -> dict[str, int]:
-        return {
-            "windows_done": self.windows_done,
-            "windows_total": self.windows_total,
-            "windows_resumed": self.windows_resumed,
-            "records": self.records,
-        }
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyFigures(Figures):
+    """The summary of `verify`: the counts figures over the range, then how it was read."""
+
+    tally: TallyFigures = spread()
+    slices: int
+    slices_equal_by_checksum: int
+    read_units: float
+    #: The online run's checkpoint id and shard count (absent from an export's report).
+    run_id: int | None = omitted_when_none()
+    shards: int | None = omitted_when_none()
+    #: What one path adds that is not a figure (an export's id, time and engine).
+    details: Mapping[str, Any] = spread()
+    coverage: Coverage
 
 
 def coverage_of(results: Iterable[WindowResult], windows_total: int, resumed: int) -> Coverage:
@@ -58,10 +67,12 @@ def verify_report(
     coverage: Coverage,
     *,
     strict: bool = False,
-    extra: Mapping[str, Any] | None = None,
+    run_id: int | None = None,
+    shards: int | None = None,
+    details: Mapping[str, Any] | None = None,
     warnings: Iterable[str] = (),
 ) -> CheckReport:
-    """`extra` adds figures of one path (the online run's read units, an export's id)."""
+    """`run_id`, `shards` (the online run) and `details` (an export's) add what one path knows."""
     listed = list(results)
     tally = Tally(
         sql=sum(r.sql for r in listed),
@@ -71,12 +82,17 @@ def verify_report(
         slices_done=sum(r.slices for r in listed),
     )
     findings = sorted((f for r in listed for f in r.findings), key=lambda f: (f.kind, str(f.key)))
-    summary, within = tally_figures(settings, tally, findings)
-    summary["slices"] = tally.slices_done
-    summary["slices_equal_by_checksum"] = sum(r.slices_equal for r in listed)
-    summary["read_units"] = round(sum(r.read_units for r in listed), 3)
-    summary |= dict(extra or {})
-    summary["coverage"] = coverage.as_json()
+    counted, within = tally_figures(settings, tally, findings)
+    figures = VerifyFigures(
+        tally=counted,
+        slices=tally.slices_done,
+        slices_equal_by_checksum=sum(r.slices_equal for r in listed),
+        read_units=round(sum(r.read_units for r in listed), 3),
+        run_id=run_id,
+        shards=shards,
+        details=dict(details or {}),
+        coverage=coverage,
+    )
     # A range not wholly covered is not a verified range, whatever its figures say.
     complete = coverage.windows_done == coverage.windows_total
     if not complete:
@@ -90,7 +106,7 @@ def verify_report(
         window,
         within_thresholds=within and complete,
         strict=strict,
-        summary=summary,
+        figures=figures,
         findings=findings,
         warnings=warnings,
     )

@@ -32,6 +32,7 @@ from monitor.model import CheckReport, Finding, FindingKind, Window
 from monitor.stores.postgres import PostgresStore
 from monitor.stores.state import StateStore
 from tests.conftest import make_settings
+from tests.figures import figures_for
 from tests.integration.fake_slack import CHANNEL_ID, FakeSlack, fake_slack
 from tests.integration.scenario import write_config
 
@@ -105,7 +106,11 @@ def counts(consistency: float) -> CheckReport:
         key_column="log_id",
         window=Window(T0 - timedelta(minutes=12), T0 - timedelta(minutes=2)),
         ok=consistency >= 0.995,
-        summary={"consistency": consistency, "variance_percent": 0.0, "note": SENTINEL},
+        # A text figure holds a value: it must never reach a message.
+        figures=figures_for(
+            "counts",
+            {"consistency": consistency, "variance_percent": 0.0, "discovery_last_run": SENTINEL},
+        ),
         findings=leaky_findings(range(1, 9)) if consistency < 1 else (),
         warnings=(SENTINEL,),
     )
@@ -118,7 +123,9 @@ def orphans(ratio: float) -> CheckReport:
     return replace(
         counts(1.0),
         check="orphans",
-        summary={"orphan_ratio": ratio, "write_success": 1.0, "transaction_completion": 1.0},
+        figures=figures_for(
+            "orphans", {"orphan_ratio": ratio, "write_success": 1.0, "transaction_completion": 1.0}
+        ),
     )
 
 

@@ -1,7 +1,7 @@
 """A new check is its module and one entry in `checks/registry.py` `CHECKS`: the CLI's run, the
 daemon's schedule, the metrics, the alert figures and titles and the `check_failed:` rule all
-follow from its spec. Here the test file plays the check's module; the registry entry is patched
-in exactly as the tuple would hold it."""
+follow from its spec and its typed figures. Here the test file plays the check's module; the
+registry entry is patched in exactly as the tuple would hold it."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from monitor.alerts.messages import rule_title
 from monitor.alerts.wiring import build_rules
 from monitor.checks import registry
 from monitor.checks.registry import REGISTRY, RULE_FIGURES, run_check
-from monitor.checks.spec import CheckRequest, CheckSpec, summary_gauge
+from monitor.checks.spec import CheckRequest, CheckSpec, figure_gauge
 from monitor.config import settings_from_dict
 from monitor.core.alertmap import Figure, report_observations
+from monitor.core.figures import Figures
 from monitor.daemon import interval_for
 from monitor.model import CheckReport, Finding, FindingKind, Window
 from monitor.telemetry.metrics import Metrics, records_checked
@@ -34,24 +35,31 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 # --- the new check's module -------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatencyFigures(Figures):
+    consistency: float
+    examined: int
+
+
 async def latency_check(context: Any, request: CheckRequest) -> CheckReport:
     window = request.window(timedelta(minutes=10), timedelta(minutes=2))
-    summary = {"consistency": 0.97, "examined": 40}
+    figures = LatencyFigures(consistency=0.97, examined=40)
     findings = (Finding(FindingKind.MISSING_IN_SQL, 7),)
-    return CheckReport("latency", "t", "log_id", window, False, summary, findings)
+    return CheckReport("latency", "t", "log_id", window, False, figures, findings)
 
 
 SPEC = CheckSpec(
     name="latency",
     section="orphans",  # runs on [checks.orphans] interval
     run=latency_check,
+    figures=LatencyFigures,
     rules={
         "late_writes": Figure(
-            "latency", "consistency", kinds=(FindingKind.MISSING_IN_SQL,), title="Late writes"
+            lambda f: f.consistency, kinds=(FindingKind.MISSING_IN_SQL,), title="Late writes"
         )
     },
-    gauges=(summary_gauge("dualwrite.consistency", "consistency"),),
-    records_checked=lambda summary: float(summary["examined"]),
+    gauges=(figure_gauge("dualwrite.consistency", lambda f: f.consistency),),
+    records_checked=lambda f: f.examined,
 )
 
 
@@ -96,7 +104,8 @@ def test_it_runs_by_name_and_has_a_check_failed_rule(registered: None) -> None:
 
 def test_its_figures_reach_the_alert_rules_with_their_title(registered: None) -> None:
     window = Window(NOW - timedelta(minutes=10), NOW)
-    report = CheckReport("latency", "t", "log_id", window, False, {"consistency": 0.97})
+    figures = LatencyFigures(consistency=0.97, examined=40)
+    report = CheckReport("latency", "t", "log_id", window, False, figures)
     observed = report_observations(report, RULE_FIGURES)
     assert set(observed) == {"late_writes"} and observed["late_writes"].value == 0.97
     assert rule_title("late_writes") == "Late writes"
@@ -107,9 +116,8 @@ def test_its_gauges_and_records_checked_are_exported(registered: None) -> None:
     provider = MeterProvider(metric_readers=[reader])
     try:
         window = Window(NOW - timedelta(minutes=10), NOW)
-        report = CheckReport(
-            "latency", "t", "log_id", window, False, {"consistency": 0.5, "examined": 40}
-        )
+        figures = LatencyFigures(consistency=0.5, examined=40)
+        report = CheckReport("latency", "t", "log_id", window, False, figures)
         assert records_checked(report) == 40
         Metrics(provider.get_meter("test")).record_report(report)
         data = reader.get_metrics_data()
@@ -127,8 +135,22 @@ def test_its_gauges_and_records_checked_are_exported(registered: None) -> None:
 
 
 def test_a_rule_declared_by_two_checks_is_refused() -> None:
-    twin = CheckSpec("twin", "counts", latency_check, rules=dict(SPEC.rules))
+    twin = CheckSpec(
+        name="twin",
+        section="counts",
+        run=latency_check,
+        figures=LatencyFigures,
+        rules=dict(SPEC.rules),
+    )
     with pytest.raises(ValueError, match="declared by two checks"):
         registry.rule_figures((SPEC, twin))
     with pytest.raises(ValueError, match="unique"):
         registry.by_name((SPEC, SPEC))
+
+
+def test_its_summary_is_its_figures_and_reads_back() -> None:
+    figures = LatencyFigures(consistency=0.5, examined=40)
+    window = Window(NOW - timedelta(minutes=10), NOW)
+    report = CheckReport("latency", "t", "log_id", window, False, figures)
+    assert dict(report.summary) == {"consistency": 0.5, "examined": 40}
+    assert LatencyFigures.from_summary(report.summary) == figures

@@ -18,6 +18,7 @@ from monitor.core.alertmap import report_observations, run_observations
 from monitor.core.rules import Notification, Observation, rules_from_thresholds
 from monitor.model import CheckReport, Finding, FindingKind, Window
 from monitor.stores.alert_codec import notification_from_json, notification_to_json
+from tests.figures import NEUTRAL, figures_for
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 AT = T0 + timedelta(hours=4, minutes=12)
@@ -260,16 +261,19 @@ def reports_full_of_data(draw: st.DrawFn) -> CheckReport:
         "write_success": draw(ratio),
         "transaction_completion": draw(ratio),
         "accuracy": {"point": draw(ratio), "lower": lower, "upper": upper},
-        "mismatches_by_field": {"RequestData": draw(values)},
-        "example": draw(values),
+        "mismatches_by_field": {draw(values): 1},
     }
+    # And each check's text figure holds one too.
+    text = {"counts": "discovery_last_run", "orphans": "pending_source", "sample": "sampling"}
+    known = NEUTRAL[check].to_summary()
+    mine = {k: v for k, v in summary.items() if k in known} | {text[check]: draw(values)}
     return CheckReport(
         check=check,
         table="integration_logs",
         key_column="log_id",
         window=Window(T0, T0 + timedelta(minutes=10)),
         ok=False,
-        summary=summary,
+        figures=figures_for(check, mine),
         findings=findings,
         warnings=(draw(values),),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from monitor.core.rules import (
     rules_from_thresholds,
 )
 from monitor.model import CheckReport, Finding, FindingKind, Window
+from tests.figures import figures_for
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 WINDOW = Window(T0, T0 + timedelta(minutes=10))
@@ -32,7 +34,7 @@ def report(check: str, summary: dict[str, Any], findings: tuple[Finding, ...] = 
         key_column="log_id",
         window=WINDOW,
         ok=False,
-        summary=summary,
+        figures=figures_for(check, summary),
         findings=findings,
     )
 
@@ -100,16 +102,31 @@ def test_sample_accuracy_carries_its_interval() -> None:
     ],
 )
 def test_a_sampled_figure_without_a_usable_interval_is_no_observation(accuracy: Any) -> None:
-    assert report_observations(report("sample", {"accuracy": accuracy}), RULE_FIGURES) == {}
+    # Typed figures hold an interval or None: a summary with anything else is refused when it
+    # is read back, so it never reaches a rule either.
+    try:
+        sampled = report("sample", {"accuracy": accuracy})
+    except ValueError:
+        return
+    assert report_observations(sampled, RULE_FIGURES) == {}
 
 
 @pytest.mark.parametrize("value", [True, "0.99", math.nan, math.inf, None, [0.9]])
 def test_unreadable_figures_are_skipped(value: Any) -> None:
-    assert report_observations(report("counts", {"consistency": value}), RULE_FIGURES) == {}
+    try:
+        counted = report("counts", {"consistency": value})
+    except ValueError:  # not a number: refused when the summary is read back
+        assert not isinstance(value, float)
+        return
+    # (The neutral figures beside it still inform count_variance.)
+    assert "data_consistency" not in report_observations(counted, RULE_FIGURES)
 
 
 def test_a_figure_in_another_checks_report_is_not_read() -> None:
-    assert report_observations(report("quality", {"consistency": 0.5}), RULE_FIGURES) == {}
+    assert report_observations(report("quality", {}), RULE_FIGURES) == {}
+    # Nor one of another shape under a check's name.
+    misfiled = replace(report("counts", {"consistency": 0.5}), figures=figures_for("orphans"))
+    assert report_observations(misfiled, RULE_FIGURES) == {}
 
 
 def test_run_observations_of_a_failure() -> None:

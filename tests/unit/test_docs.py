@@ -48,6 +48,7 @@ from monitor.setup import DEFAULT_COLUMNS
 from monitor.stream.metrics import StreamMetrics
 from monitor.telemetry.metrics import Metrics
 from monitor.verify.background import VerifyMetrics
+from tests.figures import figures_for
 from tests.integration.test_other_mapping import MAPPING as OTHER_TEAMS_MAPPING
 from tests.wire_items import wire_item
 
@@ -234,7 +235,8 @@ def test_the_metrics_table_names_the_attributes_each_instrument_is_recorded_with
         },
     }
     for check, summary in summaries.items():
-        metrics.record_report(CheckReport(check, "t", "log_id", window, True, summary, ()))
+        figures = figures_for(check, summary)
+        metrics.record_report(CheckReport(check, "t", "log_id", window, True, figures, ()))
         metrics.record_run(check, "ok", 0.5)
     metrics.record_alert("data_consistency", "firing")
     metrics.set_leader(True)

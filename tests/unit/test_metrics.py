@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from monitor.telemetry.metrics import (
     records_checked,
     service_resource,
 )
+from tests.figures import figures_for
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TABLE = "integration_logs"
@@ -74,7 +76,8 @@ def metrics(provider: tuple[MeterProvider, InMemoryMetricReader]) -> Metrics:
 
 def make_report(check: str, summary: dict[str, Any], *findings: Finding) -> CheckReport:
     window = Window(NOW - timedelta(minutes=10), NOW)
-    return CheckReport(check, TABLE, "log_id", window, False, summary, tuple(findings))
+    figures = figures_for(check, summary)
+    return CheckReport(check, TABLE, "log_id", window, False, figures, tuple(findings))
 
 
 def points(reader: InMemoryMetricReader) -> dict[str, dict[frozenset[tuple[str, Any]], Any]]:
@@ -160,7 +163,10 @@ def test_orphans_by_kind_from_summary_or_findings_and_ratios(
         Finding(FindingKind.MISSING_IN_SQL, 3),
     ]
     summary = {
-        "missing_in_dynamodb": 4,  # the summary's count wins over listed findings
+        # The figures count every kind (a report lists at most some of its findings).
+        "missing_in_dynamodb": 4,
+        "missing_in_sql": 1,
+        "stuck_pending": 2,
         "orphan_ratio": 0.002,
         "write_success": 0.997,
         "transaction_completion": 0.999,
@@ -183,11 +189,23 @@ def test_orphans_by_kind_from_summary_or_findings_and_ratios(
 def test_missing_or_malformed_summary_keys_leave_gauges_unset(
     metrics: Metrics, reader: InMemoryMetricReader
 ) -> None:
+    # A malformed summary never becomes figures (it is refused when read back); a figure that
+    # is not a finite number, or figures of another shape under a check's name, set no gauge.
+    for check, malformed in (
+        ("orphans", {"orphan_ratio": "n/a", "write_success": True}),
+        ("sample", {"accuracy": "bad", "mismatches_by_field": [1]}),
+        ("counts", {"consistency": None}),
+    ):
+        with pytest.raises(ValueError):
+            make_report(check, malformed)
+    nan = float("nan")
     metrics.record_report(
-        make_report("orphans", {"orphan_ratio": "n/a", "write_success": True, "x": float("nan")})
+        make_report(
+            "orphans", {"orphan_ratio": nan, "write_success": nan, "transaction_completion": nan}
+        )
     )
-    metrics.record_report(make_report("sample", {"accuracy": "bad", "mismatches_by_field": [1]}))
-    metrics.record_report(make_report("counts", {"consistency": None}))
+    metrics.record_report(replace(make_report("counts", {}), figures=figures_for("fake")))
+    metrics.record_report(replace(make_report("sample", {}), figures=figures_for("fake")))
     got = points(reader)
     for name in (
         "dualwrite.orphan_ratio",
@@ -262,11 +280,11 @@ def test_leader_and_alerts(metrics: Metrics, reader: InMemoryMetricReader) -> No
     }
 
 
-def test_records_checked_prefers_the_explicit_key() -> None:
-    report = make_report("quality", {"records_checked": 7, "sampled": 9})
-    assert records_checked(report) == 7
+def test_records_checked_is_what_each_spec_reads() -> None:
+    # The stream's report says how many it checked; a sampling check counts its sample.
+    assert records_checked(make_report("stream", {"records_checked": 7, "verified": 9})) == 7
     assert records_checked(make_report("quality", {"sampled": 9})) == 9
-    assert records_checked(make_report("quality", {})) is None
+    assert records_checked(make_report("fake", {})) is None
 
 
 def test_prometheus_text_uses_underscored_names_with_attributes() -> None:

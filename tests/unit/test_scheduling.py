@@ -27,6 +27,7 @@ from monitor.scheduling import (
     key_figures,
 )
 from tests.fake_time import fake_time_backend
+from tests.figures import figures_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,7 +39,8 @@ def anyio_backend() -> tuple[str, dict[str, Any]]:
 
 def report(ok: bool = True, **summary: Any) -> CheckReport:
     now = datetime.now(UTC)
-    return CheckReport("fake", "t", "id", Window(now - timedelta(minutes=1), now), ok, summary)
+    window = Window(now - timedelta(minutes=1), now)
+    return CheckReport("fake", "t", "id", window, ok, figures_for("fake", summary))
 
 
 class Collector:

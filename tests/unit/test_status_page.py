@@ -25,6 +25,7 @@ from monitor.telemetry.statuspage import (
     StatusPage,
     render_status_page,
 )
+from tests.figures import figures_for
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 SENTINEL = "S3NT1NEL-value"
@@ -63,7 +64,9 @@ def counts_run(i: int, consistency: float) -> RunRecord:
         key_column="log_id",
         window=Window(T0 + timedelta(minutes=i), T0 + timedelta(minutes=i + 10)),
         ok=False,
-        summary={"consistency": consistency, "variance_percent": 1.7, "sql_count": 58},
+        figures=figures_for(
+            "counts", {"consistency": consistency, "variance_percent": 1.7, "sql_count": 58}
+        ),
         findings=findings,
     )
     return RunRecord(
