@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -37,23 +36,31 @@ import os
 import random
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import asyncpg
-import psutil
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from common import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
+    DEFAULT_KNOBS,
+    Knobs,
+    Meter,
+    Result,
+    add_sweep_arguments,
+    mb,
+    print_floor_sweep,
+    print_sweep,
+    sweep_program,
+)
 
 from monitor.checks.counts import run_counts
-from monitor.config import CountsSettings, DynamoSettings, Settings, settings_from_dict
+from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
 from monitor.runtime import open_context
@@ -117,18 +124,6 @@ def dropped_keys(n: int) -> tuple[frozenset[int], frozenset[int]]:
     k = max(1, n // 1000)
     picked = random.Random(20261120).sample(range(1, n + 1), 2 * k)
     return frozenset(picked[:k]), frozenset(picked[k:])
-
-
-@dataclass(frozen=True)
-class Knobs:
-    slice_records: int
-    concurrency: int
-
-    def __str__(self) -> str:
-        return f"slices of ~{self.slice_records:,}, {self.concurrency} in flight"
-
-
-DEFAULT_KNOBS = Knobs(CountsSettings().slice_records, DynamoSettings().max_concurrency)
 
 
 def make_settings(dsn: str, endpoint: str, knobs: Knobs | None) -> Settings:
@@ -331,129 +326,6 @@ async def run_floor(
     return time.perf_counter() - t0, items, rows
 
 
-# --- memory and CPU --------------------------------------------------------------------------------
-
-
-def _cpu(processes: Sequence[psutil.Process]) -> float:
-    total = 0.0
-    for proc in processes:
-        with contextlib.suppress(psutil.Error):  # a backend that just exited
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def _system_busy() -> float:
-    times = psutil.cpu_times()
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-
-
-@dataclass
-class Sample:
-    """One measured block: wall time, peak RSS and CPU seconds of each party."""
-
-    wall: float = 0.0
-    rss: dict[str, int] = field(default_factory=dict)
-    cpu: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ours(self) -> float:
-        return self.cpu["monitor"] + self.cpu["java"] + self.cpu["postgres"]
-
-
-class Meter(threading.Thread):
-    """Peak memory: RSS of this process and of java every 50 ms; PSS of all postgres processes
-    summed every 0.5 s (PSS splits shared_buffers among the backends; summed RSS would count
-    those pages once per backend and overstate PostgreSQL several times).
-
-    `measure()` also takes the CPU seconds each of them used during the block, and the CPU
-    used by everything else on the machine ("foreign": other people's tests share these cores).
-    """
-
-    def __init__(self, postmaster_pid: int, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.me = psutil.Process()
-        self.postmaster = psutil.Process(postmaster_pid)
-        self.java = [p for p in self.me.children(recursive=True) if p.name() == "java"]
-        self.pg = self._postgres()
-        self.lock = threading.Lock()
-        self.peaks: dict[str, int] = {}
-        self.stopped = threading.Event()
-
-    def _postgres(self) -> list[psutil.Process]:
-        try:
-            return [self.postmaster, *self.postmaster.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    @staticmethod
-    def _rss(processes: Sequence[psutil.Process]) -> int:
-        total = 0
-        for proc in processes:
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
-        return total
-
-    @staticmethod
-    def _pss(processes: Sequence[psutil.Process]) -> int:
-        total = 0
-        for proc in processes:
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_full_info().pss
-        return total
-
-    def rss(self, postgres: bool = True) -> dict[str, int]:
-        now = {"monitor": self.me.memory_info().rss, "java": self._rss(self.java)}
-        if postgres:
-            now["postgres"] = self._pss(self.pg)
-        return now
-
-    def run(self) -> None:
-        tick = 0
-        while not self.stopped.wait(self.interval):
-            slow = tick % 10 == 0  # every 0.5 s: reading PSS (smaps_rollup) costs ~0.3 ms each
-            if slow:
-                self.pg = self._postgres()  # backends come and go
-            tick += 1
-            now = self.rss(postgres=slow)
-            with self.lock:
-                for name, value in now.items():
-                    self.peaks[name] = max(self.peaks.get(name, 0), value)
-
-    def cpu(self) -> dict[str, float]:
-        return {
-            "monitor": _cpu([self.me]),
-            "java": _cpu(self.java),
-            "postgres": _cpu(self.pg),
-            "system": _system_busy(),
-        }
-
-    @contextmanager
-    def measure(self) -> Iterator[Sample]:
-        out = Sample()
-        self.pg = self._postgres()
-        with self.lock:
-            self.peaks = self.rss()
-        before = self.cpu()
-        t0 = time.perf_counter()
-        try:
-            yield out
-        finally:
-            out.wall = time.perf_counter() - t0
-            after = self.cpu()
-            out.cpu = {k: after[k] - before[k] for k in before}
-            out.cpu["foreign"] = max(0.0, out.cpu.pop("system") - out.ours)
-            last = self.rss()
-            with self.lock:
-                out.rss = {k: max(v, last[k]) for k, v in self.peaks.items()}
-            out.rss["servers"] = out.rss["java"] + out.rss["postgres"]
-
-
-def mb(value: float) -> str:
-    return f"{value / 2**20:,.0f} MB"
-
-
 # --- the measurements ------------------------------------------------------------------------------
 
 
@@ -486,27 +358,6 @@ def verify(
         agreed_dynamo
     )
     assert report.summary["agreed_absent"] == len(agreed_sql) + len(agreed_dynamo)
-
-
-@dataclass
-class Result:
-    """A measured configuration: one or more timed runs."""
-
-    knobs: Knobs
-    runs: list[Sample] = field(default_factory=list)
-    read_units: list[float] = field(default_factory=list)
-
-    @property
-    def wall(self) -> float:
-        return statistics.median(s.wall for s in self.runs)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(s.ours for s in self.runs)
-
-    @property
-    def peak_rss(self) -> int:
-        return max(s.rss["monitor"] for s in self.runs)
 
 
 async def sweep_floor(
@@ -591,18 +442,59 @@ async def measure_floor(
         await conn.close()
 
 
-async def measure(
+def on_loaded_servers(
     args: argparse.Namespace,
-    dsn: str,
-    endpoint: str,
-    meter: Meter,
-    slices: dict[int, list[FloorSlice]],
+    setup: Callable[[str, str], Settings],
+    measure: Callable[[argparse.Namespace, str, str, Meter], Awaitable[dict[str, Any]]],
+    outside: int = 0,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Throwaway servers, `setup` run with `setup(dsn, endpoint)`'s settings, `args.records`
+    records (and `outside` more) loaded and the floor's slices cut in a child process; then the
+    floor and `measure(args, dsn, endpoint, meter)`, metered. The servers are always stopped.
+    Returns the load's figures and the measurements (`floor`, `floor_grid` and `measure`'s)."""
+    n = args.records
+    with LocalPostgres() as pg, LocalDynamo("ddblocal") as dynamo:
+        endpoint = dynamo.endpoint_url
+        print(f"PostgreSQL on {pg.port}, DynamoDB Local at {endpoint}", flush=True)
+        anyio.run(run_setup, setup(pg.dsn, endpoint))
+        print(f"loading {n + outside:,} records in a child process ...", flush=True)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            load_figures = pool.submit(
+                load, pg.dsn, endpoint, n, args.chunk, args.load_concurrency, outside
+            ).result()
+            slices = {
+                size: [
+                    FloorSlice(*piece)
+                    for piece in pool.submit(floor_slice_tuples, n, size).result()
+                ]
+                for size in args.sweep_slices
+            }
+        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+        meter = Meter(postmaster)
+        meter.start()
+
+        async def floor_then_measure() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            out["floor"], out["floor_grid"] = await measure_floor(
+                args, pg.dsn, endpoint, meter, slices
+            )
+            print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
+            return out | await measure(args, pg.dsn, endpoint, meter)
+
+        try:
+            out = anyio.run(floor_then_measure)
+        finally:
+            meter.stopped.set()
+            meter.join()
+    return load_figures, out
+
+
+async def measure(
+    args: argparse.Namespace, dsn: str, endpoint: str, meter: Meter
 ) -> dict[str, Any]:
     n = args.records
     out: dict[str, Any] = {}
-    out["floor"], out["floor_grid"] = await measure_floor(args, dsn, endpoint, meter, slices)
-    print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
-
     # The program's very first run: an empty monitor schema, discovery never run.
     first = Result(DEFAULT_KNOBS)
     report = await run_program(dsn, endpoint, None, meter, n, first)
@@ -625,30 +517,12 @@ async def measure(
     out["steady"] = steady
     print(f"steady state, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
 
-    grid = []
-    for size in args.program_slices:
-        for concurrency in args.program_concurrency:
-            result = Result(Knobs(size, concurrency))
-            await run_program(dsn, endpoint, result.knobs, meter, n, result)
-            grid.append(result)
-            print(f"  program {result.knobs}: {result.wall:6.2f}s", flush=True)
-    best = min(grid, key=lambda r: r.wall)
-    for _ in range(args.repeat - 1):
-        await run_program(dsn, endpoint, best.knobs, meter, n, best)
-    out["program_best"], out["program_grid"] = best, grid
-    return out
-
-
-def print_floor_sweep(grid: Sequence[Result]) -> None:
-    print(
-        "floor sweep (bare reads: sliced Queries projecting LogId+WriteStatus || asyncpg key stream)"
+    out["program_best"], out["program_grid"] = await sweep_program(
+        args,
+        lambda knobs, result: run_program(dsn, endpoint, knobs, meter, n, result),
+        "program",
     )
-    sizes = sorted({r.knobs.slice_records for r in grid})
-    concs = sorted({r.knobs.concurrency for r in grid})
-    print("  slice \\ conc " + "".join(f"{c:>8}" for c in concs))
-    for size in sizes:
-        cells = {r.knobs.concurrency: r.runs[0].wall for r in grid if r.knobs.slice_records == size}
-        print(f"  {size:>12,} " + "".join(f"{cells[c]:>7.2f}s" for c in concs))
+    return out
 
 
 def print_table(
@@ -685,19 +559,11 @@ def print_table(
             f" runs during it {' '.join(f'{s.wall:.2f}' for s in during.runs)}s"
         )
     print()
-    print("program sweep (one run each)")
-    for result in out["program_grid"]:
-        print(
-            f"  {str(result.knobs):>34} {result.runs[0].wall:7.2f}s  ratio {result.runs[0].wall / floor.wall:5.2f}"
-        )
+    print_sweep("program sweep (one run each)", out["program_grid"], floor)
     print(
         "wall: medians of the runs; ratio: against the floor of this run; cpu: CPU seconds of"
         " monitor + java + postgres; RSS: this process's peak (the load ran in a child)"
     )
-
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",")]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -709,53 +575,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="more records on the 4 days before the window: a larger table, the same window",
     )
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--floor-botocore",
-        action="store_true",
-        help="the floor parses items through botocore (slower) instead of from the raw JSON",
+    add_sweep_arguments(
+        parser,
+        sweep_slices=[250, 500, 1000, 2000, 5000],
+        sweep_concurrency=[4, 8, 16, 32],
+        program_slices=[500, 1000, 2000, 5000],
     )
-    parser.add_argument("--sweep-slices", type=_ints, default=[250, 500, 1000, 2000, 5000])
-    parser.add_argument("--sweep-concurrency", type=_ints, default=[4, 8, 16, 32])
-    parser.add_argument("--program-slices", type=_ints, default=[500, 1000, 2000, 5000])
-    parser.add_argument("--program-concurrency", type=_ints, default=[8, 16])
-    parser.add_argument("--load-concurrency", type=int, default=12)
-    parser.add_argument("--chunk", type=int, default=50_000, help="records generated at a time")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.update(local_aws_env())
     n = args.records
-
-    with LocalPostgres() as pg, LocalDynamo("ddblocal") as dynamo:
-        print(f"PostgreSQL on {pg.port}, DynamoDB Local at {dynamo.endpoint_url}", flush=True)
-        anyio.run(run_setup, make_settings(pg.dsn, dynamo.endpoint_url, None))
-        print(f"loading {n + args.outside:,} records in a child process ...", flush=True)
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            load_figures = pool.submit(
-                load,
-                pg.dsn,
-                dynamo.endpoint_url,
-                n,
-                args.chunk,
-                args.load_concurrency,
-                args.outside,
-            ).result()
-            slices = {
-                size: [
-                    FloorSlice(*piece)
-                    for piece in pool.submit(floor_slice_tuples, n, size).result()
-                ]
-                for size in args.sweep_slices
-            }
-        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
-        meter = Meter(postmaster)
-        meter.start()
-        try:
-            out = anyio.run(measure, args, pg.dsn, dynamo.endpoint_url, meter, slices)
-        finally:
-            meter.stopped.set()
-            meter.join()
+    load_figures, out = on_loaded_servers(
+        args, lambda dsn, endpoint: make_settings(dsn, endpoint, None), measure, args.outside
+    )
     print_table(n, load_figures, out, args)
     return 0
 

@@ -26,39 +26,36 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import statistics
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import anyio
-from counts import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
+from common import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
     DEFAULT_KNOBS,
+    Knobs,
+    Meter,
+    Result,
+    add_sweep_arguments,
+    mb,
+    print_floor_sweep,
+    print_sweep,
+    sweep_program,
+)
+from counts import (  # type: ignore[import-not-found]
     NOW,
     SERVICES,
     TABLE,
     WINDOW,
-    FloorSlice,
-    Knobs,
-    Meter,
-    Result,
-    _ints,
     dropped_keys,
-    floor_slice_tuples,
-    load,
-    mb,
-    measure_floor,
-    print_floor_sweep,
+    on_loaded_servers,
 )
 from counts import verify as assert_findings
 
 from monitor.config import Settings, settings_from_dict
-from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
+from monitor.local import local_aws_env
 from monitor.runtime import open_context
-from monitor.setup import run_setup
 from monitor.verify.online import VerifyRequest, verify_online
 
 
@@ -98,35 +95,21 @@ async def run_verify(
 
 
 async def measure(
-    args: argparse.Namespace,
-    dsn: str,
-    endpoint: str,
-    meter: Meter,
-    slices: dict[int, list[FloorSlice]],
+    args: argparse.Namespace, dsn: str, endpoint: str, meter: Meter
 ) -> dict[str, Any]:
     n = args.records
     out: dict[str, Any] = {}
-    out["floor"], out["floor_grid"] = await measure_floor(args, dsn, endpoint, meter, slices)
-    print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
-
     await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, Result(DEFAULT_KNOBS))  # warm-up
     steady = Result(DEFAULT_KNOBS)
     for _ in range(args.repeat):
         out["summary"] = await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, steady)
     out["steady"] = steady
     print(f"verify, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
-    grid = []
-    for size in args.program_slices:
-        for concurrency in args.program_concurrency:
-            result = Result(Knobs(size, concurrency))
-            await run_verify(dsn, endpoint, result.knobs, meter, n, result)
-            grid.append(result)
-            print(f"  verify {result.knobs}: {result.wall:6.2f}s", flush=True)
-    out["grid"] = grid
-    best = min(grid, key=lambda r: r.wall)
-    for _ in range(args.repeat - 1):
-        await run_verify(dsn, endpoint, best.knobs, meter, n, best)
-    out["best"] = best
+    out["best"], out["grid"] = await sweep_program(
+        args,
+        lambda knobs, result: run_verify(dsn, endpoint, knobs, meter, n, result),
+        "verify",
+    )
     if args.cap:
         capped = Result(DEFAULT_KNOBS)
         await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, capped, cap=args.cap)
@@ -167,10 +150,7 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
             f" ({rate / args.cap:.2f} of the cap; the bucket starts with one second's burst)"
         )
     print()
-    print("verify sweep (one run each)")
-    for result in out["grid"]:
-        wall = result.runs[0].wall
-        print(f"  {str(result.knobs):>34} {wall:7.2f}s  ratio {wall / floor.wall:5.2f}")
+    print_sweep("verify sweep (one run each)", out["grid"], floor)
     print(
         "wall: medians; ratio: against the floor of this run; cpu: CPU seconds of monitor +"
         " java + postgres; RSS: this process's peak"
@@ -180,44 +160,20 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="records in the range")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--floor-botocore",
-        action="store_true",
-        help="the floor parses items through botocore (slower) instead of from the raw JSON",
+    add_sweep_arguments(
+        parser,
+        sweep_slices=[250, 500, 1000, 2000],
+        sweep_concurrency=[4, 8, 16],
+        program_slices=[500, 1000, 2000],
     )
-    parser.add_argument("--sweep-slices", type=_ints, default=[250, 500, 1000, 2000])
-    parser.add_argument("--sweep-concurrency", type=_ints, default=[4, 8, 16])
-    parser.add_argument("--program-slices", type=_ints, default=[500, 1000, 2000])
-    parser.add_argument("--program-concurrency", type=_ints, default=[8, 16])
     parser.add_argument("--cap", type=float, default=0.0, help="also one run at this RU/s cap")
-    parser.add_argument("--load-concurrency", type=int, default=12)
-    parser.add_argument("--chunk", type=int, default=50_000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.update(local_aws_env())
     n = args.records
-    with LocalPostgres() as pg, LocalDynamo("ddblocal") as dynamo:
-        print(f"PostgreSQL on {pg.port}, DynamoDB Local at {dynamo.endpoint_url}", flush=True)
-        anyio.run(run_setup, verify_settings(pg.dsn, dynamo.endpoint_url, DEFAULT_KNOBS))
-        print(f"loading {n:,} records in a child process ...", flush=True)
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            pool.submit(
-                load, pg.dsn, dynamo.endpoint_url, n, args.chunk, args.load_concurrency, 0
-            ).result()
-            slices = {
-                size: [FloorSlice(*p) for p in pool.submit(floor_slice_tuples, n, size).result()]
-                for size in args.sweep_slices
-            }
-        postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
-        meter = Meter(postmaster)
-        meter.start()
-        try:
-            out = anyio.run(measure, args, pg.dsn, dynamo.endpoint_url, meter, slices)
-        finally:
-            meter.stopped.set()
-            meter.join()
+    _, out = on_loaded_servers(
+        args, lambda dsn, endpoint: verify_settings(dsn, endpoint, DEFAULT_KNOBS), measure
+    )
     print_table(n, out, args)
     return 0
 
