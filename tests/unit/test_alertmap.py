@@ -190,3 +190,13 @@ def test_example_keys_never_exceed_the_cap_and_come_from_the_findings(
         allowed = {f"id={f.key}" for f in findings if f.kind in figure.kinds}
         assert set(keys) <= allowed
         assert len(keys) == min(MAX_EXAMPLE_KEYS, len(allowed))
+
+
+def test_the_stream_report_feeds_field_accuracy_as_sample_does() -> None:
+    accuracy = {"point": 0.95, "lower": 0.9, "upper": 0.97}
+    found = report_observations(report("stream", {"accuracy": accuracy}), RULE_FIGURES)
+    assert set(found) == {"field_accuracy"}
+    assert (found["field_accuracy"].lower, found["field_accuracy"].upper) == (0.9, 0.97)
+    # Its figures under another report's name are read by no rule.
+    misfiled = replace(report("stream", {"accuracy": accuracy}), check="counts")
+    assert report_observations(misfiled, RULE_FIGURES) == {}

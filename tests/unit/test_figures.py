@@ -99,6 +99,77 @@ def test_the_counts_summary_keeps_its_keys_and_order() -> None:
     ]
 
 
+#: The summary keys each report wrote, in order, before its figures were typed (CONTRACT §4).
+SUMMARY_KEYS = {
+    "orphans": [
+        "records",
+        "sql_pending",
+        "dynamodb_pending",
+        "missing_in_dynamodb",
+        "missing_in_sql",
+        "status_divergence",
+        "stuck_pending",
+        "invalid_data",
+        "orphans",
+        "orphan_ratio",
+        "write_success",
+        "transaction_completion",
+        "pending_source",
+        "read_units",
+    ],
+    "sample": [
+        "sampled",
+        "window_records",
+        "accuracy",
+        "bad_records",
+        "missing_in_dynamodb",
+        "invalid_records",
+        "agreed_absent",
+        "mismatches_by_field",
+        "samples_needed",
+        "target_percent",
+        "alert_below_percent",
+        "sampling",
+        "keep_probability",
+        "read_units",
+    ],
+    "quality": [
+        "sampled",
+        "window_records",
+        "grade",
+        "min_grade",
+        "clean_records",
+        "records_with_findings",
+        "clean_share",
+        "invalid_data",
+        "index_integrity",
+        "rule_violation",
+        "violations_by_rule",
+        "findings_by_attribute",
+        "missing_in_dynamodb",
+        "agreed_absent",
+        "rules_checked",
+        "indexes_checked",
+        "sampling",
+        "read_units",
+    ],
+    "stream": [
+        "records_checked",
+        "verified",
+        "verified_by_direction",
+        "records_with_findings",
+        "accuracy",
+        "findings_by_kind",
+        "lag_s",
+    ],
+}
+
+
+@pytest.mark.parametrize("check", sorted(SUMMARY_KEYS))
+def test_each_summary_keeps_its_keys_and_order(check: str) -> None:
+    assert list(NEUTRAL[check].to_summary()) == SUMMARY_KEYS[check]
+
+
 def test_a_sampled_ratio_is_an_object_and_a_tuple_a_list() -> None:
     quality = dataclasses.replace(
         NEUTRAL["quality"],  # type: ignore[type-var]
