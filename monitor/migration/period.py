@@ -3,12 +3,10 @@ longer window); the write-switch gate counts the whole dual-write period this wa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.checks.registry import CheckRequest, run_check
-from monitor.checks.spec import number
 from monitor.model import Finding, Window
 from monitor.runtime import StoreContext
 
@@ -18,12 +16,10 @@ class PeriodResult:
     window: Window
     windows: int
     findings: tuple[Finding, ...]
-    #: The pieces' numeric summary figures that add up (counts), summed.
-    totals: dict[str, int]
 
     @property
     def figures(self) -> dict[str, int]:
-        return {"windows": self.windows, "findings": len(self.findings), **self.totals}
+        return {"windows": self.windows, "findings": len(self.findings)}
 
 
 async def run_over_period(
@@ -32,13 +28,10 @@ async def run_over_period(
     now: datetime,
     start: datetime,
     end: datetime,
-    *,
-    totals: Sequence[str] = (),
 ) -> PeriodResult:
     """`check` over `[start, end)` (each piece clamped to its settled edge as usual)."""
     step = context.settings.checks.max_window
     findings: list[Finding] = []
-    sums = dict.fromkeys(totals, 0)
     windows = 0
     last = start
     piece = start
@@ -48,10 +41,8 @@ async def run_over_period(
         )
         windows += 1
         findings.extend(report.findings)
-        for key in totals:
-            sums[key] += int(number(report.summary.get(key)) or 0)
         last = report.window.end
         if report.window.clamped:
             break  # the settled edge: nothing later is judged yet
         piece += step
-    return PeriodResult(Window(start, max(start, last)), windows, tuple(findings), sums)
+    return PeriodResult(Window(start, max(start, last)), windows, tuple(findings))
