@@ -8,23 +8,27 @@ reported with that kind and key (recall 100 %) and no key outside the truth file
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from monitor.checks.registry import REGISTRY, CheckRequest, run_check
-from monitor.checks.sampling import SampleCache
+from monitor.checks.registry import CheckRequest
 from monitor.cli import main
 from monitor.config import Settings
 from monitor.model import CheckReport
-from monitor.runtime import open_context
 from monitor.setup import run_setup
-from monitor.writer.faults import Fault, FaultProfile
-from monitor.writer.generate import GenerateOptions, open_generator
-from tests.conftest import make_settings
+from monitor.writer.faults import Fault
+from monitor.writer.generate import GenerateOptions
+from tests.integration.generated import (
+    HEAVY,
+    check_all,
+    found_by_key,
+    generate,
+    settings_for,
+    traffic,
+)
 from tests.integration.scenario import write_config
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
@@ -34,58 +38,19 @@ def generate_then_check(
     settings: Settings, options: GenerateOptions, truth: Path
 ) -> tuple[list[dict[str, Any]], list[CheckReport]]:
     async def go() -> list[CheckReport]:
-        await run_setup(settings)
-        started = datetime.now(UTC)
-        with truth.open("w") as stream:
-            async with open_generator(settings, options, stream) as generator:
-                await generator.run(anyio.Event())
-        ended = datetime.now(UTC)
-        # Every window covers the run, judged once grace and settle have passed.
-        request = CheckRequest(
-            now=ended + timedelta(minutes=5),
-            since=started - timedelta(seconds=1),
-            until=ended + timedelta(seconds=1),
-        )
-        async with open_context(settings) as context:
-            context.samples = SampleCache()
-            return [await run_check(name, context, request) for name in REGISTRY]
+        window = await generate(settings, options, truth)
+        return await check_all(settings, CheckRequest(**window))
 
     reports = anyio.run(go)
     lines = [json.loads(line) for line in truth.read_text().splitlines()]
     return lines, reports
 
 
-def found_by_key(reports: list[CheckReport]) -> dict[Any, set[str]]:
-    found: dict[Any, set[str]] = {}
-    for report in reports:
-        for finding in report.findings:
-            found.setdefault(finding.key, set()).add(str(finding.kind))
-    return found
-
-
-def settings_for(database: str, endpoint: str) -> Settings:
-    return make_settings(
-        database,
-        endpoint,
-        # Whole-window reads of large items on a loaded machine: no 3 s request cut-off here.
-        dynamodb={"request_timeout": "30s"},
-        checks={"sampling": {"sample_size": 5000}},
-        writer={"retry_delay": "1ms", "concurrency": 32},
-    )
-
-
 def test_heavy_faults_are_all_found_and_nothing_else_is(
     database: str, dynamo_endpoint: str, tmp_path: Path
 ) -> None:
     settings = settings_for(database, dynamo_endpoint)
-    options = GenerateOptions(
-        rate=100,
-        duration=timedelta(seconds=2),
-        profile=FaultProfile.named("heavy"),
-        seed=41,
-        every_record=True,
-    )
-    lines, reports = generate_then_check(settings, options, tmp_path / "truth.jsonl")
+    lines, reports = generate_then_check(settings, HEAVY, tmp_path / "truth.jsonl")
     *faults, last = lines
     summary = last["summary"]
     assert summary["written"] == 200 and summary["errors"] == 0
@@ -105,14 +70,7 @@ def test_heavy_faults_are_all_found_and_nothing_else_is(
 
 def test_no_faults_no_findings(database: str, dynamo_endpoint: str, tmp_path: Path) -> None:
     settings = settings_for(database, dynamo_endpoint)
-    options = GenerateOptions(
-        rate=100,
-        duration=timedelta(seconds=1),
-        profile=FaultProfile.named("none"),
-        seed=2,
-        every_record=True,
-    )
-    lines, reports = generate_then_check(settings, options, tmp_path / "truth.jsonl")
+    lines, reports = generate_then_check(settings, traffic("none", 1, 2), tmp_path / "truth.jsonl")
     assert lines == [lines[-1]] and lines[-1]["summary"]["written"] == 100
     assert [f for r in reports for f in r.findings] == []
     assert all(r.ok for r in reports)

@@ -5,21 +5,16 @@ every check agrees except on the records repair leaves (invalid data, as written
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from monitor.checks.registry import REGISTRY, CheckRequest, run_check
-from monitor.checks.sampling import SampleCache
+from monitor.checks.registry import CheckRequest
 from monitor.repair.run import RepairReport, RepairRequest, run_repair
-from monitor.runtime import open_context
-from monitor.setup import run_setup
-from monitor.writer.faults import Fault, FaultProfile
-from monitor.writer.generate import GenerateOptions, open_generator
-from tests.integration.test_generate import found_by_key, settings_for
+from monitor.writer.faults import Fault
+from tests.integration.generated import HEAVY, check_all, found_by_key, generate, settings_for
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
@@ -42,33 +37,13 @@ def test_repair_after_heavy_traffic_accounts_for_every_fault_and_leaves_agreemen
     database: str, dynamo_endpoint: str, tmp_path: Path
 ) -> None:
     settings = settings_for(database, dynamo_endpoint)
-    options = GenerateOptions(
-        rate=100,
-        duration=timedelta(seconds=2),
-        profile=FaultProfile.named("heavy"),
-        seed=41,
-        every_record=True,
-    )
     truth = tmp_path / "truth.jsonl"
 
     async def go() -> tuple[RepairReport, RepairReport, list[Any]]:
-        await run_setup(settings)
-        started = datetime.now(UTC)
-        with truth.open("w") as stream:
-            async with open_generator(settings, options, stream) as generator:
-                await generator.run(anyio.Event())
-        ended = datetime.now(UTC)
-        window: dict[str, Any] = {
-            "now": ended + timedelta(minutes=5),
-            "since": started - timedelta(seconds=1),
-            "until": ended + timedelta(seconds=1),
-        }
+        window = await generate(settings, HEAVY, truth)
         applied = await run_repair(settings, RepairRequest(apply=True, **window))
         again = await run_repair(settings, RepairRequest(**window))
-        async with open_context(settings) as context:
-            context.samples = SampleCache()
-            request = CheckRequest(**window)
-            reports = [await run_check(name, context, request) for name in REGISTRY]
+        reports = await check_all(settings, CheckRequest(**window))
         faults = [json.loads(line) for line in truth.read_text().splitlines()][:-1]
         return applied, again, [faults, reports]
 

@@ -16,7 +16,7 @@ from monitor.cli import main
 from monitor.config import Settings
 from monitor.core.phases import Phase
 from monitor.daemon import Daemon
-from monitor.migration.afterswitch import validate_after_switch
+from monitor.migration.afterswitch import AfterSwitch, validate_after_switch
 from monitor.migration.history import record_change
 from monitor.migration.phase import FixedPhase, StatePhase
 from monitor.runtime import open_context
@@ -24,7 +24,7 @@ from monitor.writer.records import RecordFactory
 from tests.conftest import make_settings
 from tests.integration import test_gates as gates_test
 from tests.integration.scenario import BASE_TIME, history, make_rows, seed, write_config
-from tests.integration.writing import open_rig
+from tests.integration.writing import Rig, open_rig
 
 SCHEMA = "dualwrite_monitor"
 GATES = """
@@ -131,6 +131,35 @@ def _fast(
     )
 
 
+async def _switch_and_validate(
+    settings: Settings,
+    rig: Rig,
+    expected: Phase,
+    to: Phase,
+    *,
+    traffic_seed: int | None,
+    deadline: float = 60,
+) -> AfterSwitch:
+    """Record `expected -> to` and validate the switch, while the rig's writer writes records
+    of `RecordFactory(traffic_seed)` (none when `traffic_seed` is None)."""
+    stop = anyio.Event()
+
+    async def traffic(factory: RecordFactory) -> None:
+        while not stop.is_set():
+            await rig.writer.write(factory.make())
+
+    async with anyio.create_task_group() as group, open_context(settings) as context:
+        if traffic_seed is not None:
+            group.start_soon(traffic, RecordFactory(seed=traffic_seed, first_key=1))
+        change = await record_change(
+            rig.sql.pool, SCHEMA, expected=expected, to=to, by="t", evidence={}
+        )
+        with anyio.fail_after(deadline):
+            after = await validate_after_switch(context, change, poll=0.2)
+        stop.set()
+    return after
+
+
 @pytest.mark.parametrize("follows_the_phase", [True, False])
 def test_the_validation_after_the_switch_waits_for_traffic_and_judges_it(
     database: str, dynamo_endpoint: str, follows_the_phase: bool
@@ -151,27 +180,9 @@ def test_the_validation_after_the_switch_waits_for_traffic_and_judges_it(
                 if follows_the_phase
                 else FixedPhase(Phase.DYNAMO_READS)
             )
-            factory = RecordFactory(seed=7, first_key=1)
-            stop = anyio.Event()
-
-            async def traffic() -> None:
-                while not stop.is_set():
-                    await rig.writer.write(factory.make())
-
-            async with anyio.create_task_group() as group, open_context(settings) as context:
-                group.start_soon(traffic)
-                change = await record_change(
-                    pool,
-                    SCHEMA,
-                    expected=Phase.DYNAMO_READS,
-                    to=Phase.DYNAMO_ONLY,
-                    by="t",
-                    evidence={},
-                )
-                with anyio.fail_after(60):
-                    after = await validate_after_switch(context, change, poll=0.2)
-                stop.set()
-            return after
+            return await _switch_and_validate(
+                settings, rig, Phase.DYNAMO_READS, Phase.DYNAMO_ONLY, traffic_seed=7
+            )
 
     after = anyio.run(scenario)
     figures = after.figures
@@ -194,27 +205,9 @@ def test_after_the_read_switch_the_validation_wants_the_same_keys_in_both_stores
     async def scenario() -> Any:
         async with open_rig(settings) as rig:
             rig.writer.phase = StatePhase(rig.sql.pool, SCHEMA, ttl=1.0)
-            factory = RecordFactory(seed=8, first_key=1)
-            stop = anyio.Event()
-
-            async def traffic() -> None:
-                while not stop.is_set():
-                    await rig.writer.write(factory.make())
-
-            async with anyio.create_task_group() as group, open_context(settings) as context:
-                group.start_soon(traffic)
-                change = await record_change(
-                    rig.sql.pool,
-                    SCHEMA,
-                    expected=Phase.DUAL_WRITE,
-                    to=Phase.DYNAMO_READS,
-                    by="t",
-                    evidence={},
-                )
-                with anyio.fail_after(60):
-                    after = await validate_after_switch(context, change, poll=0.2)
-                stop.set()
-            return after
+            return await _switch_and_validate(
+                settings, rig, Phase.DUAL_WRITE, Phase.DYNAMO_READS, traffic_seed=8
+            )
 
     after = anyio.run(scenario)
     assert after.passed, after
@@ -227,17 +220,10 @@ def test_the_validation_fails_when_no_traffic_comes(database: str, dynamo_endpoi
     settings = _fast(database, dynamo_endpoint, 1, "3s")
 
     async def scenario() -> Any:
-        async with open_rig(settings) as rig, open_context(settings) as context:
-            change = await record_change(
-                rig.sql.pool,
-                SCHEMA,
-                expected=Phase.DUAL_WRITE,
-                to=Phase.DYNAMO_READS,
-                by="t",
-                evidence={},
+        async with open_rig(settings) as rig:
+            return await _switch_and_validate(
+                settings, rig, Phase.DUAL_WRITE, Phase.DYNAMO_READS, traffic_seed=None, deadline=20
             )
-            with anyio.fail_after(20):
-                return await validate_after_switch(context, change, poll=0.2)
 
     after = anyio.run(scenario)
     assert not after.passed
