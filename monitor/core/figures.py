@@ -82,7 +82,7 @@ class Figures:
             elif spec.metadata.get(_SPREAD):
                 values[spec.name] = {k: v for k, v in summary.items() if k not in named}
             elif spec.name in summary:
-                values[spec.name] = _parse(summary[spec.name], hints[spec.name], spec.name)
+                values[spec.name] = _parse(summary[spec.name], hint, spec.name)
             elif not spec.metadata.get(_OMITTED):
                 raise ValueError(f"the summary has no figure {spec.name!r}")
         return cls(**values)
