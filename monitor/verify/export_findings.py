@@ -8,7 +8,6 @@ mapping (the decoder of the online checks) gives.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +17,7 @@ from monitor.checks.counts import Tally
 from monitor.core.item import item_key_label
 from monitor.core.mapping import MappingError, TableMapping
 from monitor.model import Finding, FindingKind, KeyValue
-from monitor.stores.wire import decode_item
+from monitor.stores.export_items import decode_json_attributes
 
 
 @dataclass(slots=True)
@@ -67,11 +66,6 @@ class SlowItems:
     unreadable: set[KeyValue] = field(default_factory=set)
 
 
-def wire(raw: str | None) -> Any:
-    """An attribute's raw JSON text back to its wire form (`{"N": "1.5"}`), as found."""
-    return None if raw is None else json.loads(raw)
-
-
 def decode_slow(
     mapping: TableMapping,
     rows: Iterable[tuple[str | None, str | None, str | None, str | None]],
@@ -79,11 +73,9 @@ def decode_slow(
     """(pk, sk, key attribute JSON, status attribute JSON) of each slow item, decoded."""
     out = SlowItems()
     for pk, sk, key_raw, status_raw in rows:
-        attributes = {
-            mapping.key_attribute: wire(key_raw),
-            mapping.status_attribute: wire(status_raw),
-        }
-        item = decode_item({k: v for k, v in attributes.items() if v is not None})
+        item = decode_json_attributes(
+            {mapping.key_attribute: key_raw, mapping.status_attribute: status_raw}
+        )
         try:
             out.readable.append(
                 (mapping.key_from_item(item), mapping.status_from_item(item), pk, sk)

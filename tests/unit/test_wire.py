@@ -171,3 +171,18 @@ def _everything(read: SliceRead) -> list[tuple[Any, Any, str]]:
     pairs = [(k, s, read.sort_keys[k]) for k, s in read.statuses.items()]
     pairs += [(e.key, e.status, sk) for e, sk in read.duplicates]
     return sorted(pairs, key=repr)
+
+
+def test_an_export_items_attributes_decode_from_their_json_text() -> None:
+    from monitor.stores.export_items import decode_json_attributes
+
+    item = decode_json_attributes(
+        {
+            "LogId": '{"N": "5.002E3"}',
+            "WriteStatus": '{"S": "Pending"}',
+            "Gone": None,
+            "Nil": "null",
+        }
+    )
+    assert item == {"LogId": Attribute.number(5002), "WriteStatus": Attribute.string("Pending")}
+    assert decode_json_attributes({"LogId": '{"Q": 1}'})["LogId"].type is None
