@@ -11,7 +11,6 @@ export was taken.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import shutil
 import tempfile
@@ -40,6 +39,7 @@ from monitor.stores.pg_snapshot import (
 )
 from monitor.verify.export_compare import ComparedField, ExportComparer, Limits
 from monitor.verify.export_findings import Comparison
+from monitor.verify.export_lines import unreadable_line
 from monitor.verify.export_manifest import ExportError
 from monitor.verify.export_report import export_report
 from monitor.verify.export_source import LocalExport, open_local, open_s3
@@ -290,9 +290,8 @@ def _load_export(
         except duckdb.OutOfMemoryException:
             raise
         except duckdb.Error as exc:
-            raise ExportError(
-                export.location, f"a data file cannot be read: {_reason(exc)}"
-            ) from None
+            where = unreadable_line(comparer.con, export.data_paths) or type(exc).__name__
+            raise ExportError(export.location, f"a data file cannot be read: {where}") from None
 
 
 def _finish(
@@ -317,15 +316,3 @@ def _snapshot_types(snapshot: Snapshot, fields: Sequence[ComparedField]) -> list
     kinds = ["BIGINT" if f.value == "epoch_us" else "VARCHAR" for f in fields]
     base = [(c, "") for c in snapshot.columns[:4]]
     return base + [(c, kind) for c, kind in zip(snapshot.columns[4:], kinds, strict=True)]
-
-
-_WHERE = re.compile(r'in file "(?P<file>[^"]+)",.*?in line (?P<line>\d+): (?P<what>[^:"\n]*)')
-
-
-def _reason(exc: duckdb.Error) -> str:
-    """Which file and line DuckDB could not read, and why, never the value it quotes."""
-    found = _WHERE.search(str(exc))
-    if found is None:
-        return type(exc).__name__
-    what = found["what"].strip().rstrip(".")
-    return f"{Path(found['file']).name} line {found['line']}: {what}"

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
 
 from monitor.cli import main
@@ -229,6 +231,8 @@ def test_a_malformed_item_is_a_finding_and_a_line_that_is_not_json_one_clear_err
     code, _, err = run_cli(capsys, *common, str(folder))
     assert code == 2
     assert err.startswith("dualwrite-monitor: export ") and "a data file cannot be read" in err
+    assert re.search(r"\.json\.gz line \d+: not JSON$", err.strip()), err
+    assert "LOG#X" not in err  # named by its file and line, never shown
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -292,3 +296,58 @@ def test_a_line_that_is_no_item_is_an_invalid_data_finding_never_showing_its_con
     assert code == 1, err
     assert [(f["kind"], f["detail"]) for f in report["findings"]] == [("invalid_data", detail)]
     assert "secret" not in json.dumps(report) and "secret" not in err
+
+
+def test_a_key_twice_on_either_side_is_a_multiset_difference(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of an item in the export, or of a row in a SQL table with no unique key, neither
+    hides behind its twin nor multiplies the findings: copies are paired one to one."""
+    seed(settings, make_rows(50, step=STEP))
+    dsn = settings.postgres.dsn.get_secret_value()
+
+    async def duplicate_sql_rows() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("ALTER TABLE integration_logs DROP CONSTRAINT integration_logs_pkey")
+            await conn.execute(
+                "INSERT INTO integration_logs SELECT * FROM integration_logs WHERE log_id = 30"
+            )
+            await conn.execute(
+                "INSERT INTO integration_logs SELECT * FROM integration_logs WHERE log_id = 40"
+            )
+            await conn.execute(
+                "UPDATE integration_logs SET write_status = 'Pending' WHERE ctid ="
+                " (SELECT max(ctid) FROM integration_logs WHERE log_id = 40)"
+            )
+        finally:
+            await conn.close()
+
+    anyio.run(duplicate_sql_rows)
+
+    async def items() -> list[dict[str, Any]]:
+        async with dynamo_client(settings) as client:
+            return await scan_table(client, settings.dynamodb.table)
+
+    by_key = {int(i["LogId"]["N"]): i for i in anyio.run(items)}
+    twice = json.dumps({"Item": by_key[10]})
+    other = json.dumps({"Item": by_key[20] | {"WriteStatus": {"S": "Pending"}}})
+    folder = export_table(settings, tmp_path / "exports", twice, twice, other)
+    config = write_config(tmp_path / "c.toml", settings)
+    common = ("--config", str(config), "--format", "json")
+    code, report, err = run_cli(capsys, *common, "verify", "--from-export", str(folder))
+    assert code == 1, err
+    found = sorted(
+        (f["kind"], f["key"]["log_id"], f.get("sql_status"), f.get("dynamodb_status"))
+        for f in report["findings"]
+    )
+    assert found == [
+        ("missing_in_dynamodb", 30, "Committed", None),
+        ("missing_in_dynamodb", 40, "Pending", None),
+        ("missing_in_sql", 10, None, "Committed"),
+        ("missing_in_sql", 10, None, "Committed"),
+        ("missing_in_sql", 20, None, "Pending"),
+    ]
+    summary = report["summary"]
+    assert (summary["sql_count"], summary["dynamodb_count"]) == (52, 53)
+    assert summary["export"]["items"] == 53
