@@ -21,8 +21,11 @@ from pathlib import Path
 
 import duckdb
 
-#: The longest data line read: an item is at most 400 KB, its JSON (escapes, base64) longer.
-MAX_LINE_BYTES = 16 << 20
+#: The longest data line read: an item is at most 400 KB; as JSON at most ~2.4 MB (a string
+#: of control characters, each escaped as six). DuckDB sizes its read buffers from this (16x
+#: by default, per file read at once), hence the explicit, smaller buffer.
+MAX_LINE_BYTES = 4 << 20
+_BUFFER_BYTES = 2 * MAX_LINE_BYTES
 
 
 def _literal(text: str) -> str:
@@ -35,7 +38,8 @@ def export_lines(paths: Sequence[Path], *, filename: bool = False) -> str:
     return (
         f"read_csv({files}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01',"
         f" quote = '', escape = '', auto_detect = false, compression = 'gzip',"
-        f" max_line_size = {MAX_LINE_BYTES}, filename = {str(filename).lower()})"
+        f" max_line_size = {MAX_LINE_BYTES}, buffer_size = {_BUFFER_BYTES},"
+        f" filename = {str(filename).lower()})"
     )
 
 
