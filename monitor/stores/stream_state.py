@@ -60,6 +60,21 @@ class StreamState:
         async with translate_errors("saving the stream positions"):
             await self.pool.executemany(sql, rows)
 
+    async def previous_stream(self, stream: str) -> tuple[str, datetime | None] | None:
+        """The table's stream read before `stream` (a DynamoDB stream ARN: the same table's
+        ARN up to `/stream/`), and the newest change checkpointed there; None if none."""
+        table, marker, _ = stream.partition("/stream/")
+        if not marker:
+            return None
+        sql = (
+            f"SELECT stream, max(changed_at) FROM {self.schema}.stream_positions"
+            " WHERE left(stream, length($1)) = $1 AND stream <> $2"
+            " GROUP BY stream ORDER BY max(updated_at) DESC LIMIT 1"
+        )
+        async with translate_errors("reading the stream positions"):
+            row = await self.pool.fetchrow(sql, table + marker, stream)
+        return None if row is None else (str(row[0]), row[1])
+
     async def forget_stream(self, stream: str) -> None:
         sql = f"DELETE FROM {self.schema}.stream_positions WHERE stream = $1"
         async with translate_errors("clearing the stream positions"):

@@ -43,6 +43,11 @@ class IteratorExpired(StoreError):
     """A shard iterator was not used within its lifetime (15 minutes); ask for a new one."""
 
 
+class StreamEnded(StoreError):
+    """The stream was disabled and every change it holds is judged: the table's next stream
+    (if it is enabled again) has another ARN."""
+
+
 class StreamNotFound(StoreError):
     """The stream (or a shard of it) does not exist any more."""
 
@@ -210,6 +215,7 @@ __all__ = [
     "IteratorExpired",
     "RecordsPage",
     "Shard",
+    "StreamEnded",
     "StreamNotFound",
     "StreamShape",
     "StreamRecord",

@@ -30,10 +30,10 @@ class ChangeBuffer:
         self._waiting[change.identity] = change
 
     def take_due(self, horizon: datetime, limit: int) -> list[Change]:
-        """Up to `limit` changes made at or before `horizon`, oldest first, out of the buffer."""
+        """Up to `limit` changes surely made by `horizon`, oldest first, out of the buffer."""
         due: list[Change] = []
         for change in self._waiting.values():
-            if change.changed_at > horizon or len(due) >= limit:
+            if change.made_by > horizon or len(due) >= limit:
                 break
             due.append(change)
         for change in due:

@@ -34,6 +34,15 @@ class Change:
     image: Item | None = None
     #: The item before a removal, to name the record's key.
     old_image: Item | None = None
+    #: When the reader received it: the change was made before then.
+    read_at: datetime | None = None
+
+    @property
+    def made_by(self) -> datetime:
+        """A time the change was surely made by: its grace period counts from here. The
+        record's own time is rounded down (by AWS to the second, by DynamoDB Local to the
+        minute), so the change may be younger than it says; it is no younger than its reading."""
+        return self.changed_at if self.read_at is None else max(self.changed_at, self.read_at)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -54,7 +63,9 @@ class UnreadableRecord(ValueError):
     """A stream record without the table's string keys (another table's stream?)."""
 
 
-def change_from_record(mapping: TableMapping, shard: str, record: StreamRecord) -> Change:
+def change_from_record(
+    mapping: TableMapping, shard: str, record: StreamRecord, read_at: datetime | None = None
+) -> Change:
     pk = record.keys.get(mapping.partition_key)
     sk = record.keys.get(mapping.sort_key)
     if pk is None or sk is None or pk.text is None or sk.text is None:
@@ -73,4 +84,5 @@ def change_from_record(mapping: TableMapping, shard: str, record: StreamRecord) 
         position=Position(shard, record.sequence),
         image=None if removed else record.new_image,
         old_image=record.old_image if removed else None,
+        read_at=read_at,
     )

@@ -24,7 +24,15 @@ import anyio
 from monitor.config import StreamSettings
 from monitor.core.mapping import TableMapping
 from monitor.model import Window
-from monitor.stores.streams import DynamoStreams, IteratorExpired, Shard, StreamTrimmed
+from monitor.stores.streams import (
+    STORE,
+    DynamoStreams,
+    IteratorExpired,
+    Shard,
+    StreamEnded,
+    StreamShape,
+    StreamTrimmed,
+)
 from monitor.stream.buffer import ChangeBuffer
 from monitor.stream.changes import UnreadableRecord, change_from_record
 from monitor.stream.positions import readable_shards
@@ -47,6 +55,15 @@ GapHandler = Callable[[Window, str], Awaitable[None]]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _ended(shape: StreamShape, finished: set[str], reading: set[str]) -> bool:
+    """A disabled stream whose every shard (all closed by the disabling) is read to its end."""
+    return (
+        shape.status == "DISABLED"
+        and not reading
+        and all(s.shard_id in finished for s in shape.shards)
+    )
 
 
 @dataclass(slots=True)
@@ -110,9 +127,21 @@ class StreamReader:
                     self.reading.add(shard_id)
                     self.safe_until[shard_id] = NOT_YET
                     group.start_soon(self._read, by_id[shard_id], start)
+                if _ended(shape, self.finished, self.reading):
+                    await self._drained()
+                    raise StreamEnded(
+                        STORE,
+                        f"{self.arn} was disabled; every change it held is verified. The"
+                        " verifier follows the table's next stream once it is enabled again",
+                    )
                 self._changed = anyio.Event()
                 with anyio.move_on_after(DESCRIBE_INTERVAL):
                     await self._changed.wait()
+
+    async def _drained(self) -> None:
+        """Until the verifier has judged every change read (the last ones wait for grace)."""
+        while len(self.buffer):  # noqa: ASYNC110 - the verifier drains it
+            await anyio.sleep(self.settings.poll_interval.total_seconds())
 
     def _start(self, shard: Shard) -> ShardStart | None:
         positions = self.buffer.positions
@@ -183,10 +212,11 @@ class StreamReader:
                 iterator = await self._renew(shard_id, last, start)
                 issued = time.monotonic()
                 continue
+            received_at = self.clock()  # every change in the page was made before this
             newest: datetime | None = None
             for record in page.records:
                 try:
-                    change = change_from_record(self.mapping, shard_id, record)
+                    change = change_from_record(self.mapping, shard_id, record, received_at)
                 except UnreadableRecord as exc:
                     self.unreadable += 1
                     log.warning(

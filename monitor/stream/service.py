@@ -130,6 +130,7 @@ class StreamService:
             )
         arn = stream_arn(await context.dynamo.describe(), settings.dynamodb.table)
         saved = await state.positions(arn)
+        fresh = not saved and not await self._replaced(state, arn)
         positions = Positions(
             {p.shard: (p.sequence, p.changed_at) for p in saved if not p.finished}
         )
@@ -144,7 +145,7 @@ class StreamService:
                 settings.stream,
                 buffer,
                 finished={p.shard for p in saved if p.finished},
-                fresh=not saved,
+                fresh=fresh,
                 on_gap=self._gap,
                 clock=self.clock,
             )
@@ -180,6 +181,30 @@ class StreamService:
                         await self.save(state, arn, reader, positions)
                     except StoreError as exc:
                         log.warning("stream.checkpoint_failed", extra={"error": str(exc)})
+
+    async def _replaced(self, state: StreamState, arn: str) -> bool:
+        """Whether `arn` replaces a stream read before (the stream was disabled, then enabled
+        again): then it is read from its start, and the changes made while the table had no
+        stream, lost to any stream, are a gap for the interval checks."""
+        previous = await state.previous_stream(arn)
+        if previous is None:
+            return False
+        old, last_change = previous
+        now = self.clock()
+        start = min(last_change or now, now)
+        log.error(
+            "stream.replaced",
+            extra={
+                "stream": arn,
+                "previous": old,
+                "gap_start": iso(start),
+                "gap_end": iso(now),
+                "hint": "the table's stream was disabled and enabled again; changes made"
+                " between are in no stream: interval checks cover the gap",
+            },
+        )
+        await self._gap(Window(start, now), old)
+        return True
 
     async def _gap(self, window: Window, shard: str) -> None:
         self.gaps.append({"shard": shard, "start": iso(window.start), "end": iso(window.end)})

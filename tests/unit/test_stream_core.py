@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,3 +200,14 @@ def test_a_decoded_record_carries_neutral_values_and_a_utc_time() -> None:
     assert decoded.created_at == T0 and decoded.old_image is None
     assert decoded.new_image == decode_item(record["dynamodb"]["NewImage"])  # type: ignore[index]
     assert change_from_record(MAPPING, "s1", decoded).key(MAPPING) == 7
+
+
+def test_grace_counts_from_the_reading_when_the_record_time_is_rounded_down() -> None:
+    # DynamoDB Local rounds a record's time down to the minute: read at T0 + 59 s, a change
+    # stamped T0 may be 0 s old; with a grace of 5 s it is due at T0 + 64 s, not T0 + 5 s.
+    stamped = replace(change(0, 1), read_at=T0 + timedelta(seconds=59))
+    buffer = ChangeBuffer(Positions())
+    buffer.add(stamped)
+    assert buffer.take_due(T0 + timedelta(seconds=58), 10) == []
+    assert buffer.take_due(T0 + timedelta(seconds=59), 10) == [stamped]
+    assert change(3, 1).made_by == T0 + timedelta(seconds=3)  # not read yet: its own time
