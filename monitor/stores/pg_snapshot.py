@@ -6,7 +6,10 @@ TRANSACTION SNAPSHOT`) and COPYs one key range to its own file, so the files tog
 table at one instant however long the copy takes. Each row is `key, status, pk, sk` and, when
 fields are compared, one value per field computed in SQL: the md5 of its canonical text
 (`column::text`), or its time in epoch microseconds. The partition and sort keys are rendered
-in SQL from the key templates, so the comparison engines (DuckDB, Spark) need no template logic.
+in SQL from the key templates, so the Spark job needs no template logic; for DuckDB, which
+renders them itself (`render_keys=False`), each row is `key, status`, the templates' other
+columns (the timestamp in epoch microseconds, any other as `column::text`), then the fields:
+`to_char` and the longer rows cost PostgreSQL and the COPY client about half of the COPY.
 
 Identifiers are validated and quoted; every value (bounds, template literals, time formats) is
 a bound parameter.
@@ -58,6 +61,21 @@ class Snapshot:
     key_kind: KeyKind
     #: The CSV columns, in order.
     columns: tuple[str, ...]
+    #: With `render_keys=False`: (CSV column, template column) of each raw template column.
+    raw_keys: tuple[tuple[str, str], ...] = ()
+
+
+def raw_key_columns(mapping: TableMapping) -> list[str]:
+    """The template columns a snapshot without rendered keys exports (the key is already in)."""
+    columns = [*mapping.partition_template.columns, *mapping.sort_template.columns]
+    return [c for c in dict.fromkeys(columns) if c != mapping.key_column]
+
+
+def raw_key_sql(mapping: TableMapping, column: str) -> str:
+    """The timestamp column in epoch microseconds (exact from PostgreSQL 14), others as text."""
+    if column == mapping.timestamp_column:
+        return f"(extract(epoch FROM {quote_ident(column)}) * 1000000)::bigint"
+    return f"{quote_ident(column)}::text"
 
 
 def to_char_format(fmt: str) -> str:
@@ -105,18 +123,22 @@ def snapshot_query(
     start: datetime | None,
     end: datetime,
     key_range: tuple[int, int] | None,
+    *,
+    render_keys: bool = True,
 ) -> tuple[str, list[Any]]:
     params = _Params()
     table = quote_ident(mapping.sql_table)
     key, ts = quote_ident(mapping.key_column), quote_ident(mapping.timestamp_column)
     status = quote_ident(mapping.status_column)
-    select = [
-        key,
-        status,
-        template_sql(mapping.partition_template, params),
-        template_sql(mapping.sort_template, params),
-        *(field_sql(f) for f in fields),
-    ]
+    keys = (
+        [
+            template_sql(mapping.partition_template, params),
+            template_sql(mapping.sort_template, params),
+        ]
+        if render_keys
+        else [raw_key_sql(mapping, c) for c in raw_key_columns(mapping)]
+    )
+    select = [key, status, *keys, *(field_sql(f) for f in fields)]
     where = [f"{ts} < {params.bind(end)}"]
     if start is not None:
         where.append(f"{ts} >= {params.bind(start)}")
@@ -196,6 +218,7 @@ async def export_snapshot(
     streams: int = 2,
     copy_timeout: timedelta = timedelta(hours=6),
     progress: Callable[[int, int], None] | None = None,
+    render_keys: bool = True,
 ) -> Snapshot:
     """COPY the rows of `[start, end)` to `out_dir/sql-NNN.csv`, `streams` files at once."""
     await anyio.Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -223,7 +246,9 @@ async def export_snapshot(
 
         async def copy(index: int, key_range: tuple[int, int] | None) -> None:
             nonlocal done
-            sql, args = snapshot_query(mapping, fields, start, end, key_range)
+            sql, args = snapshot_query(
+                mapping, fields, start, end, key_range, render_keys=render_keys
+            )
             async with _connection(settings) as conn, translate_errors("copying the snapshot"):
                 await _begin(conn, copy_timeout)
                 await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot_id)}")
@@ -238,5 +263,8 @@ async def export_snapshot(
                 group.start_soon(copy, index, key_range)
         async with translate_errors("closing the snapshot"):
             await lead.execute("COMMIT")
-    columns = ("key", "status", "pk", "sk", *(f"f_{i}" for i in range(len(fields))))
-    return Snapshot(files, snapshot_id, kind, columns)
+    values = tuple(f"f_{i}" for i in range(len(fields)))
+    if render_keys:
+        return Snapshot(files, snapshot_id, kind, ("key", "status", "pk", "sk", *values))
+    raw = tuple((f"t_{i}", c) for i, c in enumerate(raw_key_columns(mapping)))
+    return Snapshot(files, snapshot_id, kind, ("key", "status", *(c for c, _ in raw), *values), raw)

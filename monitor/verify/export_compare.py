@@ -16,14 +16,14 @@ use, so a reason or a key reads the same on both paths.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from monitor.core.mapping import KeyKind, TableMapping
+from monitor.core.mapping import KeyKind, KeyTemplate, TableMapping
 from monitor.model import Finding
 from monitor.verify.export_findings import (
     Comparison,
@@ -87,6 +87,23 @@ class _Paths:
 
     def sql(self) -> str:
         return "[" + ", ".join(literal(p) for p in self.paths) + "]"
+
+
+def render_template_sql(template: KeyTemplate, key_column: str, raw: Mapping[str, str]) -> str:
+    """A key template rendered in DuckDB from a snapshot's raw columns; NULL if one is NULL."""
+    pieces: list[str] = []
+    for part in template.parts:
+        if isinstance(part, str):
+            pieces.append(literal(part))
+        elif part.column == key_column:
+            pieces.append("key::VARCHAR")
+        elif part.time_format is not None:
+            pieces.append(
+                f"strftime(make_timestamp({quote(raw[part.column])}), {literal(part.time_format)})"
+            )
+        else:
+            pieces.append(quote(raw[part.column]))
+    return "(" + " || ".join(pieces) + ")"
 
 
 def _field_expr(f: ComparedField, paths: _Paths) -> str:
@@ -178,14 +195,35 @@ class ExportComparer:
             """
         )
 
-    def load_snapshot(self, paths: Sequence[Path], columns: Sequence[tuple[str, str]]) -> None:
-        """The snapshot's CSV files; `columns` are (name, DuckDB type), "" for the key columns'."""
+    def load_snapshot(
+        self,
+        paths: Sequence[Path],
+        columns: Sequence[tuple[str, str]],
+        raw_keys: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """The snapshot's CSV files; `columns` are (name, DuckDB type), "" for the key columns'.
+
+        With `raw_keys` ((CSV column, template column), as `Snapshot.raw_keys`) the partition
+        and sort keys are rendered here from the templates, as `to_char` renders them in
+        PostgreSQL (`strftime` of the time in epoch microseconds: the same directives).
+        """
+        m = self.mapping
+        raw = dict((column, name) for name, column in raw_keys)
         types = {"key": self._key_type, "status": "VARCHAR", "pk": "VARCHAR", "sk": "VARCHAR"}
+        types |= {
+            name: "BIGINT" if c == m.timestamp_column else "VARCHAR" for c, name in raw.items()
+        }
         spec = ", ".join(f"{literal(c)}: {literal(t or types[c])}" for c, t in columns)
         files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+        select = "*"
+        if raw_keys:
+            rest = "".join(f", {quote(c)}" for c, _ in columns if c.startswith("f_"))
+            pk = render_template_sql(m.partition_template, m.key_column, raw)
+            sk = render_template_sql(m.sort_template, m.key_column, raw)
+            select = f"key, status, {pk} AS pk, {sk} AS sk{rest}"
         self.con.execute(
             f"""
-            CREATE TABLE sql_raw AS SELECT * FROM read_csv({files}, header = false,
+            CREATE TABLE sql_raw AS SELECT {select} FROM read_csv({files}, header = false,
                 columns = {{{spec}}}, allow_quoted_nulls = false, auto_detect = false)
             """
         )
