@@ -30,6 +30,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window as Rows
 
 from monitor.config import Settings, load_settings
 from monitor.core.mapping import KeyKind, TableMapping
@@ -270,10 +271,14 @@ def compare(
         s = sql.filter(F.col("pk").isNotNull() & F.col("sk").isNotNull())
         out.keyless = sql.count() - s.count()
 
-        sa = s.select(*(F.col(c).alias(f"s_{c}") for c in s.columns))
-        da = d.select(*(F.col(c).alias(f"d_{c}") for c in d.columns))
+        sa = _copies(s, names).select(*(F.col(c).alias(f"s_{c}") for c in [*s.columns, "copy"]))
+        da = _copies(d, names).select(*(F.col(c).alias(f"d_{c}") for c in [*d.columns, "copy"]))
         joined = sa.join(
-            da, (F.col("s_key") == F.col("d_key")) & (F.col("s_pk") == F.col("d_pk")), "full_outer"
+            da,
+            (F.col("s_key") == F.col("d_key"))
+            & (F.col("s_pk") == F.col("d_pk"))
+            & (F.col("s_copy") == F.col("d_copy")),
+            "full_outer",
         )
         differs = (
             F.col("s_key").isNull()
@@ -316,6 +321,14 @@ def compare(
     finally:
         dyn.unpersist()
     return out
+
+
+def _copies(frame: DataFrame, names: Sequence[str]) -> DataFrame:
+    """Each row numbered among the rows of its key (`copy`), so that the join pairs a key's
+    copies one to one: a multiset difference, as the DuckDB path's."""
+    order = [F.col(c).asc_nulls_last() for c in ("status", "sk", *names)]
+    copy = F.row_number().over(Rows.partitionBy("pk", "key").orderBy(*order))
+    return frame.withColumn("copy", copy)
 
 
 def _as_key(key: Any, mapping: TableMapping) -> Any:

@@ -15,7 +15,14 @@ import pytest
 
 from monitor.config import Settings
 from tests.integration.scenario import make_rows, seed, write_config
-from tests.integration.test_verify_export import FIGURES, STEP, export_table, planted, run_cli
+from tests.integration.test_verify_export import (
+    FIGURES,
+    STEP,
+    duplicated,
+    export_table,
+    planted,
+    run_cli,
+)
 
 pytest.importorskip("pyspark")
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
@@ -94,6 +101,33 @@ def test_spark_submit_names_what_the_duckdb_path_names(
         "invalid_data",
         "field_mismatch",
     }
+
+
+def test_spark_pairs_duplicated_keys_one_to_one_as_the_duckdb_path(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = duplicated(settings, tmp_path / "exports")
+    config = write_config(tmp_path / "c.toml", settings)
+    common = ("--config", str(config), "--format", "json", "verify", "--from-export", str(folder))
+    code, duck, err = run_cli(capsys, *common)
+    assert code == 1, err
+    code, _, err = run_cli(capsys, *common, "--snapshot-to", str(tmp_path / "snap"))
+    assert code == 0, err
+    done = spark_submit(
+        "--config",
+        str(config),
+        "--export",
+        str(folder),
+        "--snapshot",
+        str(tmp_path / "snap"),
+        "--format",
+        "json",
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    spark: dict[str, Any] = json.loads(done.stdout)
+    assert spark["findings"] == duck["findings"]
+    assert len(spark["findings"]) == 5
+    assert {k: spark["summary"][k] for k in FIGURES} == {k: duck["summary"][k] for k in FIGURES}
 
 
 @pytest.fixture(scope="module")

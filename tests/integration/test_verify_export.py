@@ -298,11 +298,9 @@ def test_a_line_that_is_no_item_is_an_invalid_data_finding_never_showing_its_con
     assert "secret" not in json.dumps(report) and "secret" not in err
 
 
-def test_a_key_twice_on_either_side_is_a_multiset_difference(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A copy of an item in the export, or of a row in a SQL table with no unique key, neither
-    hides behind its twin nor multiplies the findings: copies are paired one to one."""
+def duplicated(settings: Settings, root: Path) -> Path:
+    """50 records; in SQL (its unique key dropped) key 30 twice and key 40 twice, one copy
+    Pending; in the export key 10 three times and key 20 twice, one copy Pending."""
     seed(settings, make_rows(50, step=STEP))
     dsn = settings.postgres.dsn.get_secret_value()
 
@@ -332,7 +330,15 @@ def test_a_key_twice_on_either_side_is_a_multiset_difference(
     by_key = {int(i["LogId"]["N"]): i for i in anyio.run(items)}
     twice = json.dumps({"Item": by_key[10]})
     other = json.dumps({"Item": by_key[20] | {"WriteStatus": {"S": "Pending"}}})
-    folder = export_table(settings, tmp_path / "exports", twice, twice, other)
+    return export_table(settings, root, twice, twice, other)
+
+
+def test_a_key_twice_on_either_side_is_a_multiset_difference(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of an item in the export, or of a row in a SQL table with no unique key, neither
+    hides behind its twin nor multiplies the findings: copies are paired one to one."""
+    folder = duplicated(settings, tmp_path / "exports")
     config = write_config(tmp_path / "c.toml", settings)
     common = ("--config", str(config), "--format", "json")
     code, report, err = run_cli(capsys, *common, "verify", "--from-export", str(folder))
