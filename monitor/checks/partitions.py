@@ -93,8 +93,8 @@ async def discover_partitions(
     """Remembered partition values, with the discovery pass advanced when one is due.
 
     `stop` ends this run's share early (after at least one page per segment, so every run
-    makes progress): `counts` sets it when its slices are done, so discovery never makes a
-    check take longer than its own reads. `remembered`: what the caller already read with
+    makes progress): `counts` sets it when its slices are done, so discovery adds at most a
+    page per segment to a check's own reads. `remembered`: what the caller already read with
     `remembered_partitions`, so the cache is not read twice in one run.
     """
     if not mapping.partition_columns:
@@ -142,7 +142,12 @@ async def _advance(
     save: Callable[[DiscoveryCursor], Awaitable[None]] | None = None,
     stop: anyio.Event | None = None,
 ) -> tuple[set[str], list[DiscoveryCursor], float]:
-    """Scan the unfinished segments concurrently, at most about `limit` read units in all.
+    """Scan the unfinished segments, at most about `limit` read units in all.
+
+    Without `stop` the segments are scanned concurrently. With it (a check's slices run beside
+    this), one page is in flight at a time, the segments taking turns: the check's own reads
+    come first, so discovery adds about one request in `max_concurrency + 1` to the run, on a
+    table of any size. Once `stop` is set, a segment stops after its first page of the run.
 
     Returns the partition keys seen, the cursors where they stopped, and the units spent.
     """
@@ -150,15 +155,19 @@ async def _advance(
     spent_by_segment = [0.0] * len(cursors)
     share = limit / max(1, sum(not c.done for c in cursors))
     advanced = list(cursors)
+    turns = anyio.CapacityLimiter(1 if stop is not None else max(1, len(cursors)))
 
     async def advance(index: int) -> None:
         cursor = advanced[index]
         # This segment's own reads: slices running beside it charge the shared budget too.
         spent = 0.0
-        while not cursor.done:
-            page = await dynamo.scan_partition_keys_page(
-                cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
-            )
+        while not cursor.done and spent < share:
+            async with turns:
+                if spent and stop is not None and stop.is_set():
+                    return
+                page = await dynamo.scan_partition_keys_page(
+                    cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
+                )
             found.update(page.partition_keys)
             spent += page.read_units or 1.0
             spent_by_segment[index] = spent
@@ -166,8 +175,6 @@ async def _advance(
             advanced[index] = cursor
             if save is not None:
                 await save(cursor)
-            if spent >= share or (stop is not None and stop.is_set()):
-                break
 
     async with anyio.create_task_group() as group:
         for index, cursor in enumerate(cursors):
@@ -193,6 +200,10 @@ async def _incremental(
         return Discovery(frozenset(remembered), last_run, None, tuple(warnings))
     if not cursors or cursors[0].total_segments != SEGMENTS:
         cursors = [DiscoveryCursor(s, SEGMENTS, None, False, now) for s in range(SEGMENTS)]
+        # Every segment of the new pass is kept from the start: a run may page only some of
+        # them, and the pass is finished when all the kept cursors are.
+        for cursor in cursors:
+            await state.save_cursor(cursor)
     found, _, spent = await _advance(
         dynamo, cursors, dynamo.settings.discovery_read_units_per_run, state.save_cursor, stop
     )
