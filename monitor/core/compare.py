@@ -478,6 +478,18 @@ def _paths_detail(paths: list[str]) -> str:
 
 
 def _compare_json(spec: FieldSpec, sql_value: object, dynamodb_value: object) -> FieldResult:
+    # The same text is the same document: read once, only to tell valid JSON from not (the
+    # usual case for a dual write; reading and walking both documents cost ~2 ms a record).
+    same_text = type(sql_value) is str and sql_value == dynamodb_value
+    if same_text and not isinstance(_loads(sql_value), _Invalid):  # type: ignore[arg-type]
+        return _EQUAL
+    return _compare_json_documents(spec, sql_value, dynamodb_value)
+
+
+def _compare_json_documents(
+    spec: FieldSpec, sql_value: object, dynamodb_value: object
+) -> FieldResult:
+    """Both sides read and walked: the general path of `_compare_json`."""
     a, b = _read_json(sql_value), _read_json(dynamodb_value)
     if isinstance(a, _Invalid) or isinstance(b, _Invalid):
         return _invalid_result(a, b, sql_value, dynamodb_value)

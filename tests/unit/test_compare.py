@@ -649,3 +649,10 @@ def test_json_compare_agrees_with_json_diff_paths(a: Any, b: Any) -> None:
     result = compare_field(JSON, json.dumps(a), json.dumps(b))
     assert (result.status == "equal") == (paths == [])
     assert sorted(json_diff_paths(b, a)) == sorted(paths)
+
+
+@given(st.one_of(json_values.map(json.dumps), st.text(max_size=20)))
+def test_identical_json_text_takes_the_short_path_with_the_same_verdict(text: str) -> None:
+    # The same text on both sides is read once; the verdict is the one of both documents
+    # read and walked.
+    assert compare_field(JSON, text, text) == compare._compare_json_documents(JSON, text, text)
