@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -216,6 +217,8 @@ async def one_rate(
         "write_latency_p99": percentile(from_write, 0.99) if from_write else None,
         "recall": len(expected & found) / max(len(expected), 1),
         "false": len(found - expected),
+        "false_kinds": dict(Counter(kind for kind, _ in found - expected)),
+        "write_ms": summary.get("latency_ms", {}),
         "wall": wall,
         **capacity,
     }
@@ -337,7 +340,8 @@ def show(row: dict[str, Any], grace: float) -> None:
         f"  detection latency from the record's stream time p50 {f(row['latency_p50'])}s"
         f" p99 {f(row['latency_p99'])}s, from the write p50 {f(row['write_latency_p50'])}s"
         f" p99 {f(row['write_latency_p99'])}s (grace {grace:.0f}s); recall {f(row['recall'] * 100, 1)} %, false findings"
-        f" {row['false']}\n"
+        f" {row['false']} {row['false_kinds'] or ''}; the generator's writes took p50"
+        f" {row['write_ms'].get('p50', '-')} ms, p99 {row['write_ms'].get('p99', '-')} ms\n"
         f"  backlog: {row['backlog_records']} stream records ({row['backlog_verified']} records"
         f" after coalescing) verified again at {f(row['backlog_per_s'], 0)} stream records/s,"
         f" CPU {f(row['backlog_cpu_per_1000'] * 1000, 1)} ms per 1,000"

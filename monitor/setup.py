@@ -202,6 +202,17 @@ async def setup_slot(pg: PostgresStore, settings: Settings, result: SetupResult)
     result.created += made
     if not made:
         result.existing.append(f"logical replication slot {config.slot}")
+    if config.replica_identity_full:
+        table = pg.mapping.sql_table
+        try:
+            changed = await slot.replica_identity_full(table)
+        except StoreError as exc:
+            result.advice.append(
+                f"[stream] replica_identity_full: could not set it ({exc.reason}); as the"
+                f" table's owner: ALTER TABLE {table} REPLICA IDENTITY FULL;"
+            )
+            return
+        (result.created if changed else result.existing).append(f"replica identity full on {table}")
 
 
 async def setup_dynamodb(

@@ -148,6 +148,11 @@ class StreamSettings(Section):
     #: The logical replication slot and publication `setup` creates for that.
     slot: Identifier = "dualwrite_monitor"
     publication: Identifier = "dualwrite_monitor"
+    #: `setup` sets REPLICA IDENTITY FULL on the watched table, so a deleted row reaches the
+    #: slot whole and its item can be found (and judged: an item left behind is
+    #: missing_in_sql). Off by default: it makes PostgreSQL log every updated or deleted row
+    #: whole (more WAL), and it needs the table's owner.
+    replica_identity_full: bool = False
     #: Retained WAL of the slot above this many megabytes logs a warning (an unconsumed slot
     #: fills the disk).
     max_retained_wal_mb: int = Field(default=1024, ge=1)

@@ -62,6 +62,19 @@ class LogicalSlot:
                 created.append(f"logical replication slot {self.slot}")
         return created
 
+    async def replica_identity_full(self, table: str) -> bool:
+        """REPLICA IDENTITY FULL on `table` (a deleted row is then sent whole); whether it was
+        changed (False: it already was)."""
+        sql = "SELECT relreplident = 'f' FROM pg_class WHERE oid = $1::regclass"
+        async with (
+            translate_errors("setting the table's replica identity"),
+            self.pool.acquire() as conn,
+        ):
+            if await conn.fetchval(sql, quote_ident(table)):
+                return False
+            await execute_one(conn, f"ALTER TABLE {quote_ident(table)} REPLICA IDENTITY FULL")
+        return True
+
     async def drop(self) -> None:
         async with translate_errors("dropping the slot"):
             await self.pool.execute(

@@ -226,6 +226,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE INDEX stream_sql_changes_by_age ON {schema}.stream_sql_changes (changed_at)
         """,
     ),
+    # A deleted row, whole (REPLICA IDENTITY FULL), as column -> text: where its item is.
+    (
+        """
+        ALTER TABLE {schema}.stream_sql_changes ADD COLUMN deleted_row jsonb
+        """,
+    ),
 )
 
 #: Any constant unique to this schema's migrations; keeps concurrent starts from racing.

@@ -9,14 +9,26 @@ record verified clean again is forgotten, so a later break is reported anew.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from monitor.model import KeyValue
 from monitor.stores.postgres import quote_ident, translate_errors
+
+
+@dataclass(frozen=True, slots=True)
+class SqlChange:
+    """A SQL change read from the slot, waiting for its grace (`stream_sql_changes`)."""
+
+    key: KeyValue
+    changed_at: datetime
+    lsn: str
+    #: A deleted row, whole (REPLICA IDENTITY FULL), as column -> text; None otherwise.
+    deleted_row: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,34 +121,57 @@ class StreamState:
 
     # --- SQL changes (from the logical slot) waiting for their grace ----------------------
 
-    async def queue_sql_changes(self, changes: Sequence[tuple[KeyValue, datetime, str]]) -> None:
-        """(key, commit time, lsn) of SQL changes; a record keeps its newest change only."""
+    async def queue_sql_changes(self, changes: Sequence[SqlChange]) -> None:
+        """SQL changes to judge once their grace is over; a record keeps its newest only."""
         if not changes:
             return
         sql = (
-            f"INSERT INTO {self.schema}.stream_sql_changes AS c (record_key, changed_at, lsn)"
-            " SELECT * FROM unnest($1::jsonb[], $2::timestamptz[], $3::text[]::pg_lsn[])"
+            f"INSERT INTO {self.schema}.stream_sql_changes AS c"
+            " (record_key, changed_at, lsn, deleted_row) SELECT * FROM"
+            " unnest($1::jsonb[], $2::timestamptz[], $3::text[]::pg_lsn[], $4::jsonb[])"
             " ON CONFLICT (record_key) DO UPDATE SET changed_at = excluded.changed_at,"
-            " lsn = excluded.lsn WHERE excluded.lsn > c.lsn"
+            " lsn = excluded.lsn, deleted_row = excluded.deleted_row WHERE excluded.lsn > c.lsn"
         )
-        newest: dict[str, tuple[datetime, str]] = {}
-        for key, at, lsn in changes:  # one row per key in a statement (ON CONFLICT needs it)
-            newest[key_json(key)] = (at, lsn)
+        newest: dict[str, SqlChange] = {}
+        for change in changes:  # one row per key in a statement (ON CONFLICT needs it)
+            newest[key_json(change.key)] = change
+        rows = list(newest.values())
         async with translate_errors("queueing SQL changes"):
             await self.pool.execute(
-                sql, list(newest), [v[0] for v in newest.values()], [v[1] for v in newest.values()]
+                sql,
+                list(newest),
+                [c.changed_at for c in rows],
+                [c.lsn for c in rows],
+                [None if c.deleted_row is None else json.dumps(c.deleted_row) for c in rows],
             )
 
-    async def due_sql_changes(
-        self, horizon: datetime, limit: int
-    ) -> list[tuple[KeyValue, datetime, str]]:
+    async def due_sql_changes(self, horizon: datetime, limit: int) -> list[SqlChange]:
         sql = (
-            f"SELECT record_key::text, changed_at, lsn::text FROM {self.schema}.stream_sql_changes"
+            "SELECT record_key::text, changed_at, lsn::text, deleted_row::text"
+            f" FROM {self.schema}.stream_sql_changes"
             " WHERE changed_at <= $1 ORDER BY changed_at LIMIT $2"
         )
         async with translate_errors("reading due SQL changes"):
             rows = await self.pool.fetch(sql, horizon, limit)
-        return [(json.loads(r[0]), r[1], str(r[2])) for r in rows]
+        return [
+            SqlChange(json.loads(r[0]), r[1], str(r[2]), None if r[3] is None else json.loads(r[3]))
+            for r in rows
+        ]
+
+    async def typed_rows(
+        self, table: str, rows: Sequence[Mapping[str, str | None]]
+    ) -> list[dict[str, Any]]:
+        """Rows given as column -> text (as the slot sends them) typed by PostgreSQL itself,
+        as `table`'s row type (json_populate_record): what the item's key templates need."""
+        if not rows:
+            return []
+        sql = (
+            f"SELECT r.* FROM unnest($1::json[]) AS j(v),"
+            f" json_populate_record(NULL::{quote_ident(table)}, j.v) AS r"
+        )
+        async with translate_errors("reading deleted rows"):
+            found = await self.pool.fetch(sql, [json.dumps(dict(r)) for r in rows])
+        return [dict(r) for r in found]
 
     async def sql_changes_done(self, done: Sequence[tuple[KeyValue, str]]) -> None:
         """Forget judged changes, unless a newer change of the record has arrived since."""
@@ -162,4 +197,4 @@ def _canonical(text: str) -> str:
     return key_json(json.loads(text)) if text.startswith('"') else text
 
 
-__all__ = ["SavedPosition", "StreamState", "key_json"]
+__all__ = ["SavedPosition", "SqlChange", "StreamState", "key_json"]

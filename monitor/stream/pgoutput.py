@@ -44,6 +44,9 @@ class RowChange:
     committed_at: datetime
     #: The LSN of the message's row (for the slot's position).
     lsn: str
+    #: A delete that carries the whole old row (the table has REPLICA IDENTITY FULL), not only
+    #: its key.
+    whole: bool = False
 
 
 class _Reader:
@@ -149,7 +152,8 @@ class Decoder:
         operation = {"I": "insert", "U": "update", "D": "delete"}[kind]
         if self.committed_at is None:
             raise DecodeError("a row change outside a transaction")
-        return RowChange(relation, operation, values, self.committed_at, lsn)
+        whole = kind == "D" and marker == "O"
+        return RowChange(relation, operation, values, self.committed_at, lsn, whole)
 
 
 def decode_all(messages: Iterable[tuple[str, bytes]], decoder: Decoder) -> list[RowChange]:

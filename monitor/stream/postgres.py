@@ -5,16 +5,19 @@ no DynamoDB stream record at all: only this direction can see it. Changes are re
 (`pgoutput`), their keys written to `stream_sql_changes` (the newest change per record), and only
 then is the slot moved on: a crash re-reads, never loses. Once a change is older than `grace`,
 its row is read again (one `= ANY` per batch) and its item by BatchGetItem, within the read
-budget, and the two are judged like a stream record. A deleted SQL row is left to the DynamoDB
-direction (its item's stream record names it). The slot's retained WAL is watched: above
+budget, and the two are judged like a stream record. A deleted SQL row reaches the slot whole
+only with REPLICA IDENTITY FULL (`[stream] replica_identity_full`): then its item is read where
+the row's last content puts it, and an item left behind is a finding; otherwise the slot sends
+only its key, and the deletion is left to the DynamoDB direction and the interval checks. The slot's retained WAL is watched: above
 `max_retained_wal_mb` a warning, always a metric.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import anyio
 
@@ -25,7 +28,7 @@ from monitor.model import Finding, FindingKind, KeyValue
 from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.logical import LogicalSlot
 from monitor.stores.postgres import PostgresStore
-from monitor.stores.stream_state import StreamState
+from monitor.stores.stream_state import SqlChange, StreamState
 from monitor.stream.dynamo import NOT_YET, Clock, utc_now
 from monitor.stream.findings import FindingReporter, StreamFinding
 from monitor.stream.judge import judge_item
@@ -51,6 +54,11 @@ def key_of(mapping: TableMapping, change: RowChange) -> KeyValue | None:
         return int(text)
     except ValueError:
         return None if mapping.key_kind is KeyKind.NUMBER else text
+
+
+def key_of_row(mapping: TableMapping, row: Mapping[str, Any]) -> object:
+    """A typed row's record key, as `rows_by_key` names it."""
+    return row.get(mapping.key_column)
 
 
 def is_watched(mapping: TableMapping, change: RowChange) -> bool:
@@ -128,15 +136,18 @@ class SqlChangeVerifier:
             # Moving on would lose changes: stop here, loudly; the daemon retries.
             log.error("stream.slot_undecodable", extra={"reason": str(exc)})
             raise
-        queued: list[tuple[KeyValue, datetime, str]] = []
+        queued: list[SqlChange] = []
         for change in changes:
-            if change.operation == "delete" or not is_watched(self.mapping, change):
+            if not is_watched(self.mapping, change):
                 continue
+            if change.operation == "delete" and not change.whole:
+                continue  # only its key: where its item is cannot be told (docs/stream.md)
             key = key_of(self.mapping, change)
             if key is None:
                 log.warning("stream.sql_change_without_key", extra={"lsn": change.lsn})
                 continue
-            queued.append((key, change.committed_at, change.lsn))
+            deleted = change.values if change.operation == "delete" else None
+            queued.append(SqlChange(key, change.committed_at, change.lsn, deleted))
         await self.state.queue_sql_changes(queued)
         self.changes_read += len(queued)
         if changes:
@@ -159,9 +170,15 @@ class SqlChangeVerifier:
             if len(due) < self.config.batch_size:
                 await anyio.sleep(tick)
 
-    async def _judge(self, due: Sequence[tuple[KeyValue, datetime, str]], now: datetime) -> None:
-        rows = await rows_by_key(self.sql, [key for key, _, _ in due], self.columns)
-        present = [rows[str(key)] for key, _, _ in due if str(key) in rows]
+    async def _judge(self, due: Sequence[SqlChange], now: datetime) -> None:
+        rows = await rows_by_key(self.sql, [c.key for c in due], self.columns)
+        present = [rows[str(c.key)] for c in due if str(c.key) in rows]
+        # A row deleted (and not written again) is judged by its last content: its item must
+        # be gone too, or abandoned.
+        gone = await self.state.typed_rows(
+            self.mapping.sql_table,
+            [c.deleted_row for c in due if c.deleted_row is not None and str(c.key) not in rows],
+        )
         projection = (
             self.mapping.key_attribute,
             self.mapping.status_attribute,
@@ -169,11 +186,15 @@ class SqlChangeVerifier:
         )
         paired = {
             str(s.key): s
-            for s in await with_counterparts(self.dynamo, self.mapping, present, projection)
+            for s in await with_counterparts(
+                self.dynamo, self.mapping, [*present, *gone], projection
+            )
         }
+        deleted = {str(key_of_row(self.mapping, row)) for row in gone}
         found: list[StreamFinding] = []
         clean: list[KeyValue] = []
-        for key, changed_at, _ in due:
+        for change in due:
+            key, changed_at = change.key, change.changed_at
             sampled = paired.get(str(key))
             if sampled is None:
                 continue  # the row is gone since: its item's own stream record judges it
@@ -187,8 +208,9 @@ class SqlChangeVerifier:
                 )
                 found.append(StreamFinding(finding, changed_at, now, "postgres"))
                 continue
+            row = None if str(key) in deleted else sampled.row
             findings = judge_item(
-                self.mapping, self.specs, key, record.pk, record.sk, sampled.item, sampled.row
+                self.mapping, self.specs, key, record.pk, record.sk, sampled.item, row
             )
             if not findings:
                 clean.append(key)
@@ -197,7 +219,7 @@ class SqlChangeVerifier:
         # leader judge these changes again.
         with anyio.CancelScope(shield=True):
             await self.reporter.report(found, clean)
-            await self.state.sql_changes_done([(key, lsn) for key, _, lsn in due])
+            await self.state.sql_changes_done([(c.key, c.lsn) for c in due])
         bad = len({f.finding.key for f in found})
         self.verified += len(due)
         self.findings += bad

@@ -114,3 +114,44 @@ async def test_a_restart_re_reads_nothing_the_slot_already_handed_over(
         assert found(second) == {("missing_in_dynamodb", 90)}
         # Two writes (insert, commit) each, one insert: the first run's change not read again.
         assert side.changes_read == 2 * 2 + 1
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["replica_identity_full", "default"])
+async def test_a_deleted_row_whose_item_stays_is_found_only_with_the_whole_row(
+    database: str, dynamo_endpoint: str, whole: bool
+) -> None:
+    slot = "s_" + database.rsplit("/", 1)[-1].lower()
+    stream = {**STREAM, "postgres": True, "slot": slot, "replica_identity_full": whole}
+    settings = make_settings(database, dynamo_endpoint, stream=stream)
+    try:
+        async with open_rig(settings) as rig, open_context(settings) as context:
+            identity = await context.sql.pool.fetchval(
+                "SELECT relreplident::text FROM pg_class WHERE oid = 'integration_logs'::regclass"
+            )
+            assert identity == ("f" if whole else "d")
+            rows = records(3, first_key=30)
+            for row in rows:
+                await rig.writer.write(row)
+            # Deleted in SQL alone: the item stays, Committed (no DynamoDB change at all).
+            await context.sql.pool.execute("DELETE FROM integration_logs WHERE log_id = 31")
+            # Deleted in both (a delete compensation): absent from both agrees.
+            await context.sql.pool.execute("DELETE FROM integration_logs WHERE log_id = 32")
+            await context.dynamo.client.delete_item(
+                TableName=context.dynamo.table, Key=rig.dynamo.item_key(rows[2])
+            )
+            service = service_for(context)
+            async with running(service):
+
+                def read(at_least: int) -> bool:
+                    side = service.sql_side
+                    return side is not None and side.changes_read >= at_least and not side.waiting
+
+                # Three inserts and their commits, then the two deletes when sent whole.
+                await wait_for(lambda: read(3 * 2 + (2 if whole else 0)))
+                if whole:
+                    await wait_for(lambda: ("missing_in_sql", 31) in found(service))
+                # The DynamoDB direction judges the item deleted in both: nothing to say.
+                await wait_for(lambda: service.buffer is not None and not len(service.buffer))
+        assert found(service) == ({("missing_in_sql", 31)} if whole else set())
+    finally:
+        await drop_slot(settings)
