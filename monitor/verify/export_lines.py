@@ -69,11 +69,13 @@ def _first_bad_line(path: Path) -> str | None:
     number = 0
     try:
         with gzip.open(path, "rb") as stream:
-            for number, line in enumerate(stream, start=1):  # noqa: B007
+            for number, line in enumerate(stream, start=1):
+                if len(line) > MAX_LINE_BYTES:
+                    return f"line {number}: longer than {MAX_LINE_BYTES >> 20} MB"
                 if line.strip():
                     json.loads(line)
     except (OSError, EOFError, zlib.error):
-        return f"after line {number}: not a gzip file, or a damaged one"
+        return f"damaged after line {number}" if number else "not a gzip file"
     except UnicodeDecodeError:
         return f"line {number}: not UTF-8"
     except json.JSONDecodeError:
