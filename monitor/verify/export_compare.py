@@ -158,7 +158,7 @@ class ExportComparer:
         at = _Paths()
         pk, sk = at.at(m.partition_key, "S"), at.at(m.sort_key, "S")
         key_n, key_s = at.at(m.key_attribute, "N"), at.at(m.key_attribute, "S")
-        status, status_any = at.at(m.status_attribute, "S"), at.at(m.status_attribute)
+        status = at.at(m.status_attribute, "S")
         if self.key_kind is KeyKind.NUMBER:
             fast_key = (
                 f"CASE WHEN regexp_full_match({key_n}, '-?[0-9]{{1,38}}') AND {key_s} IS NULL"
@@ -166,31 +166,31 @@ class ExportComparer:
             )
         else:
             fast_key = f"CASE WHEN {key_n} IS NULL THEN {key_s} END"
-        slow = f"({fast_key} IS NULL OR ({status_any} IS NOT NULL AND {status} IS NULL))"
         values = "".join(f", {_field_expr(f, at)} AS f_{i}" for i, f in enumerate(fields))
-        key_path, status_path = (
-            pointer("Item", m.key_attribute),
-            pointer("Item", m.status_attribute),
-        )
+        names = "".join(f", f_{i}" for i in range(len(fields)))
+        key_path = literal(pointer("Item", m.key_attribute))
+        status_path = literal(pointer("Item", m.status_attribute))
+        # Slow: no fast key, or a status attribute that is not an S (looked up only for the
+        # rare line with no S status, so the common line costs one parse and no more).
         self.con.execute(
             f"""
             CREATE TABLE dyn AS
-            SELECT
-                {pk} AS pk,
-                {sk} AS sk,
-                {fast_key} AS key,
-                {status} AS status,
-                CASE WHEN {slow} THEN json_extract(line, {literal(key_path)})::VARCHAR END
-                    AS key_raw,
-                CASE WHEN {slow} THEN json_extract(line, {literal(status_path)})::VARCHAR END
-                    AS status_raw,
-                {slow} AS slow,
-                false AS fixed
-                {values}
+            SELECT pk, sk, key, status,
+                CASE WHEN slow THEN json_extract(line, {key_path})::VARCHAR END AS key_raw,
+                CASE WHEN slow THEN json_extract(line, {status_path})::VARCHAR END AS status_raw,
+                slow, false AS fixed{names}
             FROM (
-                SELECT line, json_extract_string(line, {at.sql()}) AS v
-                FROM {export_lines(paths)}
-                WHERE line IS NOT NULL
+                SELECT *, CASE WHEN key IS NULL THEN true WHEN status IS NOT NULL THEN false
+                    ELSE json_extract(line, {status_path}) IS NOT NULL END AS slow
+                FROM (
+                    SELECT line, {pk} AS pk, {sk} AS sk, {fast_key} AS key, {status} AS status
+                        {values}
+                    FROM (
+                        SELECT line, json_extract_string(line, {at.sql()}) AS v
+                        FROM {export_lines(paths)}
+                        WHERE line IS NOT NULL
+                    )
+                )
             )
             """
         )
