@@ -46,6 +46,7 @@ from monitor.core.accuracy import (
     rounded,
 )
 from monitor.core.alertmap import Figure
+from monitor.core.compare import FieldSpec
 from monitor.core.figures import Figures
 from monitor.core.item import Item, text_of
 from monitor.core.mapping import MappingError, Record, TableMapping
@@ -150,6 +151,22 @@ def without_agreed_absent(
     return judged, len(records) - len(judged)
 
 
+def judge_sampled(
+    mapping: TableMapping, specs: Sequence[FieldSpec], records: Sequence[SampledRecord]
+) -> tuple[AccuracyTally, int]:
+    """The verdicts of sampled records with their items, and how many agreed absent."""
+    tally = AccuracyTally(tuple(s.attribute for s in specs))
+    judged, agreed = without_agreed_absent(mapping, records)
+    for s in judged:
+        if s.record is None:
+            tally.add(
+                judge_unmappable(s.key, s.problem or "unreadable", attribute=mapping.partition_key)
+            )
+        else:
+            tally.add(judge_pair(mapping, specs, s.record, s.item))
+    return tally, agreed
+
+
 class SampleCache:
     """The last sample drawn, with its counterparts, for reuse within one request.
 
@@ -247,16 +264,7 @@ async def run_sample(
         sql, dynamo, window, config.sample_size, columns, projection, rng=rng, seed=seed
     )
 
-    tally = AccuracyTally(tuple(s.attribute for s in specs))
-    judged, agreed = without_agreed_absent(mapping, records)
-    for s in judged:
-        if s.record is None:
-            tally.add(
-                judge_unmappable(s.key, s.problem or "unreadable", attribute=mapping.partition_key)
-            )
-        else:
-            tally.add(judge_pair(mapping, specs, s.record, s.item))
-
+    tally, agreed = judge_sampled(mapping, specs, records)
     threshold = settings.alerts.thresholds.field_accuracy
     interval = tally.interval()
     below = None if threshold.alert_below is None else threshold.alert_below / 100.0

@@ -39,6 +39,10 @@ class VerifySettings(Section):
     read_share: float = Field(default=0.25, gt=0, le=1)
     #: Wait after a finished cycle before the next one starts.
     cycle_pause: Duration = timedelta(hours=1)
+    #: Share of each window's records whose [mapping] fields are also compared, drawn and
+    #: judged as `check sample` does (0: keys and statuses only). Costs one BatchGetItem read
+    #: per 100 sampled records, within the read budget.
+    sample_fraction: float = Field(default=0.0, ge=0, le=1)
     # --- `verify --from-export`: the comparison runs in DuckDB, out of core ---------------
     #: DuckDB's memory ceiling (e.g. "2GB"); joins larger than this spill to export_temp_dir.
     export_memory_limit: str = "2GB"

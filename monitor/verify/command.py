@@ -53,6 +53,14 @@ def add_commands(
         "--strict", action="store_true", help="any finding makes the report not ok (exit 1)"
     )
     verify.add_argument(
+        "--sample-fraction",
+        dest="sample_fraction",
+        type=_fraction,
+        metavar="F",
+        help="also compare the fields of this share (0..1) of each window's records, as"
+        " `check sample` does (default: [verify] sample_fraction)",
+    )
+    verify.add_argument(
         "--from-export",
         dest="from_export",
         metavar="DIR|s3://...",
@@ -75,10 +83,25 @@ def add_commands(
     common(verify)
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str], None]) -> int:
     from monitor.report import render_json, render_text
     from monitor.verify.online import VerifyRequest, verify_range
 
+    if args.from_export and args.sample_fraction is not None:
+        raise UsageError(
+            "--sample-fraction is for the online walk; with --from-export, --fields compares"
+            " every record's fields"
+        )
     if args.from_export and args.snapshot_to:
         from monitor.verify.export_command import run_snapshot_to
 
@@ -91,7 +114,11 @@ def run_command(settings: Settings, args: argparse.Namespace, out: Callable[[str
         if args.fields or args.snapshot_to:
             raise UsageError("--fields and --snapshot-to go with --from-export")
         request = VerifyRequest(
-            now=datetime.now(UTC), start=args.start, until=args.until, strict=args.strict
+            now=datetime.now(UTC),
+            start=args.start,
+            until=args.until,
+            strict=args.strict,
+            sample_fraction=args.sample_fraction,
         )
         verify_range(settings, request)  # a bad range is refused before any store is opened
         report = anyio.run(_run, settings, request, args.format == "text")

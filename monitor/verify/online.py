@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from monitor.verify.plan import Shard, VerifyPlan
 from monitor.verify.pushdown import PushdownStats, WindowPlanner, verify_slices
 from monitor.verify.report import coverage_of, verify_report
 from monitor.verify.results import WindowResult
+from monitor.verify.sampled import WindowSample, merged_findings, sample_window_fields
 from monitor.verify.shards import ShardLocks
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,9 @@ class VerifyRequest:
     strict: bool = False
     #: progress(windows done, windows total, records read): the CLI's terminal line.
     progress: Progress | None = None
+    #: Share of each window's records whose fields are compared (None: `[verify]
+    #: sample_fraction`; 0: keys and statuses only).
+    sample_fraction: float | None = None
 
 
 def verify_range(settings: Settings, request: VerifyRequest) -> tuple[Window, bool]:
@@ -104,7 +109,12 @@ async def verify_online(
     discovery = await discover_partitions(
         context.dynamo, context.state, mapping, request.now, remembered=known
     )
-    walk = _Walk(context, checkpoints, run, discovery.values, worker, request.progress)
+    fraction = (
+        settings.verify.sample_fraction
+        if request.sample_fraction is None
+        else request.sample_fraction
+    )
+    walk = _Walk(context, checkpoints, run, discovery.values, worker, request.progress, fraction)
     await walk.run()
     done = [result for result, _, _ in await checkpoints.results(run.id)]
     total = len(run.plan.windows())
@@ -136,8 +146,11 @@ class _Walk:
         partitions: frozenset[tuple[str, ...]],
         worker: str,
         progress: Progress | None,
+        sample_fraction: float = 0.0,
     ) -> None:
         self.context = context
+        self.sample_fraction = sample_fraction
+        self.rng = random.Random()
         self.checkpoints = checkpoints
         self.run_ = run
         self.partitions = partitions
@@ -204,6 +217,7 @@ class _Walk:
                 self.partitions,
                 self.limiter,
                 on_slice=functools.partial(self._in_window, window, total),
+                sample=Sampling(self.sample_fraction, self.rng) if self.sample_fraction else None,
             )
             self._partial.pop(window.start, None)
             if not await locks.still_held(shard):
@@ -225,6 +239,14 @@ class _Walk:
             self.progress(self._done, total, self._records + in_flight)
 
 
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Field sampling of each window: the share of its SQL records, and the draw's randomness."""
+
+    fraction: float
+    rng: random.Random
+
+
 async def verify_window(
     settings: Settings,
     planner: WindowPlanner,
@@ -234,9 +256,11 @@ async def verify_window(
     limiter: anyio.CapacityLimiter,
     *,
     on_slice: ProgressInWindow | None = None,
+    sample: Sampling | None = None,
 ) -> WindowResult:
     """One window: PostgreSQL's side pushed down into one aggregate query, DynamoDB read once
-    per slice, SQL keys read only for the slices that differ."""
+    per slice, SQL keys read only for the slices that differ; then, with `sample`, the fields
+    of a random share of its records compared."""
     reads = dynamo.for_run()  # this window's read units alone
     planned = await planner.plan(window, partitions)
     tally = Tally()
@@ -247,6 +271,13 @@ async def verify_window(
             on_slice(tally.sql + tally.dynamodb)
 
     await verify_slices(planner.sql, reads, planned, tally, limiter, stats, slice_done)
+    fields = WindowSample()
+    if sample is not None:
+        records = sum(p.rows for p in planned)
+        fields = await sample_window_fields(
+            settings, planner.sql, reads, window, records, sample.fraction, sample.rng
+        )
+    findings = merged_findings(tally.findings, fields.findings)
     return WindowResult(
         window,
         sql=tally.sql,
@@ -255,6 +286,9 @@ async def verify_window(
         agreed_absent=tally.agreed_absent,
         slices=tally.slices_done,
         read_units=reads.read_units,
-        findings=tuple(sorted(tally.findings, key=lambda f: (f.kind, str(f.key)))),
+        findings=tuple(sorted(findings, key=lambda f: (f.kind, str(f.key), f.field or ""))),
         slices_equal=stats.equal,
+        sampled=fields.sampled,
+        sample_bad=fields.bad,
+        sample_by_field=fields.by_field,
     )

@@ -14,8 +14,10 @@ from typing import Any
 from monitor.checks.counts import Tally, TallyFigures, tally_figures
 from monitor.checks.reporting import build_report
 from monitor.config import Settings
+from monitor.core.accuracy import accuracy_ok, rounded
 from monitor.core.figures import Figures, omitted_when_none, spread
 from monitor.core.mapping import TableMapping
+from monitor.core.stats import Interval, interval_or_none
 from monitor.model import CheckReport, Window
 from monitor.verify.results import WindowResult
 
@@ -34,6 +36,18 @@ class Coverage(Figures):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FieldSample(Figures):
+    """The field sample over the windows done (`[verify] sample_fraction`), figures as `check
+    sample` names them; the pooled sample is uniform over the history (monitor.verify.sampled)."""
+
+    sampled: int
+    bad_records: int
+    #: Sampled records equal in every field / sampled records, Wilson 95 % (None: none).
+    accuracy: Interval | None
+    mismatches_by_field: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyFigures(Figures):
     """The summary of `verify`: the counts figures over the range, then how it was read."""
 
@@ -47,6 +61,26 @@ class VerifyFigures(Figures):
     #: What one path adds that is not a figure (an export's id, time and engine).
     details: Mapping[str, Any] = spread()
     coverage: Coverage
+    #: Present when fields were sampled in any window done.
+    sample: FieldSample | None = omitted_when_none()
+
+
+def field_sample_of(results: Iterable[WindowResult]) -> FieldSample | None:
+    listed = [r for r in results if r.sampled]
+    if not listed:
+        return None
+    sampled = sum(r.sampled for r in listed)
+    bad = sum(r.sample_bad for r in listed)
+    by_field: dict[str, int] = {}
+    for r in listed:
+        for name, count in r.sample_by_field.items():
+            by_field[name] = by_field.get(name, 0) + count
+    return FieldSample(
+        sampled=sampled,
+        bad_records=bad,
+        accuracy=rounded(interval_or_none(sampled - bad, sampled)),
+        mismatches_by_field=by_field,
+    )
 
 
 def coverage_of(results: Iterable[WindowResult], windows_total: int, resumed: int) -> Coverage:
@@ -83,6 +117,14 @@ def verify_report(
     )
     findings = sorted((f for r in listed for f in r.findings), key=lambda f: (f.kind, str(f.key)))
     counted, within = tally_figures(settings, tally, findings)
+    sample = field_sample_of(listed)
+    if sample is not None:
+        threshold = settings.alerts.thresholds.field_accuracy
+        within = within and accuracy_ok(
+            sample.accuracy,
+            alert_below=None if threshold.alert_below is None else threshold.alert_below / 100,
+            alert_above=None if threshold.alert_above is None else threshold.alert_above / 100,
+        )
     figures = VerifyFigures(
         tally=counted,
         slices=tally.slices_done,
@@ -92,6 +134,7 @@ def verify_report(
         shards=shards,
         details=dict(details or {}),
         coverage=coverage,
+        sample=sample,
     )
     # A range not wholly covered is not a verified range, whatever its figures say.
     complete = coverage.windows_done == coverage.windows_total

@@ -7,7 +7,7 @@ stays an exact integer, a text key stays text), so a resumed run names the same 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.model import Finding, FindingKind, Window
@@ -27,6 +27,11 @@ class WindowResult:
     findings: tuple[Finding, ...] = ()
     #: Slices found equal by count and checksum, whose SQL keys were never read.
     slices_equal: int = 0
+    #: The window's field sample (`[verify] sample_fraction`): records compared, bad ones, and
+    #: bad records per attribute.
+    sampled: int = 0
+    sample_bad: int = 0
+    sample_by_field: Mapping[str, int] = field(default_factory=dict)
 
     def tally_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +42,9 @@ class WindowResult:
             "slices": self.slices,
             "read_units": self.read_units,
             "slices_equal": self.slices_equal,
+            "sampled": self.sampled,
+            "sample_bad": self.sample_bad,
+            "sample_by_field": dict(self.sample_by_field),
         }
 
     @classmethod
@@ -53,6 +61,11 @@ class WindowResult:
             read_units=float(tally["read_units"]),
             findings=tuple(finding_from_json(f) for f in findings),
             slices_equal=int(tally.get("slices_equal", 0)),
+            sampled=int(tally.get("sampled", 0)),
+            sample_bad=int(tally.get("sample_bad", 0)),
+            sample_by_field={
+                str(k): int(v) for k, v in dict(tally.get("sample_by_field", {})).items()
+            },
         )
 
 

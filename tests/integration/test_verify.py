@@ -162,3 +162,56 @@ def test_postgres_checksums_are_the_ones_computed_from_dynamodb_items(
     assert {(p, b, n, s) for p, b, n, s in found} == {
         (p, 1, len(entries), checksum(entries)) for p, entries in expected.items()
     }
+
+
+def test_a_corrupted_field_in_old_history_is_found_by_the_field_sample_alone(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Keys and statuses agree everywhere: only a compared field of key 40 differs.
+    seed(
+        settings,
+        make_rows(300, step=STEP),
+        drop_from_dynamodb={120},
+        item_overrides={40: {"LogType": {"S": "Request"}}},
+    )
+    config = write_config(tmp_path / "c.toml", settings, VERIFY_CONFIG)
+
+    code, without, err = verify(capsys, config, *RANGE, "--strict")
+    assert code == 1, err
+    assert keys_of(without, "missing_in_dynamodb") == {120}
+    assert keys_of(without, "field_mismatch") == set()
+    assert "sample" not in without["summary"]
+
+    code, sampled, err = verify(capsys, config, *RANGE, "--strict", "--sample-fraction", "1")
+    assert code == 1, err
+    assert [
+        (f["key"]["log_id"], f["field"])
+        for f in sampled["findings"]
+        if f["kind"] == "field_mismatch"
+    ] == [(40, "LogType")]
+    # The sampled record missing in DynamoDB is named once, by the key diff.
+    assert [
+        f["key"]["log_id"] for f in sampled["findings"] if f["kind"] == "missing_in_dynamodb"
+    ] == [120]
+    sample = sampled["summary"]["sample"]
+    assert (sample["sampled"], sample["bad_records"]) == (300, 2)
+    assert sample["mismatches_by_field"]["LogType"] == 1
+    assert sample["accuracy"]["point"] == round(298 / 300, 6)
+
+
+def test_the_field_sample_is_a_share_of_each_window(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(settings, make_rows(300, step=STEP))
+    halves = VERIFY_CONFIG.replace("[verify]\n", "[verify]\nsample_fraction = 0.5\n")
+    config = write_config(tmp_path / "c.toml", settings, halves)
+    code, report, err = verify(capsys, config, *RANGE)
+    assert code == 0, err
+    sample = report["summary"]["sample"]
+    # 24 windows of about 13 records, each sampled at half, rounded either way per window.
+    assert 150 - 24 <= sample["sampled"] <= 150 + 24
+    assert sample["bad_records"] == 0
+    code, out, err = verify(
+        capsys, config, "--from-export", str(tmp_path), "--sample-fraction", "0.1"
+    )
+    assert code == 2 and "--sample-fraction is for the online walk" in err

@@ -75,7 +75,17 @@ def test_a_finding_survives_the_checkpoint_exactly(
 def test_a_window_result_survives_the_checkpoint() -> None:
     window = Window(T0, T0 + timedelta(hours=1))
     result = WindowResult(
-        window, 10, 9, 8, 1, 3, 2.5, (Finding(FindingKind.MISSING_IN_DYNAMODB, 2**53 + 1),)
+        window,
+        10,
+        9,
+        8,
+        1,
+        3,
+        2.5,
+        (Finding(FindingKind.MISSING_IN_DYNAMODB, 2**53 + 1),),
+        sampled=5,
+        sample_bad=2,
+        sample_by_field={"LogType": 2, "IsSuccess": 0},
     )
     stored = json.loads(json.dumps(result.tally_json()))
     findings = json.loads(json.dumps([finding_to_json(f) for f in result.findings]))
