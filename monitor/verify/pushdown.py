@@ -100,6 +100,9 @@ class WindowPlanner:
         planned: list[PlannedSlice] = []
         for piece, (lo, hi) in enumerate(pieces):
             starts = [*piece_edges[piece], hi]
+            # A known partition with no SQL row here is still read (one Query): discovery knows
+            # DynamoDB's partition values, not their days, so only the Query can find an item
+            # that DynamoDB alone holds there (docs/verify.md).
             names = {p for (k, p) in found if k == piece} | set(partitions)
             for partition in sorted(names):
                 buckets = found.get((piece, partition), {})

@@ -28,7 +28,6 @@ from monitor.verify.checkpoint import COMMAND, Checkpoints
 from monitor.verify.online import VerifyRequest, verify_online
 from monitor.verify.plan import VerifyPlan
 from monitor.verify.shards import ShardLocks
-from tests.conftest import make_settings
 from tests.integration.scenario import write_config
 from tests.integration.test_verify import RANGE, VERIFY_CONFIG, keys_of, planted, verify
 
@@ -39,16 +38,6 @@ PLANTED = {
     "missing_in_sql": {3, 140},
     "status_divergence": {250},
 }
-
-
-@pytest.fixture
-def verify_settings(database: str, dynamo_endpoint: str) -> Settings:
-    return make_settings(
-        database,
-        dynamo_endpoint,
-        verify={"window": "2h", "shard_windows": 3},
-        checks={"counts": {"slice_records": 100}},
-    )
 
 
 def request(progress: Callable[[int, int, int], None] | None = None) -> VerifyRequest:
