@@ -14,7 +14,12 @@ PostgreSQL (COPY) and DynamoDB Local (BatchWriteItem). Then:
    untimed warm-up, then `--repeat` runs at its defaults and a sweep of slice size and
    concurrency. The report must name exactly the dropped keys (asserted);
 3. the read budget: one run capped at `--cap` read units per second, its consumed units per
-   second against the cap.
+   second against the cap;
+4. with `--workers 1,2,4`: the range verified by that many worker processes at once, sharing
+   one run's shards through their advisory locks (each process opens its stores, then all
+   start together), each a new run; wall time from the first start to the last finish, and the
+   speed-up against one worker process measured the same way in the same run. Every worker's
+   report must name exactly the dropped keys of the whole range (asserted in the worker).
 
 Records/s are the window's records over wall time; peak RSS of this process is sampled every
 50 ms (the load ran in a child). The partition values are configured (`[mapping]
@@ -26,18 +31,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
+import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from common import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
     DEFAULT_KNOBS,
     Knobs,
     Meter,
     Result,
     add_sweep_arguments,
+    ints,
     mb,
     print_floor_sweep,
     print_sweep,
@@ -94,6 +105,90 @@ async def run_verify(
     return dict(report.summary)
 
 
+# --- worker processes sharing one run -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    started: float
+    finished: float
+    #: Windows this worker verified itself (the others were its peers').
+    own_windows: int
+
+
+def worker(dsn: str, endpoint: str, knobs: Knobs, n: int, name: str, ready: Any) -> WorkerRun:
+    """One worker process: open the stores, wait for every peer, verify the whole range."""
+    os.environ.update(local_aws_env())
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return anyio.run(_worker, dsn, endpoint, knobs, n, name, ready)
+
+
+async def _worker(
+    dsn: str, endpoint: str, knobs: Knobs, n: int, name: str, ready: Any
+) -> WorkerRun:
+    settings = verify_settings(dsn, endpoint, knobs)
+    drop_sql, drop_dynamo = dropped_keys(n)
+    request = VerifyRequest(now=NOW, start=WINDOW.start, until=WINDOW.end)
+    async with open_context(settings) as context:
+        await anyio.to_thread.run_sync(ready.wait)
+        started = time.time()
+        report = await verify_online(context, request, worker=name)
+        finished = time.time()
+    assert_findings(report, n, drop_sql, drop_dynamo)
+    coverage = report.summary["coverage"]
+    assert coverage["windows_done"] == coverage["windows_total"] == 24, coverage
+    return WorkerRun(started, finished, 24 - int(coverage["windows_resumed"]))
+
+
+def run_workers(dsn: str, endpoint: str, knobs: Knobs, n: int, count: int) -> list[WorkerRun]:
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as manager, ProcessPoolExecutor(count, mp_context=spawn) as pool:
+        ready = manager.Barrier(count + 1)
+        futures = [
+            pool.submit(worker, dsn, endpoint, knobs, n, f"worker-{i}", ready) for i in range(count)
+        ]
+        ready.wait()  # every worker has its stores open: start together
+        return [f.result() for f in futures]
+
+
+async def measure_workers(
+    args: argparse.Namespace, dsn: str, endpoint: str
+) -> dict[int, list[list[WorkerRun]]]:
+    out: dict[int, list[list[WorkerRun]]] = {}
+    for count in args.workers:
+        out[count] = []
+        for _ in range(args.repeat):
+            runs = await anyio.to_thread.run_sync(
+                run_workers, dsn, endpoint, DEFAULT_KNOBS, args.records, count
+            )
+            out[count].append(runs)
+            wall = shared_wall(runs)
+            shares = "/".join(str(r.own_windows) for r in runs)
+            print(f"  {count} worker(s): {wall:6.2f}s (windows each: {shares})", flush=True)
+    return out
+
+
+def shared_wall(runs: Sequence[WorkerRun]) -> float:
+    return max(r.finished for r in runs) - min(r.started for r in runs)
+
+
+def print_workers(n: int, grid: dict[int, list[list[WorkerRun]]]) -> None:
+    walls = {count: statistics.median(shared_wall(r) for r in runs) for count, runs in grid.items()}
+    one = walls.get(1)
+    print(f"worker processes sharing one run's shards ({DEFAULT_KNOBS} each):")
+    print(
+        f"  {'workers':>7} {'wall':>8} {'records/s':>10} {'speed-up':>9}  windows each (last run)"
+    )
+    for count, wall in walls.items():
+        speed = f"{one / wall:8.2f}x" if one else f"{'-':>9}"
+        shares = "/".join(str(r.own_windows) for r in grid[count][-1])
+        print(f"  {count:>7} {wall:7.2f}s {n / wall:>10,.0f} {speed}  {shares}")
+    print(
+        "  wall: median, first start to last finish; speed-up: against 1 worker process of this"
+        " run. Each process has its own read budget and max_concurrency."
+    )
+
+
 async def measure(
     args: argparse.Namespace, dsn: str, endpoint: str, meter: Meter
 ) -> dict[str, Any]:
@@ -114,6 +209,8 @@ async def measure(
         capped = Result(DEFAULT_KNOBS)
         await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, capped, cap=args.cap)
         out["capped"] = capped
+    if args.workers:
+        out["workers"] = await measure_workers(args, dsn, endpoint)
     return out
 
 
@@ -155,6 +252,9 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
         "wall: medians; ratio: against the floor of this run; cpu: CPU seconds of monitor +"
         " java + postgres; RSS: this process's peak"
     )
+    if "workers" in out:
+        print()
+        print_workers(n, out["workers"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,6 +267,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         program_slices=[500, 1000, 2000],
     )
     parser.add_argument("--cap", type=float, default=0.0, help="also one run at this RU/s cap")
+    parser.add_argument(
+        "--workers",
+        type=ints,
+        default=[],
+        help="also worker processes sharing one run, e.g. 1,2,4 (speed-up against the 1)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.update(local_aws_env())
