@@ -226,7 +226,13 @@ async def setup_dynamodb(
                 f"DynamoDB table {dynamo.table!r} does not exist; create it with your own tooling"
             )
             return
-        await dynamo.call("create_table", reads=False, **definition)
+        try:
+            await dynamo.call("create_table", reads=False, **definition)
+        except StoreError:
+            # A CreateTable that timed out may have succeeded: its retry is then refused
+            # (ResourceInUseException). The table being there is what was asked for.
+            if await dynamodb_indexes(dynamo) is None:
+                raise
         waiter = dynamo.client.get_waiter("table_exists")
         await waiter.wait(TableName=dynamo.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         result.created.append(f"DynamoDB table {dynamo.table}")

@@ -12,9 +12,13 @@ from typing import Any
 import anyio
 import asyncpg
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from monitor.cli import main
 from monitor.config import Settings
+from monitor.setup import SetupResult, setup_dynamodb
+from monitor.stores.dynamodb import DynamoStore, RetryPolicy
+from tests.conftest import make_settings
 from tests.http_server import serve_http
 from tests.integration.scenario import write_config
 
@@ -94,3 +98,40 @@ def test_setup_that_fails_on_dynamodb_after_sql_says_what_sql_holds(
     assert code == 3, err
     assert "AccessDeniedException" in err and err.count("\n") == 1, err
     assert "PostgreSQL side is set up" in err and "table integration_logs" in err, err
+
+
+class CreateAnswerLost:
+    """The DynamoDB client, whose first CreateTable succeeds but whose answer never arrives
+    (a read timeout): the adapter retries, and DynamoDB refuses the retry (the table exists)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def create_table(self, **params: Any) -> Any:
+        answer = await self._client.create_table(**params)
+        if not self.lost:
+            self.lost += 1
+            raise ReadTimeoutError(endpoint_url="http://dynamodb")
+        return answer
+
+
+@pytest.mark.services
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_create_table_whose_answer_was_lost_still_sets_the_table_up(
+    database: str, dynamo_endpoint: str, anyio_backend: str
+) -> None:
+    settings = make_settings(database, dynamo_endpoint)
+    async with DynamoStore.open(settings.dynamodb, settings.table_mapping()) as plain:
+        lossy = CreateAnswerLost(plain.client)
+        dynamo = DynamoStore(
+            lossy, settings.dynamodb, plain.mapping, retry=RetryPolicy(attempts=3, base_delay=0)
+        )
+        result = SetupResult()
+        await setup_dynamodb(dynamo, result, None)
+        assert lossy.lost == 1
+        assert f"DynamoDB table {settings.dynamodb.table}" in result.created
