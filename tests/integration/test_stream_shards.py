@@ -90,7 +90,10 @@ async def test_a_disabled_stream_is_verified_to_its_end_and_its_successor_follow
         assert "was disabled" in str(ended[0])
         assert service.reporter is not None and not service.reporter.recent, "false findings"
         assert service.verifier is not None and service.reader is not None
-        assert service.verifier.verified == 5, (service.verifier.verified, service.reader.records_read)
+        assert service.verifier.verified == 5, (
+            service.verifier.verified,
+            service.reader.records_read,
+        )
         first_arn = service.arn
         assert first_arn is not None
         state = StreamState(context.sql.pool, stream_settings.postgres.state_schema)
