@@ -130,6 +130,8 @@ class BackgroundVerify:
             "coverage": figures.coverage.to_summary(),
             "run_id": figures.run_id,
         }
+        if figures.sample is not None:
+            self.last["sample"] = figures.sample.to_summary()
         log.info("verify.cycle", extra={"run_id": self.last["run_id"], "ok": report.ok})
         return report
 

@@ -15,6 +15,8 @@ from monitor.config import Settings
 from monitor.runtime import StoreContext, open_context
 from monitor.verify.background import BackgroundVerify, VerifyMetrics
 from tests.conftest import make_settings
+from tests.integration.scenario import make_rows, seed
+from tests.integration.test_verify import STEP
 from tests.integration.test_verify_resume import planted
 
 #: The cycle walks `start` up to now - settle (2 min): 2026-01-01T06:00Z .. 2026-01-03T08:00Z.
@@ -89,6 +91,33 @@ async def test_a_cycle_finds_old_divergence_and_the_next_cycle_reads_it_all_agai
     assert figures["dualwrite.verify.coverage"] == [({}, 1.0)]
     assert figures["dualwrite.verify.eta"] == [({}, 0.0)]
     assert figures["dualwrite.verify.rate"][0][1] > 0
+
+
+@pytest.mark.anyio
+async def test_a_cycle_with_a_field_sample_finds_a_field_corrupted_long_ago(
+    database: str, dynamo_endpoint: str
+) -> None:
+    settings = make_settings(
+        database,
+        dynamo_endpoint,
+        verify={"window": "6h", "enabled": True, "start": "2026-01-01T06:00:00Z"}
+        | {"sample_fraction": 1.0},
+    )
+    rows = make_rows(300, step=STEP)
+    corrupted = {7: {"IsSuccess": {"BOOL": False}}}  # log_id 7: a success, stored as a failure
+    await anyio.to_thread.run_sync(lambda: seed(settings, rows, item_overrides=corrupted))
+    async with open_context(settings) as context:
+
+        async def get() -> StoreContext:
+            return context
+
+        meter = MeterProvider().get_meter("t")
+        service = BackgroundVerify(settings, get, VerifyMetrics(meter), now=lambda: NOW)
+        report = await service.cycle()
+    assert [(f.kind, f.key, f.field) for f in report.findings] == [
+        ("field_mismatch", 7, "IsSuccess")
+    ]
+    assert service.status_json()["last_cycle"]["sample"]["sampled"] == 300
 
 
 @pytest.mark.anyio
