@@ -215,7 +215,8 @@ class Memory:
 def make_settings(dsn: str, endpoint: str, **sections: dict[str, Any]) -> Settings:
     data: dict[str, Any] = {
         "postgres": {"dsn": dsn, "statement_timeout": "10s", "connect_timeout": "3s"},
-        "dynamodb": {"endpoint_url": endpoint, "request_timeout": "3s"},
+        # 30 s: the in-process moto is slow on a loaded machine (see scenario.write_config).
+        "dynamodb": {"endpoint_url": endpoint, "request_timeout": "30s"},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

@@ -73,6 +73,30 @@ class OneLineFault(logging.Filter):
         return True
 
 
+#: What asyncpg's TLS negotiation future holds when the connection attempt that created it was
+#: cancelled before the server's first byte (asyncpg.connect_utils.TLSUpgradeProto).
+_CANCELLED_CONNECT = "unexpected connection_lost() call"
+
+
+class CancelledConnectLeftover(logging.Filter):
+    """Drops asyncio's "Future exception was never retrieved" for asyncpg's TLS negotiation.
+
+    When a connection attempt is cancelled while its socket is being set up (a check that fails
+    cancels its sibling slices, a connect_timeout expires under load), asyncpg closes the socket
+    and its protocol then fails a future that no one awaits any more; asyncio logs it with a
+    traceback when it is collected. The attempt's fault was already reported by the cancelling
+    error, so this record says nothing new.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = _exception_of(record.exc_info)
+        return not (
+            record.getMessage().startswith("Future exception was never retrieved")
+            and type(exc) is ConnectionError
+            and exc.args == (_CANCELLED_CONNECT,)
+        )
+
+
 def quiet_drivers() -> None:
     """Wire loggers held at WARNING, fault tracebacks of driver loggers cut to one line."""
     for name, level in _QUIET.items():
@@ -81,6 +105,9 @@ def quiet_drivers() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, OneLineFault) for f in logger.filters):
             logger.addFilter(OneLineFault())
+    loop_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, CancelledConnectLeftover) for f in loop_logger.filters):
+        loop_logger.addFilter(CancelledConnectLeftover())
 
 
 def redact_text(text: str) -> str:

@@ -25,13 +25,19 @@ def check_quality(
     tmp_path: Path,
     extra: str = "",
     *args: str,
+    report: bool = True,
 ) -> tuple[int, dict[str, Any], str]:
+    """Run the check; with `report`, a run that printed no JSON fails here, showing stderr."""
     config = write_config(tmp_path / "c.toml", settings, extra)
     code = main(
         ["--config", str(config), "check", "quality", "--format", "json", *WINDOW_ARGS, *args]
     )
     out, err = capsys.readouterr()
-    return code, (json.loads(out) if out.strip() else {}), err
+    if not out.strip():
+        if report:
+            pytest.fail(f"check quality printed no report (exit {code}); stderr:\n{err}")
+        return code, {}, err
+    return code, json.loads(out), err
 
 
 def found(report: Mapping[str, Any]) -> set[tuple[str, int, str | None]]:
@@ -206,7 +212,7 @@ def test_a_bad_rule_stops_at_start_naming_the_key(
 ) -> None:
     settings = backend.settings
     extra = '[checks.quality]\nrules = [{ name = "r", require = "error_message = null" }]\n'
-    code, _, err = check_quality(capsys, settings, tmp_path, extra)
+    code, _, err = check_quality(capsys, settings, tmp_path, extra, report=False)
     assert code == 2
     assert err.strip() == (
         "dualwrite-monitor: configuration error: checks.quality.rules[0].require:"

@@ -167,3 +167,28 @@ def test_watchdog_period_only_for_this_process() -> None:
     assert watchdog_seconds(mine) == 3.0
     assert watchdog_seconds({"WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"}) is None
     assert watchdog_seconds({}) is None
+
+
+def test_a_cancelled_connects_leftover_future_is_not_logged(json_log: io.StringIO) -> None:
+    """asyncpg's TLS negotiation future, failed by a socket closed under a cancelled connect
+    (what `connect` leaves when cancelled inside `create_connection`), is dropped when collected;
+    any other unretrieved future exception is still logged."""
+    import asyncio
+    import gc
+    import ssl
+
+    from asyncpg.connect_utils import TLSUpgradeProto
+
+    async def leave_futures() -> None:
+        loop = asyncio.get_running_loop()
+        negotiation = TLSUpgradeProto(loop, "127.0.0.1", 5432, ssl.create_default_context(), True)
+        negotiation.connection_lost(None)  # the socket closed, nobody awaits `on_data` any more
+        other = loop.create_future()
+        other.set_exception(ConnectionError("another fault"))
+        del negotiation, other
+        gc.collect()
+
+    asyncio.run(leave_futures())
+    gc.collect()
+    logged = [line["event"] for line in lines(json_log)]
+    assert len(logged) == 1 and "another fault" in logged[0], logged
