@@ -139,8 +139,9 @@ class StreamReader:
                     await self._changed.wait()
 
     async def _drained(self) -> None:
-        """Until the verifier has judged every change read (the last ones wait for grace)."""
-        while len(self.buffer):  # noqa: ASYNC110 - the verifier drains it
+        """Until the verifier has judged every change read (the last ones wait for grace).
+        An empty buffer is not enough: the last batch may be out of it, still being judged."""
+        while len(self.buffer) or self.buffer.positions.unjudged:  # noqa: ASYNC110 - drained
             await anyio.sleep(self.settings.poll_interval.total_seconds())
 
     def _start(self, shard: Shard) -> ShardStart | None:
