@@ -130,15 +130,6 @@ async def test_a_deleted_row_whose_item_stays_is_found_only_with_the_whole_row(
             )
             assert identity == ("f" if whole else "d")
             rows = records(3, first_key=30)
-            for row in rows:
-                await rig.writer.write(row)
-            # Deleted in SQL alone: the item stays, Committed (no DynamoDB change at all).
-            await context.sql.pool.execute("DELETE FROM integration_logs WHERE log_id = 31")
-            # Deleted in both (a delete compensation): absent from both agrees.
-            await context.sql.pool.execute("DELETE FROM integration_logs WHERE log_id = 32")
-            await context.dynamo.client.delete_item(
-                TableName=context.dynamo.table, Key=rig.dynamo.item_key(rows[2])
-            )
             service = service_for(context)
             async with running(service):
 
@@ -146,12 +137,33 @@ async def test_a_deleted_row_whose_item_stays_is_found_only_with_the_whole_row(
                     side = service.sql_side
                     return side is not None and side.changes_read >= at_least and not side.waiting
 
-                # Three inserts and their commits, then the two deletes when sent whole.
+                def judged(at_least: int) -> bool:
+                    """At least this many DynamoDB stream records read, and all judged (a batch
+                    taken from the buffer is still being judged until its positions are)."""
+                    reader, buffer = service.reader, service.buffer
+                    if reader is None or buffer is None:
+                        return False
+                    return reader.records_read >= at_least and buffer.positions.unjudged == 0
+
+                for row in rows:
+                    await rig.writer.write(row)
+                # Both directions judge the three records clean (two writes each, as in SQL)
+                # before any delete, so only the SQL direction can see what follows: 31 has
+                # no DynamoDB change at all.
+                await wait_for(lambda: read(3 * 2) and judged(3 * 2))
+                # Deleted in SQL alone: the item stays, Committed.
+                await context.sql.pool.execute("DELETE FROM integration_logs WHERE log_id = 31")
+                # Deleted in both (a delete compensation): absent from both agrees.
+                await context.sql.pool.execute("DELETE FROM integration_logs WHERE log_id = 32")
+                await context.dynamo.client.delete_item(
+                    TableName=context.dynamo.table, Key=rig.dynamo.item_key(rows[2])
+                )
+                # The deletes reach the SQL direction only when sent whole.
                 await wait_for(lambda: read(3 * 2 + (2 if whole else 0)))
                 if whole:
                     await wait_for(lambda: ("missing_in_sql", 31) in found(service))
                 # The DynamoDB direction judges the item deleted in both: nothing to say.
-                await wait_for(lambda: service.buffer is not None and not len(service.buffer))
+                await wait_for(lambda: judged(3 * 2 + 1))
         assert found(service) == ({("missing_in_sql", 31)} if whole else set())
     finally:
         await drop_slot(settings)
