@@ -38,6 +38,16 @@ class ExportError(UsageError):
         super().__init__(f"export {where}: {problem}")
 
 
+def missing_data_file(where: str, data: DataFile) -> ExportError:
+    return ExportError(where, f"{data.path} is listed in {FILES} but missing")
+
+
+def damaged_data_file(where: str, data: DataFile) -> ExportError:
+    return ExportError(
+        where, f"{data.path} does not match its md5Checksum in {FILES} (damaged or partial)"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DataFile:
     #: Relative to the export's folder, e.g. `data/3kcdeio3pe7wtcisryjhq4xlia.json.gz`.

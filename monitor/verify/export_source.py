@@ -22,8 +22,10 @@ from monitor.verify.export_manifest import (
     DataFile,
     ExportError,
     ExportManifest,
+    damaged_data_file,
     export_id_of,
     md5_checksum,
+    missing_data_file,
     parse_files,
     parse_summary,
 )
@@ -63,7 +65,7 @@ async def open_local(folder: Path) -> LocalExport:
     manifest = manifest_from(summary, files, where)
     for data in manifest.files:
         if not await anyio.Path(folder / data.path).is_file():
-            raise ExportError(where, f"{data.path} is listed in {FILES} but missing")
+            raise missing_data_file(where, data)
     await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
     return LocalExport(where, folder, manifest)
 
@@ -116,9 +118,7 @@ def check_checksums(where: str, folder: Path, files: tuple[DataFile, ...]) -> No
             while block := stream.read(_BLOCK):
                 digest.update(block)
         if md5_checksum(digest.digest()) != data.md5:
-            raise ExportError(
-                where, f"{data.path} does not match its md5Checksum in {FILES} (damaged or partial)"
-            )
+            raise damaged_data_file(where, data)
 
 
 async def _read_optional(path: Path) -> bytes | None:

@@ -7,7 +7,8 @@
 
 The first command takes the PostgreSQL snapshot of the export's range (the same COPY as the
 DuckDB path) and describes it in `snapshot.json`; the job reads the export's gzipped DynamoDB
-JSON and the snapshot's CSV files (local, HDFS or S3 paths, as Spark reads them), joins them on
+JSON and the snapshot's CSV files (local, HDFS or S3 paths, as Spark reads them), checks each
+data file against its `md5Checksum` as the DuckDB path does, joins them on
 (partition key, record key) like the DuckDB path, and prints the same report: the same findings
 and figures, decided by the same code (`export_findings`). The executors run Spark SQL only (no
 Python UDF): only the driver needs this package installed.
@@ -46,7 +47,15 @@ from monitor.verify.export_findings import (
     field_finding,
     key_finding,
 )
-from monitor.verify.export_manifest import FILES, SUMMARY, ExportError
+from monitor.verify.export_manifest import (
+    FILES,
+    SUMMARY,
+    DataFile,
+    ExportError,
+    damaged_data_file,
+    md5_checksum,
+    missing_data_file,
+)
 from monitor.verify.export_report import export_report
 from monitor.verify.export_run import BEGINNING, SNAPSHOT_FILE, export_fields
 from monitor.verify.export_source import manifest_from
@@ -111,6 +120,7 @@ def run_job(
     fields: list[ComparedField] = (
         export_fields(settings, mapping)[1] if description["fields"] else []
     )
+    check_checksums(spark, export, manifest.files)
     comparison = compare(
         spark,
         mapping,
@@ -131,6 +141,41 @@ def run_job(
         strict=strict,
         seconds={"job": round(time.monotonic() - started, 3)},
     )
+
+
+def check_checksums(spark: SparkSession, export: str, files: Sequence[DataFile]) -> None:
+    """Each data file with an `md5Checksum` hashes to it, before anything compares it (as the
+    DuckDB path checks them): a damaged or partial copy would read as items missing from
+    DynamoDB. The executors hash the files (Spark SQL's `md5` of each file's bytes, read whole:
+    a data file of an export is well under the 2 GB a binary row may hold); the first file that
+    does not match, in the manifest's order, is one line naming it."""
+    listed = [f for f in files if f.md5 is not None]
+    if not listed:
+        return
+    try:
+        frame = spark.read.format("binaryFile").load([_join(export, f.path) for f in listed])
+    except AnalysisException as exc:
+        raise _missing(export, listed, exc) from None
+    # Spark names each file by its qualified path (`file:/…`, `s3a://…`): matched by the end.
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for path, md5 in frame.select("path", F.md5("content")).collect():
+        by_name.setdefault(str(path).rsplit("/", 1)[-1], []).append((str(path), str(md5)))
+    for data in listed:
+        candidates = by_name.get(data.path.rsplit("/", 1)[-1], [])
+        found = [md5 for path, md5 in candidates if path.endswith("/" + data.path)]
+        if [md5_checksum(bytes.fromhex(md5)) for md5 in found] != [data.md5]:
+            raise damaged_data_file(export, data)
+
+
+def _missing(export: str, files: Sequence[DataFile], exc: AnalysisException) -> Exception:
+    """A listed data file Spark cannot find, named as the DuckDB path names it."""
+    condition = getattr(exc, "getCondition", None) or exc.getErrorClass
+    path = str(exc.getMessageParameters().get("path", ""))
+    if condition() == "PATH_NOT_FOUND":
+        for data in files:
+            if path.endswith("/" + data.path):
+                return missing_data_file(export, data)
+    return ExportError(export, f"the data files cannot be read ({condition()})")
 
 
 def _item_schema(mapping: TableMapping, fields: Sequence[ComparedField]) -> T.StructType:

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from monitor.config import Settings
+from monitor.errors import EXIT_USAGE, MonitorError
 from tests.integration.scenario import make_rows, seed, write_config
 from tests.integration.test_verify_export import (
     FIGURES,
     STEP,
+    drop_last_line,
     duplicated,
     export_table,
     planted,
@@ -141,20 +143,18 @@ def session() -> Iterator[Any]:
     spark.stop()
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-def test_a_missing_snapshot_or_a_line_that_is_not_json_is_one_clear_error(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], session: Any
-) -> None:
-    from monitor.errors import EXIT_USAGE, MonitorError
-    from monitor.verify.spark_job import run_job
+#: For a test that drives Spark in this process (py4j's sockets, pyspark's deprecations).
+in_this_process = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::ResourceWarning"
+)
 
-    seed(settings, make_rows(5, step=STEP))
-    folder = export_table(settings, tmp_path / "exports", '{"Item": {"PK": {"S": "secret"')
-    with pytest.raises(MonitorError, match="snapshot.json does not exist") as caught:
-        run_job(session, settings, str(folder), str(tmp_path / "nowhere"))
-    assert caught.value.exit_code == EXIT_USAGE
+
+def take_snapshot(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: Path
+) -> Path:
+    """`verify --from-export FOLDER --snapshot-to` (the job's first step); the snapshot's folder."""
     config = write_config(tmp_path / "c.toml", settings)
+    snap = tmp_path / "snap"
     code, _, err = run_cli(
         capsys,
         "--config",
@@ -163,9 +163,51 @@ def test_a_missing_snapshot_or_a_line_that_is_not_json_is_one_clear_error(
         "--from-export",
         str(folder),
         "--snapshot-to",
-        str(tmp_path / "snap"),
+        str(snap),
     )
     assert code == 0, err
+    return snap
+
+
+@in_this_process
+def test_a_missing_snapshot_or_a_line_that_is_not_json_is_one_clear_error(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], session: Any
+) -> None:
+    from monitor.verify.spark_job import run_job
+
+    seed(settings, make_rows(5, step=STEP))
+    folder = export_table(settings, tmp_path / "exports", '{"Item": {"PK": {"S": "secret"')
+    with pytest.raises(MonitorError, match="snapshot.json does not exist") as caught:
+        run_job(session, settings, str(folder), str(tmp_path / "nowhere"))
+    assert caught.value.exit_code == EXIT_USAGE
+    snap = take_snapshot(settings, tmp_path, capsys, folder)
     with pytest.raises(MonitorError, match="1 line\\(s\\) are not JSON") as caught:
-        run_job(session, settings, str(folder), str(tmp_path / "snap"))
+        run_job(session, settings, str(folder), str(snap))
     assert "secret" not in str(caught.value) and caught.value.exit_code == EXIT_USAGE
+
+
+@in_this_process
+def test_a_data_file_that_does_not_match_its_md5_checksum_is_one_clear_error(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], session: Any
+) -> None:
+    from monitor.verify.spark_job import run_job
+
+    seed(settings, make_rows(30, step=STEP))
+    folder = export_table(settings, tmp_path / "exports")
+    snap = take_snapshot(settings, tmp_path, capsys, folder)
+    assert run_job(session, settings, str(folder), str(snap)).ok
+    # Compared, the partial file would read as one item missing from DynamoDB.
+    damaged = drop_last_line(folder)
+    with pytest.raises(MonitorError) as caught:
+        run_job(session, settings, str(folder), str(snap))
+    assert str(caught.value) == (
+        f"export {folder}: data/{damaged.name} does not match its md5Checksum in"
+        " manifest-files.json (damaged or partial)"
+    )
+    assert caught.value.exit_code == EXIT_USAGE
+    damaged.unlink()
+    with pytest.raises(MonitorError) as caught:
+        run_job(session, settings, str(folder), str(snap))
+    assert str(caught.value) == (
+        f"export {folder}: data/{damaged.name} is listed in manifest-files.json but missing"
+    )

@@ -236,6 +236,16 @@ def test_a_malformed_item_is_a_finding_and_a_line_that_is_not_json_one_clear_err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def drop_last_line(folder: Path) -> Path:
+    """A partial copy of one data file: still valid gzip, one line short; the file."""
+    data = next(p for p in sorted((folder / "data").iterdir()) if p.stat().st_size > 40)
+    with gzip.open(data, "rt") as stream:
+        lines = stream.readlines()
+    with gzip.open(data, "wt") as stream:
+        stream.writelines(lines[:-1])
+    return data
+
+
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
@@ -258,12 +268,8 @@ def test_a_bad_export_is_one_line_and_exit_2(
         target = folder.parent
     elif damage == "manifest":
         (folder / "manifest-files.json").write_text("{oops\n")
-    elif damage == "checksum":  # a partial copy: the file is still valid gzip, one line short
-        data = next(p for p in (folder / "data").iterdir() if p.stat().st_size > 40)
-        with gzip.open(data, "rt") as stream:
-            lines = stream.readlines()
-        with gzip.open(data, "wt") as stream:
-            stream.writelines(lines[:-1])
+    elif damage == "checksum":
+        drop_last_line(folder)
     else:
         summary = json.loads((folder / "manifest-summary.json").read_text())
         (folder / "manifest-summary.json").write_text(json.dumps(summary | {"outputFormat": "ION"}))
