@@ -147,7 +147,7 @@ def test_the_first_counts_run_answers_before_discovery_has_finished(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(partitions, "PAGE_LIMIT", 2)
         code, report, err = check_counts(capsys, config, *WINDOW)
-    assert code == 0, err
+    assert code == 0, (err, report)
     assert report["summary"]["sql_count"] == report["summary"]["dynamodb_count"] == 60
     assert report["summary"]["discovery_coverage"] < 1.0
     assert any("may still be unseen" in w for w in report.get("warnings", []))
