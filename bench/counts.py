@@ -17,8 +17,9 @@ What it does:
    swept over slice sizes and concurrency after one untimed warm-up; the floor is the fastest
    median found, not the setting the check happens to use;
 4. the program (`run_counts` as the CLI runs it, the report must name exactly the dropped keys):
-   its very first run on an empty monitor schema (discovery never run), the runs until the first
-   discovery pass has finished, `--repeat` steady-state runs at its defaults, and a sweep of its
+   its very first run on an empty monitor schema (discovery never run), `--during` more runs
+   with the first discovery pass in progress, the rest of that pass alone (timed), `--repeat`
+   steady-state runs at its defaults, and a sweep of its
    own slice size and concurrency. Peak RSS is sampled every 50 ms in a thread.
 
 The servers are always stopped, whatever happens.
@@ -60,6 +61,7 @@ from common import (  # type: ignore[import-not-found]  # bench/ is the script's
 )
 
 from monitor.checks.counts import run_counts
+from monitor.checks.partitions import discover_partitions
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
@@ -490,6 +492,20 @@ def on_loaded_servers(
     return load_figures, out
 
 
+async def finish_discovery(dsn: str, endpoint: str) -> tuple[float, int]:
+    """The discovery pass in progress finished alone (each call one run's budget, concurrent
+    segments, as `orphans` and `verify` run it): (seconds, calls)."""
+    settings = make_settings(dsn, endpoint, None)
+    t0, calls = time.perf_counter(), 0
+    async with open_context(settings) as ctx:
+        mapping = ctx.sql.mapping
+        while True:
+            calls += 1
+            found = await discover_partitions(ctx.dynamo, ctx.state, mapping, NOW)
+            if found.progress is None:
+                return time.perf_counter() - t0, calls
+
+
 async def measure(
     args: argparse.Namespace, dsn: str, endpoint: str, meter: Meter
 ) -> dict[str, Any]:
@@ -504,12 +520,20 @@ async def measure(
         f"first run: {first.wall:.2f}s, discovery coverage {out['first_coverage']:.0%}",
         flush=True,
     )
-    # Runs until the first discovery pass has finished (each scans its share beside it).
+    # A few more runs with the pass in progress (each scans its share beside it), then the
+    # rest of the pass alone, so the steady state is measured with discovery up to date.
     during = Result(DEFAULT_KNOBS)
-    while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < 50:
+    while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < args.during:
         report = await run_program(dsn, endpoint, None, meter, n, during)
     out["during"] = during
-    print(f"discovery finished after {len(during.runs) + 1} runs", flush=True)
+    out["during_coverage"] = report.summary["discovery_coverage"]
+    out["rest_of_pass"] = await finish_discovery(dsn, endpoint)
+    print(
+        f"{len(during.runs)} more runs during the pass, coverage then"
+        f" {out['during_coverage']:.0%}; the rest of the pass alone:"
+        f" {out['rest_of_pass'][0]:.1f}s in {out['rest_of_pass'][1]} runs",
+        flush=True,
+    )
 
     steady = Result(DEFAULT_KNOBS)
     for _ in range(args.repeat):
@@ -553,11 +577,16 @@ def print_table(
             f" {result.cpu:6.1f}s {ru:>9} {mb(result.peak_rss):>8}"
         )
     during: Result = out["during"]
-    if during.runs:
-        print(
-            f"first discovery pass: {len(during.runs) + 1} runs;"
-            f" runs during it {' '.join(f'{s.wall:.2f}' for s in during.runs)}s"
+    print(
+        f"first run's discovery coverage {out['first_coverage']:.0%};"
+        f" {len(during.runs)} runs more, coverage then {out['during_coverage']:.0%}"
+        + (
+            f", their walls {' '.join(f'{s.wall:.2f}' for s in during.runs)}s"
+            if during.runs
+            else ""
         )
+        + f"; the rest of the pass alone {out['rest_of_pass'][0]:.1f}s"
+    )
     print()
     print_sweep("program sweep (one run each)", out["program_grid"], floor)
     print(
@@ -574,6 +603,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=0,
         help="more records on the 4 days before the window: a larger table, the same window",
+    )
+    parser.add_argument(
+        "--during",
+        type=int,
+        default=3,
+        help="runs measured while the first discovery pass is in progress, after the first",
     )
     add_sweep_arguments(
         parser,

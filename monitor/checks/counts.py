@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from monitor.checks.partitions import discover_partitions, remembered_partitions
+from monitor.checks.partitions import Beside, discover_partitions, remembered_partitions
 from monitor.checks.reporting import build_report
 from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Points, Progress, figure_gauge
 from monitor.config import Settings
@@ -161,9 +161,15 @@ async def run_counts(
             progress(tally.slices_done, len(slices), tally.sql + tally.dynamodb)
 
     # Discovery runs beside the slices, never before them (a first pass over a large table
-    # would hold the answer back), and it stops when they are done; partitions it finds that no
-    # slice covers are read after it.
+    # would hold the answer back), paced by their reads and stopped when they are done;
+    # partitions it finds that no slice covers are read after it.
     slices_done = anyio.Event()
+    planned = len(slices)
+    beside = Beside(
+        slices_done,
+        lambda: dynamo.read_units,
+        lambda: min(1.0, tally.slices_done / planned) if planned else 1.0,
+    )
 
     async def run_planned() -> None:
         await reconcile_slices(sql, dynamo, list(slices), tally, limiter, slice_done)
@@ -172,7 +178,7 @@ async def run_counts(
     async with anyio.create_task_group() as group:
         group.start_soon(run_planned)
         discovery = await discover_partitions(
-            dynamo, state, mapping, now, stop=slices_done, remembered=known
+            dynamo, state, mapping, now, beside=beside, remembered=known
         )
         late = unplanned_slices(mapping, window, discovery.values, {p.pk for p in slices})
         slices += late

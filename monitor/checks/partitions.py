@@ -8,7 +8,8 @@ nothing to discover and no Scan runs at all.
 
 Discovery never blocks a check: every pass, the very first included, is spread over runs. Each
 run scans at most `discovery_read_units_per_run`, resuming from cursors kept in the monitor's
-schema, and `counts` runs it beside its slices rather than before them. Until a first pass has
+schema, and `counts` runs it beside its slices rather than before them, paced to at most
+`discovery_share` of the check's own read units and time. Until a first pass has
 finished, a report says how much of the table it has covered and warns that DynamoDB-only
 partitions may still be unseen.
 """
@@ -23,6 +24,7 @@ from datetime import datetime
 import anyio
 
 from monitor.core.mapping import TableMapping
+from monitor.core.pacing import PaceState
 from monitor.errors import StoreError
 from monitor.stores.ports import DiscoveryCursor, DiscoveryState, TargetStore
 
@@ -45,6 +47,18 @@ class Discovery:
     #: Share of the table whose partition values are known: 1.0 once a pass has finished (or
     #: the values are configured), else the first pass's progress.
     coverage: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Beside:
+    """The check a discovery run goes beside, which paces it (`discovery_share`)."""
+
+    #: Set when the check's own reads are done: discovery sends no page after it.
+    done: anyio.Event
+    #: Read units of the run so far, the check's and discovery's (one meter).
+    units: Callable[[], float]
+    #: Share of the check's work done (0 to 1), from which its end is estimated.
+    progress: Callable[[], float]
 
 
 def _unseen_warning(coverage: float) -> str:
@@ -87,14 +101,14 @@ async def discover_partitions(
     mapping: TableMapping,
     now: datetime,
     *,
-    stop: anyio.Event | None = None,
+    beside: Beside | None = None,
     remembered: frozenset[tuple[str, ...]] | None = None,
 ) -> Discovery:
     """Remembered partition values, with the discovery pass advanced when one is due.
 
-    `stop` ends this run's share early (after at least one page per segment, so every run
-    makes progress): `counts` sets it when its slices are done, so discovery adds at most a
-    page per segment to a check's own reads. `remembered`: what the caller already read with
+    `beside`: the check this runs beside (`counts`), which paces it: at most
+    `discovery_share` of the check's own read units and time, at least one page per run, and
+    no page once the check's slices are done. `remembered`: what the caller already read with
     `remembered_partitions`, so the cache is not read twice in one run.
     """
     if not mapping.partition_columns:
@@ -106,10 +120,10 @@ async def discover_partitions(
         try:
             if remembered is None:
                 remembered = frozenset(await state.remembered_partitions())
-            return await _incremental(dynamo, state, mapping, now, warnings, stop, remembered)
+            return await _incremental(dynamo, state, mapping, now, warnings, beside, remembered)
         except StoreError as exc:
             warnings.append(f"discovery cache unusable ({exc}); nothing is remembered between runs")
-    return await _one_shot(dynamo, mapping, now, warnings, stop)
+    return await _one_shot(dynamo, mapping, now, warnings, beside)
 
 
 async def _one_shot(
@@ -117,12 +131,12 @@ async def _one_shot(
     mapping: TableMapping,
     now: datetime,
     warnings: list[str],
-    stop: anyio.Event | None,
+    beside: Beside | None,
 ) -> Discovery:
     """Without the monitor's schema: one budgeted share of a pass, nothing kept for next time."""
     cursors = [DiscoveryCursor(s, SEGMENTS, None, False, now) for s in range(SEGMENTS)]
     found, cursors, _ = await _advance(
-        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, stop=stop
+        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, beside=beside
     )
     values = frozenset(_values_of(found, mapping, warnings))
     coverage = _coverage(cursors)
@@ -140,34 +154,28 @@ async def _advance(
     cursors: list[DiscoveryCursor],
     limit: float,
     save: Callable[[DiscoveryCursor], Awaitable[None]] | None = None,
-    stop: anyio.Event | None = None,
+    beside: Beside | None = None,
 ) -> tuple[set[str], list[DiscoveryCursor], float]:
     """Scan the unfinished segments, at most about `limit` read units in all.
 
-    Without `stop` the segments are scanned concurrently. With it (a check's slices run beside
-    this), one page is in flight at a time, the segments taking turns: the check's own reads
-    come first, so discovery adds about one request in `max_concurrency + 1` to the run, on a
-    table of any size. Once `stop` is set, a segment stops after its first page of the run.
-
-    Returns the partition keys seen, the cursors where they stopped, and the units spent.
+    Alone, the segments are scanned concurrently, each with its part of `limit`. Beside a
+    check, see `_paced`. Returns the partition keys seen, the cursors where they stopped, and
+    the units spent.
     """
+    if beside is not None:
+        return await _paced(dynamo, cursors, limit, save, beside)
     found: set[str] = set()
     spent_by_segment = [0.0] * len(cursors)
     share = limit / max(1, sum(not c.done for c in cursors))
     advanced = list(cursors)
-    turns = anyio.CapacityLimiter(1 if stop is not None else max(1, len(cursors)))
 
     async def advance(index: int) -> None:
         cursor = advanced[index]
-        # This segment's own reads: slices running beside it charge the shared budget too.
         spent = 0.0
         while not cursor.done and spent < share:
-            async with turns:
-                if spent and stop is not None and stop.is_set():
-                    return
-                page = await dynamo.scan_partition_keys_page(
-                    cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
-                )
+            page = await dynamo.scan_partition_keys_page(
+                cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
+            )
             found.update(page.partition_keys)
             spent += page.read_units or 1.0
             spent_by_segment[index] = spent
@@ -183,13 +191,54 @@ async def _advance(
     return found, advanced, sum(spent_by_segment)
 
 
+async def _paced(
+    dynamo: TargetStore,
+    cursors: list[DiscoveryCursor],
+    limit: float,
+    save: Callable[[DiscoveryCursor], Awaitable[None]] | None,
+    beside: Beside,
+) -> tuple[set[str], list[DiscoveryCursor], float]:
+    """Beside a check: one page in flight at a time, paced by `discovery_share` of the
+    check's own read units and time (monitor/core/pacing.py), a segment finished before the
+    next is started (so the share of the table covered grows run by run)."""
+    found: set[str] = set()
+    advanced = list(cursors)
+    pace = PaceState(dynamo.settings.discovery_share, anyio.current_time())
+    spent = 0.0  # against `limit`: a page that reports no units counts as one
+    while spent < limit:
+        index = next((i for i, c in enumerate(advanced) if not c.done), None)
+        if index is None:
+            break
+        done = 1.0 if beside.done.is_set() else beside.progress()
+        wait = pace.wait_before_next(anyio.current_time(), beside.units() - pace.units, done)
+        if wait is None:
+            break
+        if wait > 0:
+            with anyio.move_on_after(wait):
+                await beside.done.wait()
+            continue
+        cursor = advanced[index]
+        sent = anyio.current_time()
+        page = await dynamo.scan_partition_keys_page(
+            cursor.segment, cursor.total_segments, cursor.last_key, PAGE_LIMIT
+        )
+        pace = pace.record(anyio.current_time() - sent, page.read_units)
+        spent += page.read_units or 1.0
+        found.update(page.partition_keys)
+        cursor = replace(cursor, last_key=page.next_key, done=page.next_key is None)
+        advanced[index] = cursor
+        if save is not None:
+            await save(cursor)
+    return found, advanced, spent
+
+
 async def _incremental(
     dynamo: TargetStore,
     state: DiscoveryState,
     mapping: TableMapping,
     now: datetime,
     warnings: list[str],
-    stop: anyio.Event | None,
+    beside: Beside | None,
     known: frozenset[tuple[str, ...]],
 ) -> Discovery:
     remembered = set(known)
@@ -205,7 +254,7 @@ async def _incremental(
         for cursor in cursors:
             await state.save_cursor(cursor)
     found, _, spent = await _advance(
-        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, state.save_cursor, stop
+        dynamo, cursors, dynamo.settings.discovery_read_units_per_run, state.save_cursor, beside
     )
     new_values = _values_of(found, mapping, warnings)
     await state.remember_partitions(

@@ -51,6 +51,9 @@ class DynamoSettings(Section):
     discovery_interval: Duration = timedelta(hours=1)
     #: A discovery pass is spread over runs: each run scans at most this many read units.
     discovery_read_units_per_run: float = Field(default=5000, gt=0)
+    #: Beside a check, discovery takes at most this share of the check's own read units and
+    #: wall time (at least one Scan page per run): it never holds the answer back.
+    discovery_share: float = Field(default=0.1, gt=0, le=1)
     #: Per-request timeout; a slower answer counts as DynamoDB unavailable for this run.
     request_timeout: Duration = timedelta(seconds=10)
 
