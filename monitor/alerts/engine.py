@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from monitor.checks.registry import RULE_FIGURES
 from monitor.core.alertmap import Figure, run_observations
-from monitor.core.rules import STORE_UNREACHABLE, Notification, RuleSpec, RuleState, evaluate
+from monitor.core.rules import Notification, RuleSpec, RuleState, evaluate
+from monitor.core.ruleset import STORE_UNREACHABLE
 from monitor.errors import MonitorError, StoreUnavailable, describe_error, first_monitor_error
 from monitor.model import CheckReport
 from monitor.stores.alert_state import AlertStore

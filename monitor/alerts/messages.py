@@ -17,13 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from monitor.checks.registry import RULE_FIGURES
-from monitor.core.rules import (
+from monitor.core.rules import Notification, Observation, RuleSpec
+from monitor.core.ruleset import (
     CHECK_FAILED_PREFIX,
     CHECK_FAILURES_METRIC,
     STORE_UNREACHABLE_METRIC,
-    Notification,
-    Observation,
-    RuleSpec,
     runbook_link,
 )
 

@@ -17,7 +17,8 @@ from monitor.alerts.engine import AlertEngine, utc_now
 from monitor.alerts.notifier import Notifier
 from monitor.alerts.outbox import Outbox
 from monitor.config import Settings
-from monitor.core.rules import RuleSpec, rules_from_thresholds
+from monitor.core.rules import RuleSpec
+from monitor.core.ruleset import rules_from_thresholds
 from monitor.errors import ConfigError
 from monitor.stores.alert_state import AlertStore
 

@@ -26,7 +26,7 @@ from monitor.core.alertmap import Figure
 from monitor.core.figures import Figures, spread
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.reconcile import diff_maps
-from monitor.core.rules import COUNT_VARIANCE
+from monitor.core.ruleset import COUNT_VARIANCE
 from monitor.core.thresholds import within_thresholds
 from monitor.core.windows import align_down
 from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window

@@ -14,12 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from monitor.core.rules import (
-    CHECK_FAILED_PREFIX,
-    MAX_EXAMPLE_KEYS,
-    STORE_UNREACHABLE,
-    Observation,
-)
+from monitor.core.rules import MAX_EXAMPLE_KEYS, Observation
+from monitor.core.ruleset import CHECK_FAILED_PREFIX, STORE_UNREACHABLE
 from monitor.core.stats import Interval
 from monitor.model import CheckReport, Finding, FindingKind
 

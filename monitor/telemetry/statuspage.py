@@ -18,16 +18,11 @@ from typing import Any
 
 from monitor.core.alertmap import Figure, report_observations
 from monitor.core.phases import ORDER, Phase
-from monitor.core.rules import (
+from monitor.core.rules import MAX_EXAMPLE_KEYS, Observation, RuleSpec, RuleState, Silence, breaches
+from monitor.core.ruleset import (
     CHECK_FAILED_PREFIX,
     CHECK_FAILURES_METRIC,
-    MAX_EXAMPLE_KEYS,
     STORE_UNREACHABLE_METRIC,
-    Observation,
-    RuleSpec,
-    RuleState,
-    Silence,
-    breaches,
 )
 from monitor.errors import describe_error
 from monitor.model import CheckReport, Outcome

@@ -15,7 +15,8 @@ from monitor.alerts.console import plain_text
 from monitor.alerts.messages import Message, render_notification, render_test
 from monitor.checks.registry import RULE_FIGURES
 from monitor.core.alertmap import report_observations, run_observations
-from monitor.core.rules import Notification, Observation, rules_from_thresholds
+from monitor.core.rules import Notification, Observation
+from monitor.core.ruleset import rules_from_thresholds
 from monitor.model import CheckReport, Finding, FindingKind, Window
 from monitor.stores.alert_codec import notification_from_json, notification_to_json
 from tests.figures import NEUTRAL, figures_for

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from monitor.checks.registry import RULE_FIGURES
 from monitor.core.alertmap import example_keys, report_observations, run_observations
-from monitor.core.rules import (
+from monitor.core.rules import MAX_EXAMPLE_KEYS
+from monitor.core.ruleset import (
     COUNT_VARIANCE,
-    MAX_EXAMPLE_KEYS,
     STORE_UNREACHABLE,
     THRESHOLD_METRICS,
     rules_from_thresholds,

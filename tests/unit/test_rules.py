@@ -11,9 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.rules import (
-    CHECK_FAILURES_METRIC,
     MAX_EXAMPLE_KEYS,
-    STORE_UNREACHABLE,
     Notification,
     Observation,
     RuleSpec,
@@ -21,8 +19,8 @@ from monitor.core.rules import (
     Silence,
     evaluate,
     mark_sent,
-    rules_from_thresholds,
 )
+from monitor.core.ruleset import CHECK_FAILURES_METRIC, STORE_UNREACHABLE, rules_from_thresholds
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
