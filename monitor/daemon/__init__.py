@@ -19,6 +19,10 @@ STOPPING=1 when shutdown begins.
 Report sinks (monitor/sinks.py) are called after every run with a narrow `SinkContext`: the
 shared stores, the `dualwrite.alerts` hook and the settings; the alerts engine is one
 (monitor/alerts/sink.py), registered by the `run` command.
+
+Beside this lifecycle: `lazy_stores` (the stores opened on first use), `streaming` (the stream
+verifier while this replica leads, and the gaps it hands to the interval checks) and `probes`
+(what /healthz, /readyz, /status and the status page say).
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import signal
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import anyio
 
@@ -37,44 +40,37 @@ from monitor import __version__
 from monitor.alerts.wiring import build_rules
 from monitor.checks.registry import (
     REGISTRY,
-    RULE_FIGURES,
     CheckRequest,
     report_sources,
     run_check,
 )
 from monitor.config import Settings
 from monitor.core.switch import stop_reason
-from monitor.errors import EXIT_OK, MonitorError, first_monitor_error
+from monitor.daemon.lazy_stores import LazyStores
+from monitor.daemon.probes import DaemonProbes
+from monitor.daemon.streaming import StreamSupervisor, check_gap
+from monitor.errors import EXIT_OK, MonitorError
 from monitor.leader import LeaderElector, LeaderUnavailable, Role, lock_key
 from monitor.migration.phase import current_phase
 from monitor.migration.watch import watch_phase
-from monitor.model import CheckReport, Outcome, Window
+from monitor.model import CheckReport, Window
 from monitor.repair.scheduled import ScheduledRepair
-from monitor.report import iso
-from monitor.runtime import StoreContext, open_context
+from monitor.runtime import StoreContext
 from monitor.scheduling import CheckCall, CheckScheduler, Job, RunRecord
 from monitor.sinks import ReportSink, SinkContext, SinkFactory
 from monitor.stream.metrics import StreamMetrics
-from monitor.stream.report import STREAM_CHECK
 from monitor.stream.service import StreamService
-from monitor.telemetry.logs import configure_logging, redact_text
+from monitor.telemetry.logs import configure_logging
 from monitor.telemetry.metrics import Telemetry, build_telemetry
 from monitor.telemetry.sdnotify import notify, watchdog_seconds
 from monitor.telemetry.server import serve
 from monitor.telemetry.status import StatusBoard
-from monitor.telemetry.statuspage import StatusPage, render_status_page
 from monitor.verify.background import BackgroundVerify, VerifyMetrics
 
 log = logging.getLogger(__name__)
 
-#: A run still going this long past its timeout means cancellation is not working: unhealthy.
-OVERDUE_GRACE = 30.0
 #: How long delivery of the last records may take at shutdown.
 DELIVERY_DRAIN = 5.0
-#: The stream verifier, after a failure, starts again after this (doubling up to a minute).
-STREAM_RESTART = 1.0
-#: Interval checks that cover a gap the stream lost to its retention.
-GAP_CHECKS = ("orphans", "counts", "sample")
 
 
 def interval_for(settings: Settings, check: str) -> timedelta:
@@ -87,34 +83,9 @@ def interval_for(settings: Settings, check: str) -> timedelta:
     return settings.checks.counts.interval
 
 
-class _Stores:
-    """The check context, opened on first use and kept; a failed open is retried next time."""
+class Daemon(DaemonProbes):
+    """The `run` lifecycle: every resource on one exit stack, staged shutdown (module docstring)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._stack = AsyncExitStack()
-        self._context: StoreContext | None = None
-        self._lock = anyio.Lock()
-
-    async def get(self) -> StoreContext:
-        if self._context is None:
-            async with self._lock:
-                if self._context is None:
-                    context = await self._stack.enter_async_context(open_context(self._settings))
-                    for warning in context.warnings:
-                        log.warning("stores.warning", extra={"warning": warning})
-                    log.info("stores.opened")
-                    self._context = context
-        return self._context
-
-    async def aclose(self) -> None:
-        with anyio.move_on_after(5, shield=True) as scope:
-            await self._stack.aclose()
-        if scope.cancelled_caught:
-            log.warning("stores.close_timed_out")
-
-
-class Daemon:
     def __init__(
         self,
         settings: Settings,
@@ -128,7 +99,7 @@ class Daemon:
         self.metrics = self._telemetry.metrics
         self._factories = tuple(sinks)
         self._sinks: list[ReportSink] = []
-        self._stores = _Stores(settings)
+        self._stores = LazyStores(settings)
         self._intervals = {name: interval_for(settings, name) for name in REGISTRY}
         self._board = StatusBoard({n: i.total_seconds() for n, i in self._intervals.items()})
         self._rules = build_rules(settings, report_sources(settings))
@@ -161,13 +132,18 @@ class Daemon:
             meter = self._telemetry.provider.get_meter("dualwrite-monitor.verify", __version__)
             self.verify = BackgroundVerify(settings, self.context, VerifyMetrics(meter))
         self.stream: StreamService | None = None
-        self._stream_scope: anyio.CancelScope | None = None
-        #: Set when this replica becomes the leader: the stream verifier starts at once.
-        self._now_leading: anyio.Event | None = None
+        self._streaming: StreamSupervisor | None = None
         if settings.stream.enabled:
             meter = self._telemetry.provider.get_meter("dualwrite-monitor.stream", __version__)
             self.stream = StreamService(
                 settings, self.context, StreamMetrics(meter), on_gap=self._stream_gap
+            )
+            self._streaming = StreamSupervisor(
+                settings,
+                self.stream,
+                leading=lambda: self.leading,
+                deliver=self._deliver,
+                tick=self._tick,
             )
 
     # --- for sinks and embedding --------------------------------------------------------------
@@ -175,10 +151,6 @@ class Daemon:
     async def context(self) -> StoreContext:
         """The shared stores, opened on first use (raises StoreUnavailable while they are down)."""
         return await self._stores.get()
-
-    @property
-    def leading(self) -> bool:
-        return self._leader is None or self._leader.leading
 
     def request_stop(self) -> None:
         """Shut down as SIGTERM would (for embedding the daemon, e.g. in the demo or tests)."""
@@ -215,9 +187,9 @@ class Daemon:
                     await group.start(self._leader.run)
                 else:
                     self.metrics.set_leader(True)
-                if self.stream is not None:
-                    group.start_soon(self._run_stream, self.stream)
-                    group.start_soon(self._stream_reports, self.stream)
+                if self._streaming is not None:
+                    group.start_soon(self._streaming.run)
+                    group.start_soon(self._streaming.reports)
                 self._warn_about_timeouts()
                 if self._repair is not None:
                     group.start_soon(self._repair.run)
@@ -282,79 +254,9 @@ class Daemon:
                 log.warning("daemon.signal_again", extra={"signal": name})
                 self._scheduler.cancel_all(f"{name} received twice")
 
-    async def _run_stream(self, service: StreamService) -> None:
-        """The stream verifier while this replica leads; after a failure, again (backing off)."""
-        delay = STREAM_RESTART
-        while True:
-            if not self.leading:
-                self._now_leading = anyio.Event()
-                with anyio.move_on_after(self._tick):
-                    await self._now_leading.wait()
-                continue
-            started = anyio.current_time()
-            with anyio.CancelScope() as scope:
-                self._stream_scope = scope
-                try:
-                    await service.run()
-                except Exception as exc:  # a store is down: said once, then tried again
-                    found = first_monitor_error(exc)
-                    service.error = str(found) if found is not None else type(exc).__name__
-                    if found is None:
-                        log.exception("stream.failed")
-                    else:
-                        log.warning("stream.failed", extra={"error": str(found)})
-                    # Counted and alerted like a failed check run (check_failed:stream).
-                    failed = RunRecord(
-                        STREAM_CHECK,
-                        "stream",
-                        datetime.now(UTC),
-                        None,
-                        Outcome.ERROR,
-                        None,
-                        found or exc,
-                    )
-                    await self._deliver(failed)
-            self._stream_scope = None
-            if scope.cancelled_caught:
-                continue  # leadership lost: wait to lead again
-            delay = STREAM_RESTART if anyio.current_time() - started > 60 else min(delay * 2, 60)
-            await anyio.sleep(delay)
-
-    async def _stream_reports(self, service: StreamService) -> None:
-        """The stream's figures as a `stream` report every report_interval, while leading."""
-        interval = self.settings.stream.report_interval.total_seconds()
-        while True:
-            await anyio.sleep(interval)
-            report = service.take_report()
-            if not self.leading:
-                continue
-            record = RunRecord(
-                STREAM_CHECK, "stream", report.window.start, None, report.outcome, report
-            )
-            await self._deliver(record)
-
     async def _stream_gap(self, window: Window, shard: str) -> None:
         """Changes the stream lost: the interval checks judge that window instead."""
-        context = await self._stores.get()
-        max_window = self.settings.checks.max_window
-        start = window.start
-        while start < window.end:
-            end = min(window.end, start + max_window)
-            for name in GAP_CHECKS:
-                began = datetime.now(UTC)
-                request = CheckRequest(now=began, since=start, until=end)
-                try:
-                    report = await run_check(name, context, request)
-                except MonitorError as exc:
-                    log.warning(
-                        "stream.gap_check_failed", extra={"check_name": name, "error": str(exc)}
-                    )
-                    record = RunRecord(name, f"gap-{shard}", began, None, Outcome.ERROR, None, exc)
-                else:
-                    elapsed = (datetime.now(UTC) - began).total_seconds()
-                    record = RunRecord(name, f"gap-{shard}", began, elapsed, report.outcome, report)
-                await self._deliver(record)
-            start = end
+        await check_gap(await self._stores.get(), self.settings, window, shard, self._deliver)
 
     def _call(self, name: str) -> CheckCall:
         async def call() -> CheckReport | None:
@@ -415,10 +317,8 @@ class Daemon:
         self.metrics.set_leader(new is Role.LEADER)
         level = logging.INFO if new is not Role.UNKNOWN else logging.WARNING
         log.log(level, "leader.role", extra={"role": str(new), "was": str(old), "reason": reason})
-        if old is Role.LEADER and self._stream_scope is not None:
-            self._stream_scope.cancel()  # another replica may already read the stream
-        if new is Role.LEADER and self._now_leading is not None:
-            self._now_leading.set()
+        if self._streaming is not None:
+            self._streaming.on_role(old, new)
         if self._scheduler is None:
             return
         if old is Role.LEADER:
@@ -448,76 +348,6 @@ class Daemon:
                         "check_timeout_s": timeout.total_seconds(),
                     },
                 )
-
-    # --- probes (telemetry.server.Probe) -------------------------------------------------------
-
-    def health(self) -> tuple[bool, str]:
-        scheduler = self._scheduler
-        if scheduler is None:
-            return True, "starting"
-        if not self._stopping:
-            age = scheduler.clock() - scheduler.last_tick
-            if age > max(10.0, 5 * self._tick):
-                return False, f"the scheduler has not ticked for {age:.0f}s"
-        overdue = scheduler.overdue(OVERDUE_GRACE)
-        if overdue:
-            return False, f"{', '.join(overdue)} still running well past check_timeout"
-        return True, "ok"
-
-    def ready(self) -> tuple[bool, str]:
-        if self._stopping:
-            return False, "shutting down"
-        if self._scheduler is None or not self._scheduler.started:
-            return False, "starting"
-        return True, "ok"
-
-    def status(self) -> dict[str, Any]:
-        scheduler = self._scheduler
-        leader = self._leader
-        ready, _ = self.ready()
-        return {
-            "version": __version__,
-            "started_at": iso(self._started_at),
-            "ready": ready,
-            "stopping": self._stopping,
-            "ha": leader is not None,
-            "role": "single" if leader is None else str(leader.role),
-            "leader": self.leading,
-            "leader_reason": None if leader is None else redact_text(leader.reason),
-            "in_flight": [] if scheduler is None else scheduler.running(),
-            "checks": self._board.checks_json(
-                {} if scheduler is None else scheduler.next_run_times()
-            ),
-            "alerts": self._board.alerts_json(),
-            "phase": self._board.phase_json(),
-            "stopped": dict(self._stopped),
-            "repair": self._repair_json(),
-            "stream": {"enabled": False} if self.stream is None else self.stream.status_json(),
-            "verify": {"enabled": False} if self.verify is None else self.verify.status_json(),
-        }
-
-    def _repair_json(self) -> dict[str, Any]:
-        return {"enabled": False} if self._repair is None else self._repair.status_json()
-
-    def status_page(self) -> str:
-        scheduler = self._scheduler
-        leader = self._leader
-        return render_status_page(
-            StatusPage(
-                version=__version__,
-                table=self.settings.mapping.sql_table,
-                role="single" if leader is None else str(leader.role),
-                started_at=self._started_at,
-                now=datetime.now(UTC),
-                checks=self._board.views({} if scheduler is None else scheduler.next_run_times()),
-                rules=self._rules,
-                figures=RULE_FIGURES,
-                alerts=self._board.alerts,
-                phase=self._board.phase,
-                stopped=dict(self._stopped),
-                repair=self._repair_json(),
-            )
-        )
 
 
 def run_daemon(
