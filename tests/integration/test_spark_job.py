@@ -61,40 +61,10 @@ def test_spark_submit_names_what_the_duckdb_path_names(
 ) -> None:
     planted(settings)
     folder = export_table(settings, tmp_path / "exports")
-    config = write_config(tmp_path / "c.toml", settings)
-    common = (
-        "--config",
-        str(config),
-        "--format",
-        "json",
-        "verify",
-        "--from-export",
-        str(folder),
-        "--fields",
-    )
-    code, duck, err = run_cli(capsys, *common)
-    assert code == 1, err
-    code, written, err = run_cli(capsys, *common, "--snapshot-to", str(tmp_path / "snap"))
-    assert code == 0, err
+    duck, written, spark = duckdb_then_spark(settings, tmp_path, capsys, folder, "--fields")
     assert written["window"]["end"] == duck["window"]["end"]
-    assert (tmp_path / "snap" / "snapshot.json").is_file()
-
-    done = spark_submit(
-        "--config",
-        str(config),
-        "--export",
-        str(folder),
-        "--snapshot",
-        str(tmp_path / "snap"),
-        "--format",
-        "json",
-    )
-    assert done.returncode == 1, done.stderr[-2000:]
-    spark: dict[str, Any] = json.loads(done.stdout)
     assert spark["summary"]["engine"] == "spark"
-    assert spark["findings"] == duck["findings"]
     assert spark["summary"]["coverage"] == duck["summary"]["coverage"]
-    assert {k: spark["summary"][k] for k in FIGURES} == {k: duck["summary"][k] for k in FIGURES}
     assert spark["window"] == duck["window"]
     assert {f["kind"] for f in spark["findings"]} == {
         "missing_in_dynamodb",
@@ -109,27 +79,51 @@ def test_spark_pairs_duplicated_keys_one_to_one_as_the_duckdb_path(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = duplicated(settings, tmp_path / "exports")
-    config = write_config(tmp_path / "c.toml", settings)
-    common = ("--config", str(config), "--format", "json", "verify", "--from-export", str(folder))
-    code, duck, err = run_cli(capsys, *common)
+    _, _, spark = duckdb_then_spark(settings, tmp_path, capsys, folder)
+    assert len(spark["findings"]) == 5
+
+
+def duckdb_then_spark(
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    folder: Path,
+    *options: str,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The export compared by the DuckDB path, then by spark-submit on a snapshot taken with
+    the same options: (DuckDB's report, the snapshot run's, Spark's). Both find differences
+    (exit 1) and name the same findings and figures."""
+    code, duck, err = verify_cli(settings, tmp_path, capsys, folder, *options)
     assert code == 1, err
-    code, _, err = run_cli(capsys, *common, "--snapshot-to", str(tmp_path / "snap"))
-    assert code == 0, err
+    snap, written = take_snapshot(settings, tmp_path, capsys, folder, *options)
     done = spark_submit(
         "--config",
-        str(config),
+        str(tmp_path / "c.toml"),
         "--export",
         str(folder),
         "--snapshot",
-        str(tmp_path / "snap"),
+        str(snap),
         "--format",
         "json",
     )
     assert done.returncode == 1, done.stderr[-2000:]
     spark: dict[str, Any] = json.loads(done.stdout)
     assert spark["findings"] == duck["findings"]
-    assert len(spark["findings"]) == 5
     assert {k: spark["summary"][k] for k in FIGURES} == {k: duck["summary"][k] for k in FIGURES}
+    return duck, written, spark
+
+
+def verify_cli(
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    folder: Path,
+    *options: str,
+) -> tuple[int, Any, str]:
+    """`verify --from-export FOLDER OPTIONS --format json` with the config in `tmp_path/c.toml`."""
+    config = write_config(tmp_path / "c.toml", settings)
+    common = ("--config", str(config), "--format", "json", "verify", "--from-export", str(folder))
+    return run_cli(capsys, *common, *options)
 
 
 @pytest.fixture(scope="module")
@@ -150,23 +144,21 @@ in_this_process = pytest.mark.filterwarnings(
 
 
 def take_snapshot(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: Path
-) -> Path:
-    """`verify --from-export FOLDER --snapshot-to` (the job's first step); the snapshot's folder."""
-    config = write_config(tmp_path / "c.toml", settings)
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    folder: Path,
+    *options: str,
+) -> tuple[Path, Any]:
+    """`verify --from-export FOLDER --snapshot-to` (the job's first step): (the snapshot's folder,
+    the run's report)."""
     snap = tmp_path / "snap"
-    code, _, err = run_cli(
-        capsys,
-        "--config",
-        str(config),
-        "verify",
-        "--from-export",
-        str(folder),
-        "--snapshot-to",
-        str(snap),
+    code, written, err = verify_cli(
+        settings, tmp_path, capsys, folder, *options, "--snapshot-to", str(snap)
     )
     assert code == 0, err
-    return snap
+    assert (snap / "snapshot.json").is_file()
+    return snap, written
 
 
 @in_this_process
@@ -180,7 +172,7 @@ def test_a_missing_snapshot_or_a_line_that_is_not_json_is_one_clear_error(
     with pytest.raises(MonitorError, match="snapshot.json does not exist") as caught:
         run_job(session, settings, str(folder), str(tmp_path / "nowhere"))
     assert caught.value.exit_code == EXIT_USAGE
-    snap = take_snapshot(settings, tmp_path, capsys, folder)
+    snap, _ = take_snapshot(settings, tmp_path, capsys, folder)
     with pytest.raises(MonitorError, match="1 line\\(s\\) are not JSON") as caught:
         run_job(session, settings, str(folder), str(snap))
     assert "secret" not in str(caught.value) and caught.value.exit_code == EXIT_USAGE
@@ -194,7 +186,7 @@ def test_a_data_file_that_does_not_match_its_md5_checksum_is_one_clear_error(
 
     seed(settings, make_rows(30, step=STEP))
     folder = export_table(settings, tmp_path / "exports")
-    snap = take_snapshot(settings, tmp_path, capsys, folder)
+    snap, _ = take_snapshot(settings, tmp_path, capsys, folder)
     assert run_job(session, settings, str(folder), str(snap)).ok
     # Compared, the partial file would read as one item missing from DynamoDB.
     damaged = drop_last_line(folder)
