@@ -19,36 +19,38 @@ looks exactly like a divergence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
-from monitor.checks.partitions import discover_partitions
+from monitor.checks.orphan_reads import (
+    confirm_divergences,
+    for_each_pending_page,
+    observe_sql_rows,
+    orphan_projection,
+    rows_by_keys,
+)
 from monitor.checks.reporting import build_report
 from monitor.checks.spec import CheckRequest, CheckSpec, Gauge, Points, figure_gauge
 from monitor.config import Settings, Threshold
 from monitor.core.alertmap import Figure
 from monitor.core.figures import Figures
 from monitor.core.item import Item
-from monitor.core.mapping import IndexMap, MappingError, TableMapping
+from monitor.core.mapping import TableMapping
 from monitor.core.orphans import ORPHAN_KINDS as _ORPHAN_KINDS
 from monitor.core.orphans import (
     Observed,
     counterparts,
     figures,
-    index_partitions,
     index_problem,
     observe_items,
-    observe_rows,
     reconcile,
-    rejudge,
 )
 from monitor.core.thresholds import within_thresholds
 from monitor.core.windows import align_down
-from monitor.errors import StoreError
 from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window
 from monitor.stores.ports import DiscoveryState, SourceStore, TargetStore
 
@@ -57,11 +59,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Keys per `WHERE key = ANY($1)` statement.
-SQL_LOOKUP_BATCH = 1000
 #: Pending SQL rows judged per step (keyset pages): memory holds a batch, never the window.
 PENDING_BATCH = 1000
-_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,10 +137,10 @@ async def run_orphans(
     async def read_sql_side() -> None:
         # One batch of pending rows at a time: memory is a batch, not the window's pending rows.
         async for batch in sql.pending_batches(window.start, window.end, PENDING_BATCH):
-            rows = _observe_rows(mapping, batch)
+            rows = observe_sql_rows(mapping, batch)
             reads.sql_pending += len(rows)
             locations = [row.location for row in rows if row.location is not None]
-            items = await dynamo.batch_get(locations, _projection(mapping))
+            items = await dynamo.batch_get(locations, orphan_projection(mapping))
             found = counterparts(mapping, items)
             reads.sql_findings += reconcile(rows, found, [], {}, statuses)
 
@@ -152,7 +151,7 @@ async def run_orphans(
         pending = [i for i in observed if i.problem is not None or i.status == statuses.pending]
         reads.dynamodb_pending += len(pending)
         keys = list(dict.fromkeys(i.key for i in pending))
-        sql_rows, untyped, judged_by_sql = await _rows_by_keys(sql, mapping, keys, window)
+        sql_rows, untyped, judged_by_sql = await rows_by_keys(sql, mapping, keys, window)
         # A record whose SQL row is pending in the window is judged by the SQL direction.
         rest = [i for i in pending if i.key not in judged_by_sql]
         typed = [i for i in rest if i.key not in untyped]
@@ -160,7 +159,7 @@ async def run_orphans(
         reads.dynamodb_findings += _untyped_findings(mapping, rest, untyped)
 
     async def read_dynamodb_side() -> None:
-        await _for_each_pending_page(
+        await for_each_pending_page(
             dynamo, sql, state, mapping, window, index, now, warnings, judge_items
         )
 
@@ -173,7 +172,7 @@ async def run_orphans(
         group.start_soon(count_window)
 
     findings = reads.sql_findings + _not_judged(reads.dynamodb_findings, reads.sql_findings)
-    findings = await _confirm_divergences(sql, dynamo, mapping, findings)
+    findings = await confirm_divergences(sql, dynamo, mapping, findings)
     findings += reads.unreadable_items
     findings.sort(key=lambda f: (f.kind, str(f.key)))
 
@@ -213,109 +212,6 @@ async def run_orphans(
     )
 
 
-def _projection(mapping: TableMapping) -> tuple[str, ...]:
-    # Location to match an item to the row that asked for it, key and status to judge it.
-    attributes = (
-        mapping.partition_key,
-        mapping.sort_key,
-        mapping.key_attribute,
-        mapping.status_attribute,
-    )
-    return tuple(dict.fromkeys(attributes))
-
-
-def _observe_rows(mapping: TableMapping, rows: Iterable[Mapping[str, Any]]) -> list[Observed]:
-    try:
-        return observe_rows(mapping, rows)
-    except MappingError as exc:
-        raise StoreError("PostgreSQL", f"{exc}; check [mapping] key_column") from None
-
-
-async def _for_each_pending_page(
-    dynamo: TargetStore,
-    sql: SourceStore,
-    state: DiscoveryState | None,
-    mapping: TableMapping,
-    window: Window,
-    index: IndexMap | None,
-    now: datetime,
-    warnings: list[str],
-    judge: Callable[[list[Item]], Awaitable[None]],
-) -> None:
-    """Pending items in the window, from the pending index or else the base table filtered,
-    handed to `judge` one response page at a time (never the window's items at once)."""
-    queries: list[tuple[str, str, str]] = []
-    if index is not None:
-        for pk, low, high in index_partitions(
-            index, mapping.timestamp_column, window.start, window.end
-        ):
-            queries.append((pk, *mapping.sort_key_bounds(low, high)))
-    else:
-        discovery = await discover_partitions(dynamo, state, mapping, now)
-        warnings.extend(discovery.warnings)
-        for low, high in mapping.buckets(window.start, window.end):
-            seen = {partition for partition, _ in await sql.partition_counts(low, high)}
-            for partition in sorted(seen | discovery.values):
-                pk = mapping.partition_key_for(partition, low)
-                queries.append((pk, *mapping.sort_key_bounds(low, high)))
-
-    status = None if index is not None else mapping.status_values.pending
-    # At most max_concurrency Queries hold a page at once.
-    limiter = anyio.CapacityLimiter(dynamo.settings.max_concurrency)
-
-    async def query(pk: str, low: str, high: str) -> None:
-        async with limiter:
-            pages = dynamo.query_range_pages(
-                pk, low, high, _projection(mapping), index=index, status=status
-            )
-            async for page in pages:
-                await judge(page)
-
-    async with anyio.create_task_group() as group:
-        for pk, low_sk, high_sk in queries:
-            group.start_soon(query, pk, low_sk, high_sk)
-
-
-async def _rows_by_keys(
-    sql: SourceStore, mapping: TableMapping, keys: Sequence[KeyValue], window: Window | None
-) -> tuple[dict[KeyValue, Observed], set[KeyValue], set[KeyValue]]:
-    """SQL rows by key, one statement per batch and key type; keys the column cannot hold; and
-    the keys whose row is pending inside `window` (the SQL direction judges those)."""
-    groups: dict[str, list[KeyValue]] = {}
-    for key in keys:
-        kind = "text" if isinstance(key, str) else "int64" if key in _INT64 else "bigger"
-        groups.setdefault(kind, []).append(key)
-    rows: dict[KeyValue, Observed] = {}
-    untyped: set[KeyValue] = set()
-    pending_in_window: set[KeyValue] = set()
-    for group in groups.values():
-        for start in range(0, len(group), SQL_LOOKUP_BATCH):
-            batch = group[start : start + SQL_LOOKUP_BATCH]
-            found = await sql.rows_by_keys(batch)
-            if found is None:
-                untyped.update(batch)
-                continue
-            rows.update((row.key, row) for row in _observe_rows(mapping, found))
-            if window is not None:
-                pending_in_window.update(_pending_in(mapping, found, window))
-    return rows, untyped, pending_in_window
-
-
-def _pending_in(
-    mapping: TableMapping, rows: Iterable[Mapping[str, Any]], window: Window
-) -> Iterable[KeyValue]:
-    pending = mapping.status_values.pending
-    for row in rows:
-        moment = row.get(mapping.timestamp_column)
-        status = row.get(mapping.status_column)
-        if (
-            status == pending
-            and isinstance(moment, datetime)
-            and window.start <= moment < window.end
-        ):
-            yield row[mapping.key_column]
-
-
 def _not_judged(findings: Sequence[Finding], judged: Sequence[Finding]) -> list[Finding]:
     """The DynamoDB direction's findings for records the SQL direction has not already reported
     (a row committed between the two directions' reads would otherwise be reported twice)."""
@@ -348,32 +244,6 @@ def _untyped_findings(
         )
         for item in chosen.values()
     ]
-
-
-async def _confirm_divergences(
-    sql: SourceStore, dynamo: TargetStore, mapping: TableMapping, findings: list[Finding]
-) -> list[Finding]:
-    """Read both sides of each divergent record again; keep what is still wrong.
-
-    A commit that lands between the SQL read and the DynamoDB read shows one side pending and
-    the other final. Costs one SQL statement and one BatchGetItem per 100 divergences.
-    """
-    divergent = [f for f in findings if f.kind is FindingKind.STATUS_DIVERGENCE]
-    if not divergent:
-        return findings
-    sql_now, _, _ = await _rows_by_keys(sql, mapping, [f.key for f in divergent], None)
-    locations = [(f.pk, f.sk) for f in divergent if f.pk is not None and f.sk is not None]
-    items = await dynamo.batch_get(locations, _projection(mapping))
-    dynamodb_now = counterparts(mapping, items)
-    kept = [f for f in findings if f.kind is not FindingKind.STATUS_DIVERGENCE]
-    for candidate in divergent:
-        seen = None
-        if candidate.pk is not None and candidate.sk is not None:
-            seen = dynamodb_now.get((candidate.pk, candidate.sk))
-        again = rejudge(candidate, sql_now.get(candidate.key), seen, mapping.status_values)
-        if again is not None:
-            kept.append(again)
-    return kept
 
 
 def _within(ratio: float, threshold: Threshold) -> bool:
