@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.checks.counts import CountsFigures, TallyFigures
+from monitor.checks.counts import CountsFigures
 from monitor.checks.orphans import OrphansFigures
 from monitor.checks.quality import QualityFigures
 from monitor.checks.sampling import SampleFigures
+from monitor.checks.slices import TallyFigures
 from monitor.core.figures import Figures
 from monitor.stream.report import StreamFigures
 

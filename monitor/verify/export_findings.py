@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from monitor.checks.counts import Tally
+from monitor.checks.slices import Tally
 from monitor.core.item import item_key_label
 from monitor.core.mapping import MappingError, TableMapping
 from monitor.model import Finding, FindingKind, KeyValue

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from monitor.checks.counts import Tally
 from monitor.checks.partitions import discover_partitions, remembered_partitions
+from monitor.checks.slices import Tally
 from monitor.checks.spec import Progress
 from monitor.config import Settings
 from monitor.core.windows import align_down

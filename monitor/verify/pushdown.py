@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from monitor.checks.counts import Tally, record_slice, run_slices
+from monitor.checks.slices import Tally, record_slice, run_slices
 from monitor.core.checksum import checksum
 from monitor.core.mapping import Slice, TableMapping
 from monitor.core.windows import align_down

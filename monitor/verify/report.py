@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.checks.counts import Tally, TallyFigures, tally_figures
 from monitor.checks.reporting import build_report
+from monitor.checks.slices import Tally, TallyFigures, tally_figures
 from monitor.config import Settings
 from monitor.core.accuracy import accuracy_ok, rounded
 from monitor.core.figures import Figures, omitted_when_none, spread

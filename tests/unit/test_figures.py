@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.checks.counts import CountsFigures, TallyFigures
+from monitor.checks.counts import CountsFigures
 from monitor.checks.orphans import OrphansFigures
 from monitor.checks.quality import QualityFigures
 from monitor.checks.registry import CHECKS, OTHER_REPORTS, RULE_FIGURES
 from monitor.checks.sampling import SampleFigures
+from monitor.checks.slices import TallyFigures
 from monitor.core.figures import Figures
 from monitor.core.stats import Interval
 from monitor.stream.report import StreamFigures

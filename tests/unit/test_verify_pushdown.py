@@ -92,7 +92,7 @@ def test_the_pushdown_finds_what_the_key_diff_of_every_slice_finds(
     """Over the in-memory ports: checksums only ever spare reads, never change the answer."""
     import anyio
 
-    from monitor.checks.counts import Tally, plan_slices, reconcile_slices
+    from monitor.checks.slices import Tally, plan_slices, reconcile_slices
     from monitor.runtime import open_memory_context
     from monitor.stores.memory import MemoryWorld
     from monitor.stores.wire import decode_item
