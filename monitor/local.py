@@ -250,11 +250,15 @@ class LocalPostgres(_Server):
         self.start()
 
     def create_database(self, name: str) -> str:
-        """CREATE DATABASE through the bundled psql; returns the new database's DSN."""
+        """CREATE DATABASE through the bundled psql; returns the new database's DSN.
+
+        FILE_COPY copies the template's files at a checkpoint, which costs next to nothing with
+        fsync off; the default (WAL_LOG) writes the whole template through the WAL, several
+        times slower for each of the test suite's hundreds of databases."""
         ident = '"' + name.replace('"', '""') + '"'
         self._run(
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn, "-c"]
-            + [f"CREATE DATABASE {ident}"],
+            + [f"CREATE DATABASE {ident} STRATEGY FILE_COPY"],
             f"CREATE DATABASE {ident}",
         )
         return self.dsn_for(name)

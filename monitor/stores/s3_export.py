@@ -23,6 +23,8 @@ from monitor.errors import StoreError, StoreUnavailable
 log = logging.getLogger(__name__)
 
 STORE = "S3"
+#: Attempts per request (botocore's standard mode: capped exponential backoff with jitter).
+ATTEMPTS = 5
 _CHUNK = 1 << 20
 #: Data files downloaded at once: S3 serves each at a few hundred MB/s; the disk is the limit.
 _CONCURRENCY = 8
@@ -48,13 +50,19 @@ class S3Folder:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, region: str, endpoint_url: str, request_timeout: float
+        cls,
+        url: str,
+        *,
+        region: str,
+        endpoint_url: str,
+        request_timeout: float,
+        attempts: int = ATTEMPTS,
     ) -> AsyncIterator[S3Folder]:
         bucket, prefix = split_s3_url(url)
         config = AioConfig(
             connect_timeout=request_timeout,
             read_timeout=request_timeout,
-            retries={"max_attempts": 5, "mode": "standard"},
+            retries={"max_attempts": attempts, "mode": "standard"},
             max_pool_connections=_CONCURRENCY * 2,
         )
         async with get_session().create_client(

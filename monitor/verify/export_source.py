@@ -79,15 +79,21 @@ async def open_s3(
     request_timeout: float,
     progress: Callable[[int, int], None] | None = None,
     data: bool = True,
+    attempts: int | None = None,
 ) -> LocalExport:
     """Copy the export at `url` into `staging/<export id>/`; the local export.
 
-    `data=False` reads the manifests alone (the data files are left in S3)."""
-    from monitor.stores.s3_export import S3Folder
+    `data=False` reads the manifests alone (the data files are left in S3); `attempts` per
+    request, else the adapter's default."""
+    from monitor.stores.s3_export import ATTEMPTS, S3Folder
 
     where = url.rstrip("/")
     async with S3Folder.open(
-        url, region=region, endpoint_url=endpoint_url, request_timeout=request_timeout
+        url,
+        region=region,
+        endpoint_url=endpoint_url,
+        request_timeout=request_timeout,
+        attempts=ATTEMPTS if attempts is None else attempts,
     ) as s3:
         summary = await s3.read(SUMMARY)
         files = await s3.read(FILES)

@@ -82,6 +82,8 @@ def test_an_unreachable_s3_endpoint_is_store_unavailable(tmp_path: Path) -> None
                 region="us-east-1",
                 endpoint_url="http://127.0.0.1:9",
                 request_timeout=1,
+                # One retry, then the verdict: the default's backoff waits would be seconds.
+                attempts=2,
             )
         )
 

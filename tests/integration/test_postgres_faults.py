@@ -21,7 +21,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import Settings
-from monitor.stores.postgres import close_pool
+from monitor.stores.postgres import close_pool, driver
 from monitor.telemetry.logs import configure_logging
 from tests.integration.scenario import make_rows, seed, write_config
 from tests.integration.tcp_proxy import TcpProxy, proxy_to
@@ -81,12 +81,15 @@ def test_a_hung_postgres_is_named_not_masked_by_closing_the_pool(
     proxy: TcpProxy,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     check: str,
 ) -> None:
     seed(settings, make_rows(300))
-    # A short statement_timeout: the client gives up on a blackholed statement 5 s after it.
-    extra = ""
-    config = proxied_config(tmp_path, settings, proxy, extra)
+    # A short statement_timeout, and short waits past it: the client gives up on a blackholed
+    # statement a second after it, and a close that hangs is cut after a second.
+    monkeypatch.setattr(driver, "COMMAND_GRACE", 1.0)
+    monkeypatch.setattr(driver, "CLOSE_TIMEOUT", 1.0)
+    config = proxied_config(tmp_path, settings, proxy)
     config.write_text(
         config.read_text().replace('statement_timeout = "10s"', 'statement_timeout = "1s"')
     )

@@ -19,6 +19,7 @@ import asyncpg
 
 from monitor.config import PostgresSettings
 from monitor.core.mapping import TableMapping
+from monitor.stores.postgres import driver
 from monitor.stores.postgres.driver import (
     CLOSE_TIMEOUT,
     STORE,
@@ -63,7 +64,7 @@ class PostgresStore(SourceReads, SampleReads, WriterWrites, RepairWrites):
                 min_size=1,
                 max_size=settings.pool_size,
                 timeout=settings.connect_timeout.total_seconds(),
-                command_timeout=settings.statement_timeout.total_seconds() + 5,
+                command_timeout=settings.statement_timeout.total_seconds() + driver.COMMAND_GRACE,
                 server_settings={
                     "statement_timeout": str(timeout_ms),
                     "application_name": "dualwrite-monitor",

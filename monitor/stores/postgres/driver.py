@@ -86,6 +86,10 @@ async def translate_errors(what: str) -> AsyncIterator[None]:
         raise StoreError(STORE, f"{what}: {type(exc).__name__}: {exc}") from None
 
 
+#: How long the client waits past `statement_timeout` before it gives up on a statement: the
+#: server cancels it first; a hung server, whose cancel never comes, is a TimeoutError.
+COMMAND_GRACE = 5.0
+
 #: A graceful close waits for connections to be released; a hung server must not hold it.
 CLOSE_TIMEOUT = 5.0
 
