@@ -18,7 +18,7 @@ from monitor.config import Settings, parse_duration
 from monitor.errors import UsageError
 from monitor.report import dumps
 from monitor.writer.faults import load_profile
-from monitor.writer.generate import GenerateOptions, Progress, open_generator
+from monitor.writer.generate import GenerateFigures, GenerateOptions, Progress, open_generator
 
 
 def options_from_args(
@@ -92,18 +92,23 @@ def run_generate(settings: Settings, options: GenerateOptions, output_format: st
             raise UsageError(f"--truth {options.truth}: {exc.strerror or exc}") from None
         with stream:
             progress = anyio.run(_run, settings, options, stream)
-    summary = progress.summary()
+    figures = progress.figures()
     if output_format == "json":
-        print(dumps(summary))  # noqa: T201
+        print(dumps(figures.to_summary()))  # noqa: T201
     else:
-        latency = summary["latency_ms"]
-        print(  # noqa: T201
-            f"written {summary['written']} records in {summary['seconds']} s"
-            f" ({summary['achieved_rate']}/s asked {options.rate}/s);"
-            f" writer latency p50 {latency['p50']} ms, p99 {latency['p99']} ms"
-        )
-        for kind, count in summary["faults"].items():
-            print(f"  {kind:<24} {count}")  # noqa: T201
-        if summary["errors"]:
-            print(f"  {summary['errors']} writes failed on a store error (see the log)")  # noqa: T201
+        print("\n".join(summary_lines(figures, options.rate)))  # noqa: T201
     return 0 if progress.errors == 0 else 3
+
+
+def summary_lines(figures: GenerateFigures, asked_rate: float) -> list[str]:
+    """The text output of a run: its rate and latency, the faults injected, the errors."""
+    latency = figures.latency_ms
+    lines = [
+        f"written {figures.written} records in {figures.seconds} s"
+        f" ({figures.achieved_rate}/s asked {asked_rate}/s);"
+        f" writer latency p50 {latency.p50} ms, p99 {latency.p99} ms"
+    ]
+    lines += [f"  {kind:<24} {count}" for kind, count in figures.faults.items()]
+    if figures.errors:
+        lines.append(f"  {figures.errors} writes failed on a store error (see the log)")
+    return lines

@@ -25,6 +25,7 @@ from typing import IO, Any
 import anyio
 
 from monitor.config import Settings
+from monitor.core.figures import Figures
 from monitor.core.item import Attribute
 from monitor.core.stats import percentile
 from monitor.errors import MonitorError
@@ -69,6 +70,30 @@ class TruthEntry:
         return None if kind is None else str(kind)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteLatency(Figures):
+    """The writer's latency percentiles in milliseconds (None before the first write)."""
+
+    p50: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerateFigures(Figures):
+    """The summary of a generator run: the `generate` command's output and the truth file's
+    last line (`to_summary()` is that JSON)."""
+
+    written: int
+    #: Injected faults and the writer's results, by name, in name order.
+    faults: Mapping[str, int]
+    results: Mapping[str, int]
+    #: Writes that failed on a store error without an injected fault.
+    errors: int
+    seconds: float
+    achieved_rate: float
+    latency_ms: WriteLatency
+
+
 @dataclass
 class Progress:
     """Running figures of a generator run (read by the progress line and the demo's view)."""
@@ -97,16 +122,17 @@ class Progress:
             return None
         return round(percentile(sorted(self.latencies), q) * 1000, 2)
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "written": self.written,
-            "faults": dict(sorted(self.faults.items())),
-            "results": dict(sorted(self.results.items())),
-            "errors": self.errors,
-            "seconds": round(self.elapsed, 3),
-            "achieved_rate": round(self.achieved_rate, 2),
-            "latency_ms": {"p50": self.latency_ms(0.5), "p99": self.latency_ms(0.99)},
-        }
+    def figures(self) -> GenerateFigures:
+        """The run's figures so far (final once the run has finished)."""
+        return GenerateFigures(
+            written=self.written,
+            faults=dict(sorted(self.faults.items())),
+            results=dict(sorted(self.results.items())),
+            errors=self.errors,
+            seconds=round(self.elapsed, 3),
+            achieved_rate=round(self.achieved_rate, 2),
+            latency_ms=WriteLatency(p50=self.latency_ms(0.5), p99=self.latency_ms(0.99)),
+        )
 
 
 def default_first_key(now: datetime) -> int:
@@ -141,7 +167,7 @@ class TruthFile:
         )
 
     def summary(self, progress: Progress) -> None:
-        self._line({"summary": progress.summary()})
+        self._line({"summary": progress.figures().to_summary()})
 
     def _line(self, value: Mapping[str, Any]) -> None:
         if self._stream is not None:
