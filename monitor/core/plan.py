@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from monitor.core.figures import Figures
 from monitor.core.mapping import StatusValues
 from monitor.core.phases import Phase
 from monitor.model import Finding, FindingKind, KeyValue
@@ -222,8 +223,19 @@ def _align(
     return act(Action.ALIGN_STATUS, reason, side=side, target_status=target)
 
 
-def summarize(results: Sequence[str]) -> dict[str, int]:
-    """The `summary` of CONTRACT §8 from the actions' results (`leave` counted as left)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepairFigures(Figures):
+    """The `summary` of CONTRACT §8: a repair run's actions by result."""
+
+    planned: int = 0
+    applied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    left: int = 0
+
+
+def repair_figures(results: Sequence[str]) -> RepairFigures:
+    """The figures of the actions' results (`leave` counted as left)."""
     counts = {"planned": 0, "applied": 0, "skipped": 0, "failed": 0, "left": 0}
     for result in results:
         if result == "left":
@@ -232,4 +244,9 @@ def summarize(results: Sequence[str]) -> dict[str, int]:
             counts["skipped"] += 1
         elif result in counts:
             counts[result] += 1
-    return counts
+    return RepairFigures(**counts)
+
+
+def summarize(results: Sequence[str]) -> dict[str, int]:
+    """The `summary` of CONTRACT §8 from the actions' results (`leave` counted as left)."""
+    return repair_figures(results).to_summary()

@@ -12,6 +12,7 @@ from monitor.config import Settings
 from monitor.core.rules import RuleSpec
 from monitor.leader import LeaderElector
 from monitor.repair.scheduled import ScheduledRepair
+from monitor.repair.status import REPAIR_OFF, RepairStatus
 from monitor.report import iso
 from monitor.scheduling import CheckScheduler
 from monitor.stream.service import StreamService
@@ -84,13 +85,13 @@ class DaemonProbes:
             "alerts": self._board.alerts_json(),
             "phase": self._board.phase_json(),
             "stopped": dict(self._stopped),
-            "repair": self._repair_json(),
+            "repair": self._repair_status().as_json(),
             "stream": {"enabled": False} if self.stream is None else self.stream.status_json(),
             "verify": {"enabled": False} if self.verify is None else self.verify.status_json(),
         }
 
-    def _repair_json(self) -> dict[str, Any]:
-        return {"enabled": False} if self._repair is None else self._repair.status_json()
+    def _repair_status(self) -> RepairStatus:
+        return REPAIR_OFF if self._repair is None else self._repair.status()
 
     def status_page(self) -> str:
         scheduler = self._scheduler
@@ -108,6 +109,6 @@ class DaemonProbes:
                 alerts=self._board.alerts,
                 phase=self._board.phase,
                 stopped=dict(self._stopped),
-                repair=self._repair_json(),
+                repair=self._repair_status(),
             )
         )

@@ -15,8 +15,10 @@ from typing import Any
 import anyio
 
 from monitor.config import Settings
+from monitor.core.plan import repair_figures
 from monitor.errors import MonitorError, describe_error
 from monitor.repair.run import RepairReport, RepairRequest, repair_in
+from monitor.repair.status import RepairRun, RepairStatus
 from monitor.runtime import StoreContext
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ class ScheduledRepair:
         self._context = context
         self._leading = leading
         self.runs = 0
-        self.last: dict[str, Any] | None = None
+        self.last: RepairRun | None = None
 
     async def run(self) -> None:
         """Repair every interval until cancelled (the daemon's task group owns it)."""
@@ -56,21 +58,24 @@ class ScheduledRepair:
         except MonitorError as exc:  # a store down: this run is lost, the next one tries again
             error = describe_error(exc)
             log.warning("repair.failed", extra={"error": error})
-            self.last = {"at": _iso(started), "error": error}
+            self.last = RepairRun(_iso(started), error=error)
             return None
-        summary = report.as_json()["summary"]
+        figures = repair_figures([r.result for r in report.results])
         self.runs += 1
-        self.last = {"at": _iso(started), "plan": report.plan.id, "summary": summary}
-        log.info("repair.run", extra={"plan": report.plan.id, "summary": summary})
+        self.last = RepairRun(_iso(started), plan=report.plan.id, figures=figures)
+        log.info("repair.run", extra={"plan": report.plan.id, "summary": figures.to_summary()})
         return report
 
+    def status(self) -> RepairStatus:
+        return RepairStatus(
+            enabled=True,
+            interval_seconds=self.settings.repair.interval.total_seconds(),
+            runs=self.runs,
+            last_run=self.last,
+        )
+
     def status_json(self) -> dict[str, Any]:
-        return {
-            "enabled": True,
-            "interval_seconds": self.settings.repair.interval.total_seconds(),
-            "runs": self.runs,
-            "last_run": self.last,
-        }
+        return self.status().as_json()
 
 
 def _iso(moment: datetime) -> str:

@@ -26,6 +26,7 @@ from monitor.core.ruleset import (
 )
 from monitor.errors import describe_error
 from monitor.model import CheckReport, Outcome
+from monitor.repair.status import REPAIR_OFF, RepairStatus
 from monitor.scheduling import RunRecord
 from monitor.telemetry.charts import sparkline
 from monitor.telemetry.html import page
@@ -85,8 +86,8 @@ class StatusPage:
     phase: PhaseView | None = None
     #: Checks the phase stops (in `dynamo_only`), with the reason.
     stopped: Mapping[str, str] = field(default_factory=dict)
-    #: The daemon's own repair (`/status` `repair`): `{"enabled": False}` when off.
-    repair: Mapping[str, Any] = field(default_factory=lambda: {"enabled": False})
+    #: The daemon's own repair (`/status` `repair`).
+    repair: RepairStatus = REPAIR_OFF
 
 
 def render_status_page(status: StatusPage) -> str:
@@ -141,10 +142,10 @@ def _attention(status: StatusPage) -> str:
 def _phase(
     view: PhaseView | None,
     stopped: Mapping[str, str] | None = None,
-    repair: Mapping[str, Any] | None = None,
+    repair: RepairStatus = REPAIR_OFF,
 ) -> str:
     head = '<section class="card" id="phase"><h2>Migration phase</h2>'
-    tail = _stopped(stopped or {}) + _repair(repair or {"enabled": False}) + "</section>"
+    tail = _stopped(stopped or {}) + _repair(repair) + "</section>"
     if view is None:
         return f'{head}<p class="muted">Not read yet.</p>{tail}'
     error = (
@@ -184,22 +185,22 @@ def _stopped(stopped: Mapping[str, str]) -> str:
     return f'<p>Checks stopped in this phase:</p><ul class="stopped">{items}</ul>'
 
 
-def _repair(repair: Mapping[str, Any]) -> str:
-    if not repair.get("enabled"):
+def _repair(repair: RepairStatus) -> str:
+    if not repair.enabled:
         return (
             '<p class="muted" id="repair">Repair by the daemon: off (read-only;'
             " <code>[repair] enabled</code>)</p>"
         )
-    last = repair.get("last_run") or {}
-    every = f"every {repair.get('interval_seconds', 0):g} s, {repair.get('runs', 0)} runs"
-    if "error" in last:
-        done = f"; last run failed: {escape(str(last['error']))}"
-    elif "summary" in last:
-        summary = last["summary"]
+    last = repair.last_run
+    every = f"every {repair.interval_seconds:g} s, {repair.runs} runs"
+    if last is not None and last.error is not None:
+        done = f"; last run failed: {escape(last.error)}"
+    elif last is not None and last.figures is not None:
+        figures = last.figures
         done = (
-            f"; last run applied {summary.get('applied', 0)}, skipped"
-            f" {summary.get('skipped', 0)}, failed {summary.get('failed', 0)}, left"
-            f" {summary.get('left', 0)} (plan <code>{escape(str(last.get('plan', '')))}</code>)"
+            f"; last run applied {figures.applied}, skipped {figures.skipped},"
+            f" failed {figures.failed}, left {figures.left}"
+            f" (plan <code>{escape(last.plan or '')}</code>)"
         )
     else:
         done = "; no run yet"

@@ -13,8 +13,10 @@ from monitor.alerts.wiring import build_rules
 from monitor.checks.registry import RULE_FIGURES
 from monitor.config import Settings
 from monitor.core.phases import Phase
+from monitor.core.plan import RepairFigures
 from monitor.core.rules import Observation, RuleState, Silence
 from monitor.model import CheckReport, Finding, FindingKind, Outcome, Window
+from monitor.repair.status import RepairRun, RepairStatus
 from monitor.scheduling import RunRecord
 from monitor.telemetry.charts import sparkline
 from monitor.telemetry.status import StatusBoard
@@ -228,15 +230,15 @@ def test_the_phase_section_names_stopped_checks_and_the_daemons_repair() -> None
         section.group(1)
     )
     assert "Repair by the daemon: off" in section.group(1)
-    on = {
-        "enabled": True,
-        "interval_seconds": 900.0,
-        "runs": 3,
-        "last_run": {"plan": "p1", "summary": {"applied": 4, "skipped": 0, "failed": 0, "left": 1}},
-    }
+    on = RepairStatus(
+        enabled=True,
+        interval_seconds=900.0,
+        runs=3,
+        last_run=RepairRun(T0.isoformat(), plan="p1", figures=RepairFigures(applied=4, left=1)),
+    )
     html = render_status_page(replace(page, repair=on))
     assert "Repair by the daemon: on, every 900 s, 3 runs; last run applied 4" in html
-    failed = {**on, "last_run": {"error": "PostgreSQL unreachable"}}
+    failed = replace(on, last_run=RepairRun(T0.isoformat(), error="PostgreSQL unreachable"))
     assert "last run failed: PostgreSQL unreachable" in render_status_page(
         replace(page, repair=failed)
     )
