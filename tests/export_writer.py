@@ -133,9 +133,9 @@ def write_manifests(
 
 async def upload_folder(root: Path, folder: Path, bucket: str, endpoint_url: str) -> str:
     """Upload everything under `folder` to `bucket`, keys relative to `root`; the folder's URL."""
-    from aiobotocore.session import get_session
+    from monitor.stores.aws_session import new_session
 
-    async with get_session().create_client(
+    async with new_session().create_client(
         "s3", region_name=REGION, endpoint_url=endpoint_url
     ) as s3:
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):

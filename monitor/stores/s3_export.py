@@ -15,10 +15,10 @@ from typing import Any
 
 import anyio
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from monitor.errors import StoreError, StoreUnavailable
+from monitor.stores.aws_session import new_session
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class S3Folder:
             retries={"max_attempts": attempts, "mode": "standard"},
             max_pool_connections=_CONCURRENCY * 2,
         )
-        async with get_session().create_client(
+        async with new_session().create_client(
             "s3", region_name=region, endpoint_url=endpoint_url or None, config=config
         ) as client:
             yield cls(client, bucket, prefix)

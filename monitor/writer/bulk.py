@@ -12,9 +12,9 @@ from typing import Any
 
 import anyio
 import asyncpg
-from aiobotocore.session import get_session
 
 from monitor.config import Settings
+from monitor.stores.aws_session import new_session
 
 BATCH_WRITE_LIMIT = 25
 
@@ -31,7 +31,7 @@ async def load(
         await copy_rows(conn, settings.table_mapping().sql_table, columns, rows)
     finally:
         await conn.close()
-    async with get_session().create_client(
+    async with new_session().create_client(
         "dynamodb",
         region_name=settings.dynamodb.region,
         endpoint_url=settings.dynamodb.endpoint_url,

@@ -11,10 +11,10 @@ from typing import Any
 
 import anyio
 import asyncpg
-from aiobotocore.session import get_session
 
 from monitor.config import Settings
 from monitor.setup import run_setup
+from monitor.stores.aws_session import new_session
 from monitor.writer.bulk import load
 from monitor.writer.items import DEFAULT_COLUMNS
 from tests.wire_items import wire_item
@@ -74,7 +74,7 @@ async def _seed(
 
 
 def dynamo_client(settings: Settings) -> Any:
-    return get_session().create_client(
+    return new_session().create_client(
         "dynamodb",
         region_name=settings.dynamodb.region,
         endpoint_url=settings.dynamodb.endpoint_url,

@@ -18,7 +18,6 @@ from typing import Any, Self
 
 import anyio
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -32,6 +31,7 @@ from botocore.exceptions import (
 from monitor.config import DynamoSettings
 from monitor.core.mapping import TableMapping
 from monitor.errors import StoreError, StoreUnavailable
+from monitor.stores.aws_session import new_session
 from monitor.stores.budget import ReadBudget
 from monitor.stores.raw_items import install as install_raw_items
 from monitor.stores.raw_items import raw_items
@@ -91,7 +91,7 @@ async def open_client(service: str, settings: DynamoSettings) -> AsyncIterator[A
         retries={"total_max_attempts": 1},
         max_pool_connections=max(10, settings.max_concurrency * 2),
     )
-    session: Any = get_session()  # typed per service name; the name here is a variable
+    session: Any = new_session()  # typed per service name; the name here is a variable
     async with session.create_client(
         service,
         region_name=settings.region,
