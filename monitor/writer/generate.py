@@ -32,7 +32,7 @@ from monitor.errors import MonitorError
 from monitor.migration.phase import StatePhase
 from monitor.model import KeyValue
 from monitor.stores.dynamodb import DynamoStore, RetryPolicy
-from monitor.stores.faulty import FaultyClient
+from monitor.stores.faulty import SLOW_SECONDS, FaultyClient
 from monitor.stores.postgres import PostgresStore
 from monitor.writer.dual import TRANSACTION_ATTRIBUTE, DualWriter, WriterCrashed
 from monitor.writer.faults import EXPECT, Fault, FaultPicker, FaultProfile
@@ -56,6 +56,8 @@ class GenerateOptions:
     #: Write all rate x duration records even when the stores are slower than the rate (tests);
     #: by default the run stops on time and reports the rate it achieved.
     every_record: bool = False
+    #: Seconds a `slow_write` fault's put is held back (tests shorten it, and the grace with it).
+    slow_write: float = SLOW_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +310,7 @@ async def open_generator(
         PostgresStore.open(pg_settings, mapping) as pg,
         DynamoStore.open(dynamo_settings, mapping) as plain,
     ):
-        faulty = FaultyClient(plain.client, mapping)
+        faulty = FaultyClient(plain.client, mapping, slow_seconds=options.slow_write)
         retry = RetryPolicy(attempts=config.retries, base_delay=config.retry_delay.total_seconds())
         dynamo = DynamoStore(faulty, dynamo_settings, mapping, retry=retry)
         writer = DualWriter(

@@ -32,13 +32,16 @@ def settings_for(database: str, endpoint: str) -> Settings:
 
 
 def traffic(profile: str, seconds: int, seed: int) -> GenerateOptions:
-    """100 records a second for `seconds`, every one written, faults of `profile`."""
+    """100 records a second for `seconds`, every one written, faults of `profile`; a slow write
+    is held back half a second (the checks judge the run once it is over, so its length does
+    not matter, only that it is in flight while others are written)."""
     return GenerateOptions(
         rate=100,
         duration=timedelta(seconds=seconds),
         profile=FaultProfile.named(profile),
         seed=seed,
         every_record=True,
+        slow_write=0.5,
     )
 
 

@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 pytestmark = [pytest.mark.services, pytest.mark.anyio, pytest.mark.timeout(300)]
 
-#: Longer than the generator's slow write (3 s): a record in flight is never judged.
-GRACE = 5.0
+#: The generator's slow write here (its default is 3 s), and a grace longer than it: a record
+#: in flight is never judged.
+SLOW_WRITE = 1.0
+GRACE = 2.0
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ async def _acceptance(settings: Settings, truth: Path) -> None:
         profile=FaultProfile.named("heavy"),
         seed=41,
         every_record=True,
+        slow_write=SLOW_WRITE,
     )
     async with open_context(settings) as context:
         service = service_for(context)
