@@ -44,7 +44,8 @@ class VerifySettings(Section):
     #: per 100 sampled records, within the read budget.
     sample_fraction: float = Field(default=0.0, ge=0, le=1)
     # --- `verify --from-export`: the comparison runs in DuckDB, out of core ---------------
-    #: DuckDB's memory ceiling (e.g. "2GB"); joins larger than this spill to export_temp_dir.
+    #: The whole process's memory ceiling (e.g. "2GB"), DuckDB given its share; what does not
+    #: fit spills to export_temp_dir.
     export_memory_limit: str = "2GB"
     #: Where an S3 export is staged, the snapshot files are written and DuckDB spills; empty:
     #: the system's temporary folder. Needs room for the export, the snapshot and the spill.

@@ -34,6 +34,7 @@ from monitor.verify.export_findings import (
     key_finding,
 )
 from monitor.verify.export_lines import export_lines
+from monitor.verify.export_memory import resident_bytes, share_memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,8 @@ def _field_expr(f: ComparedField, paths: _Paths) -> str:
 class ExportComparer:
     """Loads both sides into one DuckDB database, then names the differences.
 
-    The database is in memory, within `memory_limit`; what does not fit spills to `temp_dir`.
+    The database is in memory, within DuckDB's share of `memory_limit` (`export_memory`);
+    what does not fit spills to `temp_dir`.
     (A database file costs more: its tables are compressed as they are written, ~20 % of
     the export's read at 10M records, to be read back from the same disk as the spill.)
     """
@@ -132,11 +134,18 @@ class ExportComparer:
         self.key_kind = key_kind
         limits.temp_dir.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(":memory:")
-        self.con.execute(f"SET memory_limit = {literal(limits.memory_limit)}")
+        try:
+            if limits.threads:
+                self.con.execute(f"SET threads = {int(limits.threads)}")
+            threads = self._one("SELECT current_setting('threads')::INTEGER")
+            #: DuckDB's pool: its share of the limit, once the process around it is counted.
+            self.memory = share_memory(limits.memory_limit, resident_bytes(), threads)
+        except BaseException:
+            self.con.close()
+            raise
+        self.con.execute(f"SET memory_limit = '{self.memory.pool >> 10}KiB'")
         self.con.execute(f"SET temp_directory = {literal(str(limits.temp_dir / 'spill'))}")
         self.con.execute("SET preserve_insertion_order = false")
-        if limits.threads:
-            self.con.execute(f"SET threads = {int(limits.threads)}")
 
     def close(self) -> None:
         self.con.close()

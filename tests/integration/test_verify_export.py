@@ -363,3 +363,20 @@ def test_a_key_twice_on_either_side_is_a_multiset_difference(
     summary = report["summary"]
     assert (summary["sql_count"], summary["dynamodb_count"]) == (52, 53)
     assert summary["export"]["items"] == 53
+
+
+def test_a_memory_limit_the_process_cannot_keep_is_one_line_and_exit_2(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(settings, make_rows(5, step=STEP))
+    folder = export_table(settings, tmp_path / "exports")
+    config = write_config(
+        tmp_path / "c.toml", settings, '[verify]\nexport_memory_limit = "100MB"\n'
+    )
+    code, out, err = run_cli(
+        capsys, "--config", str(config), "verify", "--from-export", str(folder)
+    )
+    assert (code, out) == (2, "")
+    assert "verify.export_memory_limit: '100MB' is too small" in err, err
+    assert re.search(r"give at least \d+MB$", err.strip()), err
+    assert err.count("\n") == 1 and "Traceback" not in err
