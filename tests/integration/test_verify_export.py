@@ -86,7 +86,12 @@ def test_old_divergence_is_found_from_an_export_as_counts_and_online_verify_find
 ) -> None:
     planted(settings)
     folder = export_table(settings, tmp_path / "exports")
-    config = write_config(tmp_path / "c.toml", settings, "[checks.counts]\nslice_records = 100\n")
+    # The online walk in 12 h windows (4 over the range, not 48): the same findings and figures.
+    config = write_config(
+        tmp_path / "c.toml",
+        settings,
+        '[checks.counts]\nslice_records = 100\n[verify]\nwindow = "12h"\n',
+    )
     common = ("--config", str(config), "--format", "json")
 
     code, exported, err = run_cli(
