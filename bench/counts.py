@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import logging
 import math
 import multiprocessing
 import os
+import pstats
 import random
 import statistics
 import sys
@@ -61,7 +63,8 @@ from common import (  # type: ignore[import-not-found]  # bench/ is the script's
 )
 
 from monitor.checks.counts import run_counts
-from monitor.checks.partitions import discover_partitions
+from monitor.checks.partitions import discover_partitions, remembered_partitions
+from monitor.checks.slices import plan_slices
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
@@ -492,6 +495,28 @@ def on_loaded_servers(
     return load_figures, out
 
 
+async def profile_program(dsn: str, endpoint: str, meter: Meter, n: int) -> None:
+    """One steady run at the defaults under cProfile (this process's CPU by function), and the
+    planning alone, timed: where the time over the floor goes."""
+    settings = make_settings(dsn, endpoint, None)
+    async with open_context(settings) as ctx:
+        t0 = time.perf_counter()
+        known = await remembered_partitions(ctx.state, ctx.sql.mapping)
+        planned = await plan_slices(
+            ctx.sql, ctx.sql.mapping, WINDOW, known, settings.checks.counts.slice_records
+        )
+        plan = time.perf_counter() - t0
+    print(f"planning alone: {plan:.3f}s for {len(planned)} slices", flush=True)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        await run_program(dsn, endpoint, None, meter, n, Result(DEFAULT_KNOBS))
+    finally:
+        profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(30)
+
+
 async def finish_discovery(dsn: str, endpoint: str) -> tuple[float, int]:
     """The discovery pass in progress finished alone (each call one run's budget, concurrent
     segments, as `orphans` and `verify` run it): (seconds, calls)."""
@@ -540,6 +565,8 @@ async def measure(
         await run_program(dsn, endpoint, None, meter, n, steady)
     out["steady"] = steady
     print(f"steady state, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
+    if args.profile:
+        await profile_program(dsn, endpoint, meter, n)
 
     out["program_best"], out["program_grid"] = await sweep_program(
         args,
@@ -609,6 +636,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=3,
         help="runs measured while the first discovery pass is in progress, after the first",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more steady run under cProfile (the monitor's CPU by function), planning timed",
     )
     add_sweep_arguments(
         parser,

@@ -71,8 +71,15 @@ async def run_counts(
     step = mapping.sort_resolution
     window = Window(align_down(window.start, step), align_down(window.end, step), window.clamped)
     known = await remembered_partitions(state, mapping)
-    slices = await plan_slices(sql, mapping, window, known, config.slice_records)
-    nameless = await sql.null_partition_count(window.start, window.end)
+    nameless = 0
+
+    async def count_nameless() -> None:
+        nonlocal nameless
+        nameless = await sql.null_partition_count(window.start, window.end)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(count_nameless)
+        slices = await plan_slices(sql, mapping, window, known, config.slice_records)
     warnings: list[str] = []
     if nameless:
         warnings.append(

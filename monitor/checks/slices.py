@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -61,22 +62,43 @@ async def plan_slices(
     extra_partitions: frozenset[tuple[str, ...]],
     slice_records: int,
 ) -> list[Slice]:
-    """Cut the window into slices of about `slice_records` records, by SQL counts."""
+    """Cut the window into slices of about `slice_records` records, by SQL counts.
+
+    The cut points of a bucket's partitions are asked for at once (each is a percentile over
+    one partition's range: one after another, they would hold every slice back).
+    """
     slices: list[Slice] = []
     step = mapping.sort_resolution
     for bucket_start, bucket_end in mapping.buckets(window.start, window.end):
         counts = dict(await sql.partition_counts(bucket_start, bucket_end))
-        for partition in sorted(set(counts) | extra_partitions):
+        partitions = sorted(set(counts) | extra_partitions)
+        pieces = {p: max(1, math.ceil(counts.get(p, 0) / slice_records)) for p in partitions}
+        cuts = await _cut_points(sql, pieces, bucket_start, bucket_end)
+        for partition in partitions:
             pk = mapping.partition_key_for(partition, bucket_start)
-            pieces = max(1, math.ceil(counts.get(partition, 0) / slice_records))
-            cuts = await sql.cut_points(partition, bucket_start, bucket_end, pieces)
-            edges = [bucket_start, *sorted({align_down(c, step) for c in cuts}), bucket_end]
+            inner = sorted({align_down(c, step) for c in cuts[partition]})
+            edges = [bucket_start, *inner, bucket_end]
             slices += [
                 Slice(partition, pk, lo, hi)
                 for lo, hi in zip(edges, edges[1:], strict=False)
                 if lo < hi
             ]
     return slices
+
+
+async def _cut_points(
+    sql: SourceStore, pieces: Mapping[tuple[str, ...], int], start: datetime, end: datetime
+) -> dict[tuple[str, ...], list[datetime]]:
+    """Each partition's cut points over `[start, end)`, asked for concurrently."""
+    cuts: dict[tuple[str, ...], list[datetime]] = {}
+
+    async def cut(partition: tuple[str, ...]) -> None:
+        cuts[partition] = await sql.cut_points(partition, start, end, pieces[partition])
+
+    async with anyio.create_task_group() as group:
+        for partition in pieces:
+            group.start_soon(cut, partition)
+    return cuts
 
 
 def unplanned_slices(
