@@ -40,8 +40,9 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,6 +71,7 @@ from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
 from monitor.runtime import open_context
 from monitor.setup import run_setup
+from monitor.stores.dynamodb import DynamoStore
 from monitor.stores.wire import encode_item
 from monitor.writer.bulk import copy_rows, put_items
 from monitor.writer.items import DEFAULT_COLUMNS, default_item
@@ -131,8 +133,11 @@ def dropped_keys(n: int) -> tuple[frozenset[int], frozenset[int]]:
     return frozenset(picked[:k]), frozenset(picked[k:])
 
 
-def make_settings(dsn: str, endpoint: str, knobs: Knobs | None) -> Settings:
-    """The check's settings: its defaults (`knobs` None) or the given slice size and concurrency.
+def make_settings(
+    dsn: str, endpoint: str, knobs: Knobs | None, *, known_partitions: bool = False
+) -> Settings:
+    """The check's settings: its defaults (`knobs` None) or the given slice size and concurrency;
+    `known_partitions`: `[mapping] partition_values` lists the services (no discovery at all).
 
     The read budget is lifted either way: the floor has none, and this measures the I/O.
     """
@@ -144,6 +149,8 @@ def make_settings(dsn: str, endpoint: str, knobs: Knobs | None) -> Settings:
         data["postgres"]["pool_size"] = max(8, knobs.concurrency)
         dynamodb["max_concurrency"] = knobs.concurrency
         data["checks"] = {"counts": {"slice_records": knobs.slice_records}}
+    if known_partitions:
+        data["mapping"] = {"partition_values": {"service_name": list(SERVICES)}}
     return settings_from_dict(data)
 
 
@@ -398,10 +405,17 @@ async def sweep_floor(
 
 
 async def run_program(
-    dsn: str, endpoint: str, knobs: Knobs | None, meter: Meter, n: int, result: Result
+    dsn: str,
+    endpoint: str,
+    knobs: Knobs | None,
+    meter: Meter,
+    n: int,
+    result: Result,
+    *,
+    known_partitions: bool = False,
 ) -> CheckReport:
     """One `check counts` of the window, as the CLI runs it (stores opened, state migrated)."""
-    settings = make_settings(dsn, endpoint, knobs)
+    settings = make_settings(dsn, endpoint, knobs, known_partitions=known_partitions)
     drop_sql, drop_dynamo = dropped_keys(n)
     async with open_context(settings) as ctx:
         with meter.measure() as sample:
@@ -495,6 +509,36 @@ def on_loaded_servers(
     return load_figures, out
 
 
+class ScanMeter:
+    """Discovery's Scan pages while installed: how many, and their seconds in flight."""
+
+    def __init__(self) -> None:
+        self.pages, self.seconds = 0, 0.0
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        real = DynamoStore.scan_partition_keys_page
+
+        async def timed(store: DynamoStore, *args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await real(store, *args, **kwargs)
+            finally:
+                self.pages += 1
+                self.seconds += time.perf_counter() - t0
+
+        DynamoStore.scan_partition_keys_page = timed  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            DynamoStore.scan_partition_keys_page = real  # type: ignore[method-assign]
+
+    def take(self) -> str:
+        text = f"{self.pages} ({self.seconds:.2f}s in flight)"
+        self.pages, self.seconds = 0, 0.0
+        return text
+
+
 async def profile_program(dsn: str, endpoint: str, meter: Meter, n: int) -> None:
     """One steady run at the defaults under cProfile (this process's CPU by function), and the
     planning alone, timed: where the time over the floor goes."""
@@ -536,21 +580,32 @@ async def measure(
 ) -> dict[str, Any]:
     n = args.records
     out: dict[str, Any] = {}
+    # The partition values configured: no discovery Scan at all (and the program warmed up
+    # before its first run proper, so that run's cost over it is discovery's).
+    known = Result(DEFAULT_KNOBS)
+    for _ in range(args.repeat):
+        await run_program(dsn, endpoint, None, meter, n, known, known_partitions=True)
+    out["known"] = known
+    print(f"partition values configured (no discovery): {known.wall:.2f}s", flush=True)
     # The program's very first run: an empty monitor schema, discovery never run.
+    scans = ScanMeter()
     first = Result(DEFAULT_KNOBS)
-    report = await run_program(dsn, endpoint, None, meter, n, first)
-    out["first"] = first
+    with scans.installed():
+        report = await run_program(dsn, endpoint, None, meter, n, first)
+    out["first"], out["first_scans"] = first, scans.take()
     out["first_coverage"] = report.summary["discovery_coverage"]
     print(
-        f"first run: {first.wall:.2f}s, discovery coverage {out['first_coverage']:.0%}",
+        f"first run: {first.wall:.2f}s, discovery coverage {out['first_coverage']:.0%},"
+        f" Scan pages {out['first_scans']}",
         flush=True,
     )
     # A few more runs with the pass in progress (each scans its share beside it), then the
     # rest of the pass alone, so the steady state is measured with discovery up to date.
     during = Result(DEFAULT_KNOBS)
-    while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < args.during:
-        report = await run_program(dsn, endpoint, None, meter, n, during)
-    out["during"] = during
+    with scans.installed():
+        while report.summary["discovery_coverage"] < 1.0 and len(during.runs) < args.during:
+            report = await run_program(dsn, endpoint, None, meter, n, during)
+    out["during"], out["during_scans"] = during, scans.take()
     out["during_coverage"] = report.summary["discovery_coverage"]
     out["rest_of_pass"] = await finish_discovery(dsn, endpoint)
     print(
@@ -592,7 +647,9 @@ def print_table(
     print()
     rows = [
         ("floor (best of the sweep)", floor),
+        ("program, partition values configured", out["known"]),
         ("program, first run (no discovery yet)", out["first"]),
+        *([("program, runs during the first pass", out["during"])] if out["during"].runs else []),
         ("program, steady state, defaults", out["steady"]),
         ("program, its best setting", out["program_best"]),
     ]
@@ -605,8 +662,9 @@ def print_table(
         )
     during: Result = out["during"]
     print(
-        f"first run's discovery coverage {out['first_coverage']:.0%};"
-        f" {len(during.runs)} runs more, coverage then {out['during_coverage']:.0%}"
+        f"discovery: the first run sent {out['first_scans']} Scan pages, coverage"
+        f" {out['first_coverage']:.0%}; {len(during.runs)} runs more sent {out['during_scans']},"
+        f" coverage then {out['during_coverage']:.0%}"
         + (
             f", their walls {' '.join(f'{s.wall:.2f}' for s in during.runs)}s"
             if during.runs

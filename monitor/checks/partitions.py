@@ -30,7 +30,9 @@ from monitor.stores.ports import DiscoveryCursor, DiscoveryState, TargetStore
 
 log = logging.getLogger(__name__)
 
-SEGMENTS = 4
+#: Scan segments of a pass. Beside a check they are scanned one after another, so the coverage
+#: a report gives (segments finished / SEGMENTS, a lower bound) moves in steps of 1/16.
+SEGMENTS = 16
 #: Items per Scan page: short requests, so a run stops close to its share (DynamoDB's own 1 MB
 #: pages hold about as many items of this size). Tests lower it to exercise resumption.
 PAGE_LIMIT: int | None = 1000

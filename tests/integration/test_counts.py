@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from monitor.checks import partitions
 from monitor.cli import main
 from monitor.config import Settings
 from tests.backends import Backend
@@ -159,8 +160,13 @@ def test_until_after_the_settled_edge_is_clamped(
 
 
 def test_partition_only_in_dynamodb_is_found_by_discovery(
-    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    backend: Backend,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Two Scan segments: a pass of this small table takes a run or two, not one per segment.
+    monkeypatch.setattr(partitions, "SEGMENTS", 2)
     settings = backend.settings
     rows = make_rows(30)
     ghost = make_rows(3, first_key=1000, start=BASE_TIME + timedelta(minutes=1))
@@ -168,8 +174,11 @@ def test_partition_only_in_dynamodb_is_found_by_discovery(
         row["service_name"] = "RetiredService"
     backend.seed(rows + ghost, drop_from_sql={r["log_id"] for r in ghost})
     config = write_config(tmp_path / "c.toml", settings)
-    # Discovery takes a share of each run's reads beside the check, so even this small table
-    # may need a few runs for its first pass (one page a run at the least).
+    # Discovery takes a share of each run's reads beside the check (here as much as the check
+    # reads itself), so even this small table may need a few runs for its first pass.
+    config.write_text(
+        config.read_text().replace("[dynamodb]\n", "[dynamodb]\ndiscovery_share = 1.0\n")
+    )
     for _ in range(10):
         code, report, _ = check_counts(capsys, config, *WINDOW)
         if report["summary"]["discovery_last_run"] is not None:

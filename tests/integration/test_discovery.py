@@ -11,17 +11,22 @@ import anyio
 import pytest
 
 from monitor.checks import partitions
+from monitor.checks.counts import run_counts
 from monitor.checks.partitions import discover_partitions
 from monitor.config import Settings
+from monitor.model import FindingKind, Window
 from monitor.runtime import open_context
 from monitor.stores.dynamodb import DynamoStore
 from monitor.writer.bulk import put_items
 from tests.conftest import make_settings
 from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
-from tests.integration.test_counts import WINDOW, check_counts, keys_of
+from tests.integration.test_counts import WINDOW, check_counts
 from tests.wire_items import wire_item
 
 NOW = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
+#: test_counts' WINDOW, for run_counts.
+COUNTS_WINDOW = Window(datetime(2026, 1, 1, 9, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC))
+MISSING_IN_SQL = FindingKind.MISSING_IN_SQL
 
 
 def rows_for(service: str, count: int, first_key: int) -> list[dict[str, object]]:
@@ -45,7 +50,7 @@ def test_passes_resume_across_runs_and_find_new_partitions(
         dynamo_endpoint,
         dynamodb={"discovery_interval": "1h", "discovery_read_units_per_run": 0.5},
     )
-    monkeypatch.setattr(partitions, "PAGE_LIMIT", 5)
+    monkeypatch.setattr(partitions, "PAGE_LIMIT", 1)
 
     async def scenario() -> None:
         from monitor.setup import run_setup
@@ -182,19 +187,15 @@ def test_beside_a_check_one_discovery_page_is_in_flight_at_a_time(
 
 
 def test_discovery_beside_counts_keeps_to_its_share_and_finds_the_partition_over_runs(
-    database: str, dynamo_endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: str, dynamo_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A 1 % share: after the run's first page, discovery would need a hundred times that page's
     # read units from the check itself, which this small window never reads. So each run sends
     # one page, the report answers at once, and the pass is spread over many runs, segment
     # after segment, until it finds the partition that exists only in DynamoDB.
-    settings = make_settings(database, dynamo_endpoint)
+    settings = make_settings(database, dynamo_endpoint, dynamodb={"discovery_share": 0.01})
     ghost = rows_for("Retired", 30, 5000)
     seed(settings, make_rows(60) + ghost, drop_from_sql={r["log_id"] for r in ghost})
-    config = write_config(tmp_path / "c.toml", settings)
-    config.write_text(
-        config.read_text().replace("[dynamodb]\n", "[dynamodb]\ndiscovery_share = 0.01\n")
-    )
     pages: list[int] = []
     real_page = DynamoStore.scan_partition_keys_page
 
@@ -202,26 +203,33 @@ def test_discovery_beside_counts_keeps_to_its_share_and_finds_the_partition_over
         pages[-1] += 1
         return await real_page(self, *args, **kwargs)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(partitions, "PAGE_LIMIT", 10)
+    monkeypatch.setattr(DynamoStore, "scan_partition_keys_page", counted)
     coverage: list[float] = []
-    codes: list[int] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(partitions, "PAGE_LIMIT", 10)
-        patch.setattr(DynamoStore, "scan_partition_keys_page", counted)
-        for _ in range(40):
-            pages.append(0)
-            code, report, err = check_counts(capsys, config, *WINDOW)
-            assert code in (0, 1), err
-            coverage.append(report["summary"]["discovery_coverage"])
-            codes.append(code)
-            if coverage[-1] == 1.0:
-                break
-            assert any("may still be unseen" in w for w in report["warnings"])
-        else:
+    found: list[set[object]] = []
+
+    async def runs() -> None:
+        from monitor.setup import run_setup
+
+        await run_setup(settings)
+        async with open_context(settings) as ctx:
+            for _ in range(40):
+                pages.append(0)
+                report = await run_counts(
+                    settings, ctx.sql, ctx.dynamo.for_run(), ctx.state, COUNTS_WINDOW, NOW
+                )
+                coverage.append(report.summary["discovery_coverage"])
+                found.append({f.key for f in report.findings if f.kind is MISSING_IN_SQL})
+                if coverage[-1] == 1.0:
+                    return
+                assert any("may still be unseen" in w for w in report.warnings)
             pytest.fail("the first discovery pass never completed")
+
+    anyio.run(runs)
     assert pages == [1] * len(pages), "one page per run at a 1 % share"
-    assert len(pages) >= 5, "90 items in pages of 10 take more runs than segments"
+    assert len(pages) >= partitions.SEGMENTS, "a page a run: a run per segment at least"
     # Segment after segment: the share covered grows through the pass, not only at its end.
     assert coverage == sorted(coverage) and any(0.0 < c < 1.0 for c in coverage)
     # Once a page has shown the ghost partition, it is remembered and read in every run.
-    assert codes == sorted(codes) and codes[-1] == 1
-    assert keys_of(report, "missing_in_sql") == {r["log_id"] for r in ghost}
+    assert [len(keys) for keys in found] == sorted(len(keys) for keys in found)
+    assert found[-1] == {r["log_id"] for r in ghost}
