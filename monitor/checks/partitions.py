@@ -30,8 +30,10 @@ from monitor.stores.ports import DiscoveryCursor, DiscoveryState, TargetStore
 
 log = logging.getLogger(__name__)
 
-#: Scan segments of a pass. Beside a check they are scanned one after another, so the coverage
-#: a report gives (segments finished / SEGMENTS, a lower bound) moves in steps of 1/16.
+#: Scan segments of a pass. DynamoDB splits segments by partition-key hash, so the share of
+#: segments finished is the share of the partition-key space already seen (not of the items:
+#: with few partition keys most segments are empty). Beside a check they are scanned one after
+#: another, so the coverage a report gives moves in steps of 1/16.
 SEGMENTS = 16
 #: Items per Scan page: short requests, so a run stops close to its share (DynamoDB's own 1 MB
 #: pages hold about as many items of this size). Tests lower it to exercise resumption.
@@ -46,8 +48,8 @@ class Discovery:
     #: Share of the pass in progress already scanned (None: no pass in progress).
     progress: float | None = None
     warnings: tuple[str, ...] = ()
-    #: Share of the table whose partition values are known: 1.0 once a pass has finished (or
-    #: the values are configured), else the first pass's progress.
+    #: Share of the table's partition-key space whose values are known: 1.0 once a pass has
+    #: finished (or the values are configured), else the first pass's segments finished.
     coverage: float = 1.0
 
 
@@ -65,7 +67,8 @@ class Beside:
 
 def _unseen_warning(coverage: float) -> str:
     return (
-        f"partition discovery has covered {coverage:.0%} of the DynamoDB table so far:"
+        f"partition discovery has covered {coverage:.0%} of the DynamoDB table's partition keys"
+        " so far:"
         " partitions that exist only in DynamoDB may still be unseen (it continues on each run)"
     )
 
