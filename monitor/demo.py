@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -40,7 +39,7 @@ from monitor.config import Settings, settings_from_dict
 from monitor.core.plan import summarize
 from monitor.core.rules import Notification
 from monitor.errors import UsageError
-from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
+from monitor.local import LocalDynamo, LocalPostgres, free_port, local_aws_env
 from monitor.model import CheckReport
 from monitor.repair.run import RepairReport, RepairRequest, repair_in
 from monitor.report import dumps
@@ -54,12 +53,6 @@ CHECK_INTERVAL = "5s"
 GRACE = "5s"
 #: Each of the demo's checks compares every record of its run (the acceptance of CONTRACT §7).
 SAMPLE_SIZE = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def demo_settings(dsn: str, endpoint: str, port: int) -> Settings:
@@ -357,7 +350,7 @@ def run_demo(
     # The view and the summary say what happened; store retries and compensations are expected.
     logging.getLogger("monitor").setLevel(logging.CRITICAL)
     os.environ.update({k: v for k, v in local_aws_env().items() if k not in os.environ})
-    view = View(sys.stderr, live=sys.stderr.isatty() and output_format == "text", port=_free_port())
+    view = View(sys.stderr, live=sys.stderr.isatty() and output_format == "text", port=free_port())
     view.say("starting a local PostgreSQL and a local DynamoDB-API server ...")
     stream = None if truth is None else truth.open("w")
     try:
