@@ -25,9 +25,12 @@ from monitor.config import CountsSettings, DynamoSettings
 class Knobs:
     slice_records: int
     concurrency: int
+    #: `[verify] windows_in_flight` (0: not a knob of the program measured).
+    windows: int = 0
 
     def __str__(self) -> str:
-        return f"slices of ~{self.slice_records:,}, {self.concurrency} in flight"
+        text = f"slices of ~{self.slice_records:,}, {self.concurrency} in flight"
+        return f"{text}, {self.windows} windows" if self.windows else text
 
 
 DEFAULT_KNOBS = Knobs(CountsSettings().slice_records, DynamoSettings().max_concurrency)
@@ -173,6 +176,17 @@ class Result:
         return statistics.median(s.ours for s in self.runs)
 
     @property
+    def foreign(self) -> float:
+        """CPU seconds everything else on the machine used meanwhile (median): what the wall
+        time of a run on a shared machine depends on, whatever the program does."""
+        return statistics.median(s.cpu["foreign"] for s in self.runs)
+
+    def parties(self) -> str:
+        """Median CPU seconds of monitor/java/postgres/foreign."""
+        names = ("monitor", "java", "postgres", "foreign")
+        return "/".join(f"{statistics.median(s.cpu[k] for s in self.runs):.1f}" for k in names)
+
+    @property
     def peak_rss(self) -> int:
         return max(s.rss["monitor"] for s in self.runs)
 
@@ -185,15 +199,17 @@ async def sweep_program(
     run: Callable[[Knobs, Result], Awaitable[Any]],
     label: str,
 ) -> tuple[Result, list[Result]]:
-    """The program once at every (`--program-slices`, `--program-concurrency`), then its fastest
-    setting until it has `--repeat` runs: (that best, the whole grid)."""
+    """The program once at every (`--program-slices`, `--program-concurrency`, and
+    `--program-windows` where the program has that knob), then its fastest setting until it has
+    `--repeat` runs: (that best, the whole grid)."""
     grid = []
     for size in args.program_slices:
         for concurrency in args.program_concurrency:
-            result = Result(Knobs(size, concurrency))
-            await run(result.knobs, result)
-            grid.append(result)
-            print(f"  {label} {result.knobs}: {result.wall:6.2f}s", flush=True)
+            for windows in getattr(args, "program_windows", [0]):
+                result = Result(Knobs(size, concurrency, windows))
+                await run(result.knobs, result)
+                grid.append(result)
+                print(f"  {label} {result.knobs}: {result.wall:6.2f}s", flush=True)
     best = min(grid, key=lambda r: r.wall)
     for _ in range(args.repeat - 1):
         await run(best.knobs, best)
@@ -217,7 +233,11 @@ def print_sweep(title: str, grid: Sequence[Result], floor: Result) -> None:
     print(title)
     for result in grid:
         wall = result.runs[0].wall
-        print(f"  {str(result.knobs):>34} {wall:7.2f}s  ratio {wall / floor.wall:5.2f}")
+        first = Result(result.knobs, result.runs[:1])
+        print(
+            f"  {str(result.knobs):>34} {wall:7.2f}s  ratio {wall / floor.wall:5.2f}"
+            f"  cpu {first.cpu / floor.cpu:5.2f}  monitor/java/postgres/foreign {first.parties()}s"
+        )
 
 
 def add_sweep_arguments(

@@ -64,10 +64,15 @@ from counts import (  # type: ignore[import-not-found]
 )
 from counts import verify as assert_findings
 
-from monitor.config import Settings, settings_from_dict
+from monitor.config import Settings, VerifySettings, settings_from_dict
 from monitor.local import local_aws_env
 from monitor.runtime import open_context
 from monitor.verify.online import VerifyRequest, verify_online
+
+#: The program's defaults: `check counts`' two knobs and `[verify] windows_in_flight`.
+VERIFY_DEFAULTS = Knobs(
+    DEFAULT_KNOBS.slice_records, DEFAULT_KNOBS.concurrency, VerifySettings().windows_in_flight
+)
 
 
 def verify_settings(dsn: str, endpoint: str, knobs: Knobs, cap: float = 1e9) -> Settings:
@@ -82,7 +87,11 @@ def verify_settings(dsn: str, endpoint: str, knobs: Knobs, cap: float = 1e9) -> 
             },
             "mapping": {"partition_values": {"service_name": list(SERVICES)}},
             "checks": {"counts": {"slice_records": knobs.slice_records}},
-            "verify": {"window": "1h", "shard_windows": 1},
+            "verify": {
+                "window": "1h",
+                "shard_windows": 1,
+                "windows_in_flight": knobs.windows or VERIFY_DEFAULTS.windows,
+            },
         }
     )
 
@@ -159,7 +168,7 @@ async def measure_workers(
         out[count] = []
         for _ in range(args.repeat):
             runs = await anyio.to_thread.run_sync(
-                run_workers, dsn, endpoint, DEFAULT_KNOBS, args.records, count
+                run_workers, dsn, endpoint, VERIFY_DEFAULTS, args.records, count
             )
             out[count].append(runs)
             wall = shared_wall(runs)
@@ -175,7 +184,7 @@ def shared_wall(runs: Sequence[WorkerRun]) -> float:
 def print_workers(n: int, grid: dict[int, list[list[WorkerRun]]]) -> None:
     walls = {count: statistics.median(shared_wall(r) for r in runs) for count, runs in grid.items()}
     one = walls.get(1)
-    print(f"worker processes sharing one run's shards ({DEFAULT_KNOBS} each):")
+    print(f"worker processes sharing one run's shards ({VERIFY_DEFAULTS} each):")
     print(
         f"  {'workers':>7} {'wall':>8} {'records/s':>10} {'speed-up':>9}  windows each (last run)"
     )
@@ -194,20 +203,20 @@ async def measure(
 ) -> dict[str, Any]:
     n = args.records
     out: dict[str, Any] = {}
-    await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, Result(DEFAULT_KNOBS))  # warm-up
-    steady = Result(DEFAULT_KNOBS)
+    await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, Result(VERIFY_DEFAULTS))  # warm-up
+    steady = Result(VERIFY_DEFAULTS)
     for _ in range(args.repeat):
-        out["summary"] = await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, steady)
+        out["summary"] = await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, steady)
     out["steady"] = steady
-    print(f"verify, defaults ({DEFAULT_KNOBS}): {steady.wall:.2f}s", flush=True)
+    print(f"verify, defaults ({VERIFY_DEFAULTS}): {steady.wall:.2f}s", flush=True)
     out["best"], out["grid"] = await sweep_program(
         args,
         lambda knobs, result: run_verify(dsn, endpoint, knobs, meter, n, result),
         "verify",
     )
     if args.cap:
-        capped = Result(DEFAULT_KNOBS)
-        await run_verify(dsn, endpoint, DEFAULT_KNOBS, meter, n, capped, cap=args.cap)
+        capped = Result(VERIFY_DEFAULTS)
+        await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, capped, cap=args.cap)
         out["capped"] = capped
     if args.workers:
         out["workers"] = await measure_workers(args, dsn, endpoint)
@@ -227,12 +236,14 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
         ("verify, its best setting", out["best"]),
     ]
     print(
-        f"{'':28} {'setting':>34} {'wall':>8} {'records/s':>10} {'ratio':>6} {'cpu':>7} {'RSS':>8}"
+        f"{'':26} {'setting':>44} {'wall':>8} {'records/s':>10} {'ratio':>6} {'cpu':>7}"
+        f" {'cpu x':>6} {'RSS':>7}  cpu monitor/java/postgres/foreign"
     )
     for name, result in rows:
         print(
-            f"{name:28} {str(result.knobs):>34} {result.wall:7.2f}s {n / result.wall:>10,.0f}"
-            f" {result.wall / floor.wall:6.2f} {result.cpu:6.1f}s {mb(result.peak_rss):>8}"
+            f"{name:26} {str(result.knobs):>44} {result.wall:7.2f}s {n / result.wall:>10,.0f}"
+            f" {result.wall / floor.wall:6.2f} {result.cpu:6.1f}s {result.cpu / floor.cpu:6.2f}"
+            f" {mb(result.peak_rss):>7}  {result.parties()}s"
         )
     summary = out["summary"]
     print(
@@ -250,7 +261,8 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
     print_sweep("verify sweep (one run each)", out["grid"], floor)
     print(
         "wall: medians; ratio: against the floor of this run; cpu: CPU seconds of monitor +"
-        " java + postgres; RSS: this process's peak"
+        " java + postgres; cpu x: against the floor's; foreign: CPU of everything else on the"
+        " machine meanwhile; RSS: this process's peak"
     )
     if "workers" in out:
         print()
@@ -266,6 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep_concurrency=[4, 8, 16],
         program_slices=[500, 1000, 2000],
     )
+    parser.add_argument(
+        "--program-windows",
+        type=ints,
+        default=[VERIFY_DEFAULTS.windows],
+        help="[verify] windows_in_flight values of the program sweep, e.g. 1,4,8",
+    )
     parser.add_argument("--cap", type=float, default=0.0, help="also one run at this RU/s cap")
     parser.add_argument(
         "--workers",
@@ -278,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(local_aws_env())
     n = args.records
     _, out = on_loaded_servers(
-        args, lambda dsn, endpoint: verify_settings(dsn, endpoint, DEFAULT_KNOBS), measure
+        args, lambda dsn, endpoint: verify_settings(dsn, endpoint, VERIFY_DEFAULTS), measure
     )
     print_table(n, out, args)
     return 0
