@@ -25,9 +25,7 @@ class SourceReads(SqlTable):
         columns = ", ".join(self._partition)
         select = f"{columns}, count(*)" if columns else "count(*)"
         group = f" GROUP BY {columns}" if columns else ""
-        sql = (
-            f"SELECT {select} FROM {self._table} WHERE {self._ts} >= $1 AND {self._ts} < $2{group}"
-        )
+        sql = f"SELECT {select} FROM {self._table} WHERE {self._in_range()}{group}"
         async with translate_errors("counting the window"):
             rows = await self.pool.fetch(sql, start, end)
         width = len(self._partition)
@@ -55,7 +53,7 @@ class SourceReads(SqlTable):
         sql = (
             f"SELECT {lead}width_bucket({self._ts}, $3::timestamptz[]) AS bucket, count(*),"
             f" sum({hashed}) FROM {self._table}"
-            f" WHERE {self._ts} >= $1 AND {self._ts} < $2 GROUP BY {lead}bucket"
+            f" WHERE {self._in_range()} GROUP BY {lead}bucket"
         )
         async with translate_errors("checksumming the window"):
             rows = await self.pool.fetch(sql, start, end, list(edges))
@@ -76,10 +74,7 @@ class SourceReads(SqlTable):
         if not self._partition:
             return 0
         nulls = " OR ".join(f"{c} IS NULL" for c in self._partition)
-        sql = (
-            f"SELECT count(*) FROM {self._table}"
-            f" WHERE {self._ts} >= $1 AND {self._ts} < $2 AND ({nulls})"
-        )
+        sql = f"SELECT count(*) FROM {self._table} WHERE {self._in_range()} AND ({nulls})"
         async with translate_errors("counting rows without a partition value"):
             value = await self.pool.fetchval(sql, start, end)
         return int(value or 0)
@@ -91,12 +86,10 @@ class SourceReads(SqlTable):
         if pieces <= 1:
             return []
         fractions = [i / pieces for i in range(1, pieces)]
-        n = len(self._partition)
-        where = self._partition_filter(1)
-        where = f"{where} AND " if where else ""
+        where, fractions_param = self._slice_where()
         sql = (
-            f"SELECT percentile_disc(${n + 3}::float8[]) WITHIN GROUP (ORDER BY {self._ts})"
-            f" FROM {self._table} WHERE {where}{self._ts} >= ${n + 1} AND {self._ts} < ${n + 2}"
+            f"SELECT percentile_disc(${fractions_param}::float8[])"
+            f" WITHIN GROUP (ORDER BY {self._ts}) FROM {self._table} WHERE {where}"
         )
         async with translate_errors("planning slices"):
             cuts = await self.pool.fetchval(sql, *partition, start, end, fractions)
@@ -110,13 +103,8 @@ class SourceReads(SqlTable):
         The sort-key columns are fetched afterwards, by key, only for the few records a finding
         names (`rows_by_keys`).
         """
-        n = len(self._partition)
-        where = self._partition_filter(1)
-        where = f"{where} AND " if where else ""
-        sql = (
-            f"SELECT {self._key}, {self._status} FROM {self._table}"
-            f" WHERE {where}{self._ts} >= ${n + 1} AND {self._ts} < ${n + 2}"
-        )
+        where, _ = self._slice_where()
+        sql = f"SELECT {self._key}, {self._status} FROM {self._table} WHERE {where}"
         async with translate_errors("reading a slice"):
             rows = await self.pool.fetch(sql, *partition, start, end)
         return [(row[0], row[1]) for row in rows]
@@ -148,7 +136,7 @@ class SourceReads(SqlTable):
         pending = quote_literal(self.mapping.status_values.pending)
         sql = (
             f"SELECT {self._row_columns} FROM {self._table}"
-            f" WHERE {self._status} = {pending} AND {self._ts} >= $1 AND {self._ts} < $2"
+            f" WHERE {self._status} = {pending} AND {self._in_range()}"
         )
         params: tuple[Any, ...] = (start, end)
         if after is not None:
@@ -190,7 +178,7 @@ class SourceReads(SqlTable):
         """Rows per write status in `[start, end)`, pushed down as one GROUP BY."""
         sql = (
             f"SELECT {self._status}, count(*) FROM {self._table}"
-            f" WHERE {self._ts} >= $1 AND {self._ts} < $2 GROUP BY {self._status}"
+            f" WHERE {self._in_range()} GROUP BY {self._status}"
         )
         async with translate_errors("counting the window by status"):
             rows = await self.pool.fetch(sql, start, end)

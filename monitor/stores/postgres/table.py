@@ -40,7 +40,13 @@ class SqlTable:
         if type_name is not None:
             self.mapping = replace(self.mapping, key_kind=key_kind_of(str(type_name)))
 
-    def _partition_filter(self, first_param: int) -> str:
-        return " AND ".join(
-            f"{column} = ${first_param + i}" for i, column in enumerate(self._partition)
-        )
+    def _in_range(self, first_param: int = 1) -> str:
+        """`ts >= $first AND ts < $first+1`: the window's half-open time range."""
+        return f"{self._ts} >= ${first_param} AND {self._ts} < ${first_param + 1}"
+
+    def _slice_where(self) -> tuple[str, int]:
+        """One partition's part of a time range: `p1 = $1 AND … AND <in range>`, the
+        partition values bound first, then start and end; with the next free parameter."""
+        n = len(self._partition)
+        equal = [f"{column} = ${1 + i}" for i, column in enumerate(self._partition)]
+        return " AND ".join([*equal, self._in_range(n + 1)]), n + 3
