@@ -29,6 +29,8 @@ from monitor.stores.ports import SourceStore, TargetStore
 #: more than two slices' worth of rows, and kept for the next windows (density changes slowly).
 FIRST_FINE_BUCKETS = 16
 MAX_FINE_BUCKETS = 4096
+#: Slices in progress (read from DynamoDB, their SQL side pending) per DynamoDB slot.
+SLICES_HELD_PER_SLOT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +145,19 @@ async def verify_slices(
     stats: PushdownStats,
     on_slice: Callable[[], None] | None = None,
 ) -> None:
-    """Read each slice from DynamoDB once; diff against SQL keys only where checksums differ."""
+    """Read each slice from DynamoDB once; diff against SQL keys only where checksums differ.
+
+    `limiter` (DynamoDB's `max_concurrency`, shared by the windows in flight) is held for the
+    DynamoDB Query alone: a slice reading its SQL keys holds no DynamoDB slot, so PostgreSQL
+    never throttles DynamoDB's reads. At most `SLICES_HELD_PER_SLOT` slices per slot are in
+    progress at once, which bounds the items held while their SQL side is read.
+    """
     mapping = sql.mapping
 
     async def work(piece: PlannedSlice) -> None:
         lo, hi = mapping.sort_key_bounds(piece.slice.start, piece.slice.end)
-        items = await dynamo.slice_keys(piece.slice.pk, lo, hi)
+        async with limiter:
+            items = await dynamo.slice_keys(piece.slice.pk, lo, hi)
         if (
             not items.invalid
             and items.readable == piece.rows
@@ -163,4 +172,5 @@ async def verify_slices(
         rows = await sql.slice_key_status(piece.slice.partition, piece.slice.start, piece.slice.end)
         await record_slice(sql, mapping, piece.slice, rows, items, tally)
 
-    await run_slices(planned, work, tally, limiter, on_slice)
+    in_progress = anyio.CapacityLimiter(SLICES_HELD_PER_SLOT * limiter.total_tokens)
+    await run_slices(planned, work, tally, in_progress, on_slice)
