@@ -36,7 +36,7 @@ from monitor.checks.quality import QualityFigures
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
 from monitor.checks.sampling import SampleCache, SampleFigures
 from monitor.config import Settings, settings_from_dict
-from monitor.core.plan import summarize
+from monitor.core.plan import RepairFigures, repair_figures
 from monitor.core.rules import Notification
 from monitor.errors import UsageError
 from monitor.local import LocalDynamo, LocalPostgres, free_port, local_aws_env
@@ -301,12 +301,20 @@ class Repaired:
     report: RepairReport
     checks: list[CheckReport]
 
+    @property
+    def figures(self) -> RepairFigures:
+        """What the repair did: its actions by result."""
+        return repair_figures([r.result for r in self.report.results])
+
+    @property
+    def applied_by_action(self) -> dict[str, int]:
+        """The applied actions by kind, in name order."""
+        applied = (r.entry.action.action for r in self.report.results if r.result == "applied")
+        return dict(sorted(Counter(str(a) for a in applied).items()))
+
     def summary(self) -> dict[str, Any]:
         """`repaired` (what the repair did, by action) for the demo's summary."""
-        results = self.report.results
-        by_action = Counter(str(r.entry.action.action) for r in results if r.result == "applied")
-        summary: dict[str, Any] = summarize([r.result for r in results])
-        return summary | {"by_action": dict(sorted(by_action.items()))}
+        return self.figures.to_summary() | {"by_action": self.applied_by_action}
 
     def remaining(self) -> dict[Any, set[str]]:
         """Findings after the repair on records the repair did not leave as they are."""
@@ -390,11 +398,11 @@ def run_demo(
     if output_format == "json":
         print(dumps(result))  # noqa: T201
     else:
-        print(summary_text(result, passed))  # noqa: T201
+        print(summary_text(result, passed, repaired))  # noqa: T201
     return 130 if interrupted else 0 if passed else 1
 
 
-def summary_text(result: Mapping[str, Any], passed: bool) -> str:
+def summary_text(result: Mapping[str, Any], passed: bool, repaired: Repaired | None) -> str:
     lines = [f"\n{result['written']} records written through the dual writer.", ""]
     lines.append(f"{'fault':<24} {'injected':>8} {'found':>6}")
     for kind, count in result["injected"].items():
@@ -408,11 +416,11 @@ def summary_text(result: Mapping[str, Any], passed: bool) -> str:
         f"alerts fired: {', '.join(alerts['fired']) or 'none'};"
         f" resolved: {', '.join(alerts['resolved']) or 'none'}"
     )
-    repaired = result.get("repaired")
     if repaired is not None:
-        done = ", ".join(f"{n} {a}" for a, n in repaired["by_action"].items()) or "nothing"
+        figures = repaired.figures
+        done = ", ".join(f"{n} {a}" for a, n in repaired.applied_by_action.items()) or "nothing"
         lines.append(
-            f"repair applied {repaired['applied']} actions ({done}); left {repaired['left']}"
+            f"repair applied {figures.applied} actions ({done}); left {figures.left}"
             " as written (invalid data, identical in both stores)"
         )
         lines.append(
