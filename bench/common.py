@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -260,6 +261,17 @@ def add_sweep_arguments(
     parser.add_argument("--program-concurrency", type=ints, default=[8, 16])
     parser.add_argument("--load-concurrency", type=int, default=12)
     parser.add_argument("--chunk", type=int, default=50_000, help="records generated at a time")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the loaded data set in this folder (PostgreSQL's cluster, DynamoDB Local's"
+        " database file: -dbPath, not -inMemory) and reuse it when records, outside and seed match",
+    )
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="load the data set (into --data-dir) and stop: measure in a later invocation",
+    )
 
 
 def ints(text: str) -> list[int]:

@@ -37,6 +37,7 @@ import multiprocessing
 import os
 import pstats
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -45,6 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -126,10 +128,16 @@ def make_row(i: int, n: int) -> dict[str, Any]:
     }
 
 
+#: The seed of the dropped keys, and the version of the data set's making (`make_row`, the
+#: load): both name a kept data set (`--data-dir`), so a changed data set is loaded anew.
+SEED = 20261120
+DATA_VERSION = 1
+
+
 def dropped_keys(n: int) -> tuple[frozenset[int], frozenset[int]]:
     """0.1 % of the keys left out of each side, disjoint: (not in SQL, not in DynamoDB)."""
     k = max(1, n // 1000)
-    picked = random.Random(20261120).sample(range(1, n + 1), 2 * k)
+    picked = random.Random(SEED).sample(range(1, n + 1), 2 * k)
     return frozenset(picked[:k]), frozenset(picked[k:])
 
 
@@ -461,27 +469,87 @@ async def measure_floor(
         await conn.close()
 
 
+class KeptDataSet:
+    """A loaded data set kept in `--data-dir` (PostgreSQL's cluster and DynamoDB Local's
+    database file), named by what makes it: records, outside, seed, version. `loaded.json` is
+    written only once the load has finished, so an interrupted load is loaded again."""
+
+    def __init__(self, data_dir: Path, n: int, outside: int) -> None:
+        self.name = f"records-{n}-outside-{outside}-seed-{SEED}-v{DATA_VERSION}"
+        self.root = data_dir / self.name
+        self.marker = self.root / "loaded.json"
+        self.identity = {"records": n, "outside": outside, "seed": SEED, "version": DATA_VERSION}
+
+    def loaded(self) -> dict[str, float] | None:
+        """The figures of the finished load, or None (and the folder cleared for a new load)."""
+        try:
+            kept = json.loads(self.marker.read_text())
+        except (OSError, ValueError):
+            kept = None
+        if isinstance(kept, dict) and kept.get("data_set") == self.identity:
+            return dict(kept["load"])
+        shutil.rmtree(self.root, ignore_errors=True)
+        return None
+
+    def mark_loaded(self, figures: dict[str, float]) -> None:
+        self.marker.write_text(json.dumps({"data_set": self.identity, "load": figures}))
+
+
+async def reset_monitor_state(dsn: str, settings: Settings) -> None:
+    """A kept data set's monitor schema as `setup` leaves it: discovery's and every run's state
+    emptied (so a first run is a first run again), the schema's version and phase kept."""
+    schema = settings.postgres.state_schema
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1"
+            " AND tablename NOT IN ('schema_version', 'phase_history')",
+            schema,
+        )
+        if tables:
+            names = ", ".join(f'"{schema}"."{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names}")
+    finally:
+        await conn.close()
+
+
 def on_loaded_servers(
     args: argparse.Namespace,
     setup: Callable[[str, str], Settings],
     measure: Callable[[argparse.Namespace, str, str, Meter], Awaitable[dict[str, Any]]],
     outside: int = 0,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Throwaway servers, `setup` run with `setup(dsn, endpoint)`'s settings, `args.records`
-    records (and `outside` more) loaded and the floor's slices cut in a child process; then the
-    floor and `measure(args, dsn, endpoint, meter)`, metered. The servers are always stopped.
-    Returns the load's figures and the measurements (`floor`, `floor_grid` and `measure`'s)."""
+    """Servers, `setup` run with `setup(dsn, endpoint)`'s settings, `args.records` records (and
+    `outside` more) loaded and the floor's slices cut in a child process; then the floor and
+    `measure(args, dsn, endpoint, meter)`, metered. The servers are always stopped. Returns the
+    load's figures and the measurements (`floor`, `floor_grid` and `measure`'s; none with
+    `--load-only`). With `--data-dir` the servers keep their data there and a data set
+    already loaded is reused (its monitor state emptied) instead of loaded again."""
     n = args.records
-    with LocalPostgres() as pg, LocalDynamo("ddblocal") as dynamo:
+    kept = None if args.data_dir is None else KeptDataSet(args.data_dir, n, outside)
+    load_figures = None if kept is None else kept.loaded()
+    with (
+        LocalPostgres(keep=None if kept is None else kept.root / "postgres") as pg,
+        LocalDynamo("ddblocal", db_path=None if kept is None else kept.root / "dynamodb") as dynamo,
+    ):
         endpoint = dynamo.endpoint_url
         print(f"PostgreSQL on {pg.port}, DynamoDB Local at {endpoint}", flush=True)
-        anyio.run(run_setup, setup(pg.dsn, endpoint))
-        print(f"loading {n + outside:,} records in a child process ...", flush=True)
+        settings = setup(pg.dsn, endpoint)
+        anyio.run(run_setup, settings)
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            load_figures = pool.submit(
-                load, pg.dsn, endpoint, n, args.chunk, args.load_concurrency, outside
-            ).result()
+            if load_figures is None:
+                print(f"loading {n + outside:,} records in a child process ...", flush=True)
+                load_figures = pool.submit(
+                    load, pg.dsn, endpoint, n, args.chunk, args.load_concurrency, outside
+                ).result()
+                if kept is not None:
+                    kept.mark_loaded(load_figures)
+            else:
+                print(f"reusing the data set kept in {kept.root if kept else ''}", flush=True)
+                anyio.run(reset_monitor_state, pg.dsn, settings)
+            if args.load_only:
+                return load_figures, {}
             slices = {
                 size: [
                     FloorSlice(*piece)
@@ -713,7 +781,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_figures, out = on_loaded_servers(
         args, lambda dsn, endpoint: make_settings(dsn, endpoint, None), measure, args.outside
     )
-    print_table(n, load_figures, out, args)
+    if out:
+        print_table(n, load_figures, out, args)
     return 0
 
 

@@ -298,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, out = on_loaded_servers(
         args, lambda dsn, endpoint: verify_settings(dsn, endpoint, VERIFY_DEFAULTS), measure
     )
-    print_table(n, out, args)
+    if out:
+        print_table(n, out, args)
     return 0
 
 

@@ -69,15 +69,21 @@ def _dynamodb_call(endpoint: str, op: str, body: dict[str, Any], timeout: float 
 
 
 class LocalDynamo(LocalServer):
-    """A DynamoDB-API server on 127.0.0.1: moto in-process, or AWS DynamoDB Local under java."""
+    """A DynamoDB-API server on 127.0.0.1: moto in-process, or AWS DynamoDB Local under java.
+
+    `db_path` (DynamoDB Local only): its database file is kept in that folder (`-dbPath`, not
+    `-inMemory`), so tables and items outlive the server (the benchmarks keep a loaded data set).
+    """
 
     def __init__(
         self,
         backend: Literal["moto", "ddblocal", "auto"] = "moto",
         *,
         install_dir: Path | None = None,
+        db_path: Path | None = None,
     ) -> None:
         self._install_dir = install_dir or default_dynamodb_local_dir()
+        self._db_path = db_path
         if backend == "auto":
             usable = shutil.which("java") and _find_jar_dir(self._install_dir) is not None
             backend = "ddblocal" if usable else "moto"
@@ -122,8 +128,13 @@ class LocalDynamo(LocalServer):
         self._scratch = Path(tempfile.mkdtemp(prefix="dualwrite-ddblocal-"))
         log = self._scratch / "dynamodb-local.log"
         cmd = [java, "-Xmx384m", f"-Djava.library.path={jar_dir / 'DynamoDBLocal_lib'}"]
+        if self._db_path is None:
+            storage = ["-inMemory"]
+        else:
+            self._db_path.mkdir(parents=True, exist_ok=True)
+            storage = ["-dbPath", str(self._db_path.resolve())]
         # -sharedDb: one database whatever the key/region, else reset() sees only its own key's tables
-        cmd += ["-jar", str(jar_dir / "DynamoDBLocal.jar"), "-inMemory", "-sharedDb"]
+        cmd += ["-jar", str(jar_dir / "DynamoDBLocal.jar"), *storage, "-sharedDb"]
         with log.open("wb") as out:  # the child keeps its own descriptor
             self._java = subprocess.Popen(
                 [*cmd, "-port", str(port), "-disableTelemetry"],

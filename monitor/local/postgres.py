@@ -77,18 +77,25 @@ def _private_copy(bin_dir: Path, into: Path) -> Path:
     install = bin_dir.parent  # .../<package>/pginstall
     package = install.parent
     copy = into / package.name / install.name
-    shutil.copytree(install, copy, symlinks=True)
+    shutil.copytree(install, copy, symlinks=True, dirs_exist_ok=True)
     libs = package.parent / f"{package.name}.libs"
     if libs.is_dir():
-        shutil.copytree(libs, into / libs.name, symlinks=True)
+        shutil.copytree(libs, into / libs.name, symlinks=True, dirs_exist_ok=True)
     return copy / bin_dir.name
 
 
 class LocalPostgres(LocalServer):
-    """A throwaway PostgreSQL cluster on 127.0.0.1, tuned for speed, not durability."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1, tuned for speed, not durability.
 
-    def __init__(self, base_dir: Path | None = None, *, port: int | None = None) -> None:
+    `keep`: the cluster lives in that folder instead, is reused when it already holds one, and
+    is stopped but not deleted on close (the benchmarks keep a loaded data set there).
+    """
+
+    def __init__(
+        self, base_dir: Path | None = None, *, port: int | None = None, keep: Path | None = None
+    ) -> None:
         self._base_dir = base_dir
+        self._keep = keep
         self._port = port or free_port()
         self._root: Path | None = None
         self._account: pwd.struct_passwd | None = None
@@ -156,8 +163,17 @@ class LocalPostgres(LocalServer):
         # As root, the system temp folder: reachable by the server's user by design, whereas a
         # private folder's permissions may be tightened under it at any time (pytest does).
         base = None if self._account is not None else self._base_dir
-        self._root = Path(tempfile.mkdtemp(prefix="dualwrite-pg-", dir=base))
-        (self._root / "sock").mkdir()
+        if self._keep is not None:
+            self._keep.mkdir(parents=True, exist_ok=True)
+            if self._account is not None and not _traversable(self._keep.parent):
+                raise RuntimeError(
+                    f"{self._keep.parent} must be enterable by {PG_SERVER_USER!r} to keep a"
+                    " cluster there"
+                )
+            self._root = self._keep.resolve()
+        else:
+            self._root = Path(tempfile.mkdtemp(prefix="dualwrite-pg-", dir=base))
+        (self._root / "sock").mkdir(exist_ok=True)
         if self._account is not None:
             for path in (self._root, self._root / "sock"):
                 os.chown(path, self._account.pw_uid, self._account.pw_gid)
@@ -165,6 +181,8 @@ class LocalPostgres(LocalServer):
                 # e.g. a virtualenv under /root: a private copy of the server in the cluster's
                 # folder rather than opening the owner's folders to everyone.
                 self._bin = _private_copy(self._bin, self._root / "server")
+        if (self.data_dir / "PG_VERSION").is_file():
+            return  # a kept cluster
         self._run(
             ["initdb", "-D", str(self.data_dir), "--auth=trust", "-U", "postgres"]
             + ["--encoding=UTF8", "--no-locale", "--no-sync"],
@@ -232,5 +250,5 @@ class LocalPostgres(LocalServer):
             except RuntimeError:
                 self.stop("immediate")
         finally:
-            if self._root is not None:
+            if self._root is not None and self._keep is None:
                 shutil.rmtree(self._root, ignore_errors=True)

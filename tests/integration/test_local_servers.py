@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,45 @@ def test_postgres_start_stop_start_close() -> None:
         assert asyncio.run(_select_one(pg.create_database("other db"))) == 1
     assert not data_dir.exists()
     pg.close()  # idempotent
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder any user may enter (as root, the cluster's `nobody` must reach a kept one)."""
+    folder = Path(tempfile.mkdtemp(prefix="dualwrite-kept-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _count_rows(dsn: str, create: bool) -> Any:
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        if create:
+            await conn.execute("CREATE TABLE kept AS SELECT generate_series(1, 3) AS n")
+        return await conn.fetchval("SELECT count(*) FROM kept")
+    finally:
+        await conn.close()
+
+
+def test_postgres_kept_cluster_outlives_close_and_is_reused(open_folder: Path) -> None:
+    keep = open_folder / "pg"
+    with LocalPostgres(keep=keep) as pg:
+        assert asyncio.run(_count_rows(pg.dsn, create=True)) == 3
+    assert (keep / "data" / "PG_VERSION").is_file()
+    with LocalPostgres(keep=keep) as again:  # a new port, the same data, no initdb
+        assert asyncio.run(_count_rows(again.dsn, create=False)) == 3
+    assert (keep / "data" / "PG_VERSION").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root case: run the suite as root to check it")
+def test_as_root_a_kept_cluster_needs_an_enterable_parent(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(RuntimeError, match="must be enterable by 'nobody'"):
+        LocalPostgres(keep=private / "pg").start()
 
 
 def test_postgres_closed_on_error_inside_with() -> None:
@@ -122,3 +163,15 @@ def test_dynamodb_local_lists_creates_and_resets() -> None:
         assert ddb.backend == "ddblocal"
         _check_dynamo(ddb)
     assert LocalDynamo("auto").backend == "ddblocal"  # java and the jar are both present now
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="DynamoDB Local needs java")
+def test_dynamodb_local_keeps_its_tables_in_db_path(tmp_path: Path) -> None:
+    install_dynamodb_local()
+    with LocalDynamo("ddblocal", db_path=tmp_path / "ddb") as ddb:
+        assert asyncio.run(_dynamo(ddb.endpoint_url, create="events")) == ["events"]
+    with LocalDynamo("ddblocal", db_path=tmp_path / "ddb") as again:
+        assert asyncio.run(_dynamo(again.endpoint_url)) == ["events"]
+    with LocalDynamo("ddblocal") as memory:  # -inMemory: nothing of the kept database
+        assert asyncio.run(_dynamo(memory.endpoint_url)) == []
