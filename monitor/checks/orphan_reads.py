@@ -13,7 +13,8 @@ import anyio
 from monitor.checks.partitions import discover_partitions
 from monitor.core.item import Item
 from monitor.core.mapping import IndexMap, MappingError, TableMapping
-from monitor.core.orphans import Observed, counterparts, index_partitions, observe_rows, rejudge
+from monitor.core.orphans import Observed, counterparts, observe_rows, rejudge
+from monitor.core.pending_index import index_partitions
 from monitor.errors import StoreError
 from monitor.model import Finding, FindingKind, KeyValue, Window
 from monitor.stores.ports import DiscoveryState, SourceStore, TargetStore

@@ -45,10 +45,10 @@ from monitor.core.orphans import (
     Observed,
     counterparts,
     figures,
-    index_problem,
     observe_items,
     reconcile,
 )
+from monitor.core.pending_index import index_problem
 from monitor.core.thresholds import within_thresholds
 from monitor.core.windows import align_down
 from monitor.model import CheckReport, Finding, FindingKind, KeyValue, Window

@@ -19,8 +19,6 @@ from monitor.core.orphans import (
     counterparts,
     figures,
     finding_for,
-    index_partitions,
-    index_problem,
     judge,
     keys_to_look_up,
     observe_items,
@@ -28,6 +26,7 @@ from monitor.core.orphans import (
     reconcile,
     rejudge,
 )
+from monitor.core.pending_index import index_partitions, index_problem
 from monitor.core.thresholds import within_thresholds
 from monitor.model import Finding, FindingKind, IndexInfo, KeyValue
 from monitor.stores.wire import decode_item, describe_indexes
