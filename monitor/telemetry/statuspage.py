@@ -12,18 +12,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 
 from monitor.core.alertmap import Figure, report_observations
 from monitor.core.phases import ORDER, Phase
-from monitor.core.rules import MAX_EXAMPLE_KEYS, Observation, RuleSpec, RuleState, Silence, breaches
-from monitor.core.ruleset import (
-    CHECK_FAILED_PREFIX,
-    CHECK_FAILURES_METRIC,
-    STORE_UNREACHABLE_METRIC,
-)
+from monitor.core.rules import MAX_EXAMPLE_KEYS, RuleSpec, RuleState, Silence, breaches
 from monitor.errors import describe_error
 from monitor.model import CheckReport, Outcome
 from monitor.repair.status import REPAIR_OFF, RepairStatus
@@ -31,6 +26,18 @@ from monitor.scheduling import RunRecord
 from monitor.telemetry.charts import sparkline
 from monitor.telemetry.html import page
 from monitor.telemetry.logs import redact_text
+from monitor.telemetry.pagetext import (
+    badge,
+    count_text,
+    duration_text,
+    last_report,
+    next_run,
+    observation_text,
+    rule_value,
+    seconds_text,
+    time_tag,
+    window_span,
+)
 
 #: The page reloads itself this often (a meta refresh: no script).
 REFRESH_SECONDS = 30
@@ -94,7 +101,7 @@ def render_status_page(status: StatusPage) -> str:
     body = [
         f"<h1>Status of <code>{escape(status.table)}</code></h1>",
         f'<p class="muted">version {escape(status.version)} · role {escape(status.role)}'
-        f" · started {_when(status.started_at)} · page generated {_when(status.now)}"
+        f" · started {time_tag(status.started_at)} · page generated {time_tag(status.now)}"
         f" (reloads every {REFRESH_SECONDS} s)</p>",
         _attention(status),
         _phase(status.phase, status.stopped, status.repair),
@@ -123,11 +130,11 @@ def _attention(status: StatusPage) -> str:
             '<section class="card" id="attention"><p>All checks ok; no rule firing.</p></section>'
         )
     items = [
-        f'<li>check <a href="#check-{escape(name)}">{escape(name)}</a>: {_badge(str(outcome))}</li>'
+        f'<li>check <a href="#check-{escape(name)}">{escape(name)}</a>: {badge(str(outcome))}</li>'
         for name, outcome in failing
     ]
     items += [
-        f'<li>rule <a href="/runbook#{escape(rule)}">{escape(rule)}</a> {_badge("firing")}</li>'
+        f'<li>rule <a href="/runbook#{escape(rule)}">{escape(rule)}</a> {badge("firing")}</li>'
         for rule in firing
     ]
     return (
@@ -167,11 +174,11 @@ def _phase(
         origin = "no phase change recorded yet (the default)"
     else:
         how = "rolled back" if view.rollback else "entered"
-        origin = f"{how} {_when(view.since)} by <code>{escape(view.by or '?')}</code>"
+        origin = f"{how} {time_tag(view.since)} by <code>{escape(view.by or '?')}</code>"
     return (
         f'{head}{error}<ol class="phases" data-phase="{escape(str(current))}">{steps}</ol>'
         f'<p>{origin} · <a href="/runbook#migration-phases">what each phase means</a>'
-        f' · <span class="muted">as of {_when(view.at)}</span></p>{tail}'
+        f' · <span class="muted">as of {time_tag(view.at)}</span></p>{tail}'
     )
 
 
@@ -217,15 +224,15 @@ def _check(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Fig
     if not view.history:
         return (
             f'{head}<span class="badge">no run yet</span></h2>'
-            f'<p class="muted">every {_seconds(view.interval_seconds)}'
-            f"{_next(view.next_run_at)}</p></section>"
+            f'<p class="muted">every {seconds_text(view.interval_seconds)}'
+            f"{next_run(view.next_run_at)}</p></section>"
         )
     last = view.history[-1]
     parts = [
-        f"{head}{_badge(str(last.outcome))}</h2>",
-        f"<p>Last run {_when(last.started_at)}, duration {_duration(last.duration)}"
-        f"{_window(last.report)} · every {_seconds(view.interval_seconds)}"
-        f"{_next(view.next_run_at)} · runs: {runs}</p>",
+        f"{head}{badge(str(last.outcome))}</h2>",
+        f"<p>Last run {time_tag(last.started_at)}, duration {duration_text(last.duration)}"
+        f"{window_span(last.report)} · every {seconds_text(view.interval_seconds)}"
+        f"{next_run(view.next_run_at)} · runs: {runs}</p>",
     ]
     if last.error is not None:
         parts.append(
@@ -233,10 +240,12 @@ def _check(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, Fig
             f"{escape(redact_text(describe_error(last.error)))}</p>"
         )
     parts.append(_figures(view, rules, figures))
-    report = _last_report(view.history)
+    report = last_report(view.history)
     if report is not None:
         if report is not last.report:
-            parts.append(f'<p class="muted">Findings of the last report ({_window(report)}):</p>')
+            parts.append(
+                f'<p class="muted">Findings of the last report ({window_span(report)}):</p>'
+            )
         parts.append(_findings(report))
     parts.append("</section>")
     return "".join(parts)
@@ -258,19 +267,19 @@ def _figures(view: CheckView, rules: Sequence[RuleSpec], figures: Mapping[str, F
         rows.append(
             f'<tr class="{"breach" if breach else "within"}" data-rule="{escape(spec.name)}">'
             f'<td><a href="/runbook#{escape(spec.name)}">{escape(spec.name)}</a></td>'
-            f"<td>{'—' if last is None else _figure(spec, last)}</td>"
-            f"<td>alert {escape(spec.direction)} {_value(spec, spec.threshold)}</td>"
+            f"<td>{'—' if last is None else observation_text(spec, last)}</td>"
+            f"<td>alert {escape(spec.direction)} {rule_value(spec, spec.threshold)}</td>"
             f"<td>{sparkline(values, label=f'{spec.name} over the last runs', threshold=spec.threshold)}"
             "</td></tr>"
         )
     findings = [None if r.report is None else float(len(r.report.findings)) for r in view.history]
     durations = [r.duration for r in view.history]
     rows.append(
-        f"<tr><td>findings</td><td>{_count(findings[-1])}</td><td></td>"
+        f"<tr><td>findings</td><td>{count_text(findings[-1])}</td><td></td>"
         f"<td>{sparkline(findings, label='findings over the last runs')}</td></tr>"
     )
     rows.append(
-        f"<tr><td>duration</td><td>{_duration(durations[-1])}</td><td></td>"
+        f"<tr><td>duration</td><td>{duration_text(durations[-1])}</td><td></td>"
         f"<td>{sparkline(durations, label='duration over the last runs')}</td></tr>"
     )
     return (
@@ -311,7 +320,7 @@ def _rules(status: StatusPage) -> str:
         return "".join(parts)
     if alerts.unavailable is not None:
         parts.append(f'<p class="error">Alert state unavailable: {escape(alerts.unavailable)}</p>')
-    parts.append(f'<p class="muted">as of {_when(alerts.at)}</p>')
+    parts.append(f'<p class="muted">as of {time_tag(alerts.at)}</p>')
     rows = []
     for spec in status.rules:
         state = alerts.states.get(spec.name, RuleState())
@@ -323,10 +332,10 @@ def _rules(status: StatusPage) -> str:
         rows.append(
             f'<tr data-rule="{escape(spec.name)}" data-state="{escape(state.state)}">'
             f'<td><a href="/runbook#{escape(spec.name)}">{escape(spec.name)}</a></td>'
-            f"<td>{_badge(state.state)}</td>"
-            f"<td>{'' if since is None or state.state == 'ok' else _when(since)}</td>"
-            f"<td>{'' if obs is None else _figure(spec, obs)}</td>"
-            f"<td>alert {escape(spec.direction)} {_value(spec, spec.threshold)}</td>"
+            f"<td>{badge(state.state)}</td>"
+            f"<td>{'' if since is None or state.state == 'ok' else time_tag(since)}</td>"
+            f"<td>{'' if obs is None else observation_text(spec, obs)}</td>"
+            f"<td>alert {escape(spec.direction)} {rule_value(spec, spec.threshold)}</td>"
             f'<td class="keys">'
             + (
                 ""
@@ -344,15 +353,15 @@ def _rules(status: StatusPage) -> str:
         parts.append("<p>No rule has been evaluated yet.</p>")
     if alerts.resolved:
         items = "".join(
-            f'<li><a href="/runbook#{escape(rule)}">{escape(rule)}</a> resolved {_when(at)}</li>'
+            f'<li><a href="/runbook#{escape(rule)}">{escape(rule)}</a> resolved {time_tag(at)}</li>'
             for rule, at in alerts.resolved
         )
         parts.append(f"<h3>Recently resolved</h3><ul>{items}</ul>")
     parts.append("<h3>Silences</h3>")
     if alerts.silences:
         items = "".join(
-            f"<tr><td><code>{escape(s.rule)}</code></td><td>{_when(s.starts_at)}</td>"
-            f"<td>{_when(s.ends_at)}</td><td>{escape(s.reason)}</td>"
+            f"<tr><td><code>{escape(s.rule)}</code></td><td>{time_tag(s.starts_at)}</td>"
+            f"<td>{time_tag(s.ends_at)}</td><td>{escape(s.reason)}</td>"
             f"<td>{escape(s.created_by)}</td></tr>"
             for s in alerts.silences
         )
@@ -364,57 +373,3 @@ def _rules(status: StatusPage) -> str:
         parts.append("<p>None.</p>")
     parts.append("</section>")
     return "".join(parts)
-
-
-# --- formatting ------------------------------------------------------------------------------------
-
-
-def _last_report(history: Sequence[RunRecord]) -> CheckReport | None:
-    return next((r.report for r in reversed(history) if r.report is not None), None)
-
-
-def _badge(state: str) -> str:
-    return f'<span class="badge {escape(state)}">{escape(state)}</span>'
-
-
-def _when(moment: datetime) -> str:
-    text = moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return f'<time datetime="{text}">{text}</time>'
-
-
-def _window(report: CheckReport | None) -> str:
-    if report is None:
-        return ""
-    return f" · window {_when(report.window.start)} – {_when(report.window.end)}"
-
-
-def _next(moment: datetime | None) -> str:
-    return "" if moment is None else f", next {_when(moment)}"
-
-
-def _seconds(seconds: float) -> str:
-    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
-
-
-def _duration(seconds: float | None) -> str:
-    return "—" if seconds is None else f"{seconds:.2f} s"
-
-
-def _count(value: float | None) -> str:
-    return "—" if value is None else str(int(value))
-
-
-def _value(spec: RuleSpec, value: float) -> str:
-    if spec.metric in (CHECK_FAILURES_METRIC, STORE_UNREACHABLE_METRIC):
-        return escape(f"{value:g}")
-    text = f"{value * 100:.4f}".rstrip("0").rstrip(".")
-    return f"{'0' if text == '-0' else text} %"
-
-
-def _figure(spec: RuleSpec, obs: Observation) -> str:
-    text = _value(spec, obs.value)
-    if obs.lower is not None and obs.upper is not None:
-        text += f" (95 % CI {_value(spec, obs.lower)} – {_value(spec, obs.upper)})"
-    if spec.name.startswith(CHECK_FAILED_PREFIX):
-        text += " failed runs in a row"
-    return text
