@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def fake_checkout(tmp_path: Path) -> Path:
-    """A checkout whose .venv python records pip calls instead of installing anything."""
+    """A checkout whose .venv python records pip and uv calls instead of installing anything."""
     (tmp_path / "scripts").mkdir()
     shutil.copy(REPO / "scripts" / "install-package", tmp_path / "scripts")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
@@ -47,11 +47,13 @@ def pip_calls(checkout: Path) -> list[str]:
 def test_the_package_is_installed_again_only_when_pyproject_changes(tmp_path: Path) -> None:
     checkout = fake_checkout(tmp_path)
     install(checkout)
-    assert pip_calls(checkout)[-1] == "-m pip install --quiet -e .[local]"
+    assert pip_calls(checkout)[-1] == (
+        "-m uv pip install --quiet --system-certs --python .venv/bin/python -e .[local]"
+    )
     first = len(pip_calls(checkout))
 
     assert "up to date" in install(checkout)
-    assert len(pip_calls(checkout)) == first  # nothing changed: pip is not run at all
+    assert len(pip_calls(checkout)) == first  # nothing changed: no installer is run at all
 
     (checkout / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "2"\n')
     install(checkout)
