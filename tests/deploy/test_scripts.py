@@ -48,7 +48,8 @@ def test_the_package_is_installed_again_only_when_pyproject_changes(tmp_path: Pa
     checkout = fake_checkout(tmp_path)
     install(checkout)
     assert pip_calls(checkout)[-1] == (
-        "-m uv pip install --quiet --system-certs --python .venv/bin/python -e .[local]"
+        "-m uv pip install --quiet --system-certs --compile-bytecode --python .venv/bin/python"
+        " -e .[local]"
     )
     first = len(pip_calls(checkout))
 
