@@ -39,6 +39,7 @@ import pstats
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -166,10 +167,11 @@ def make_settings(
 
 
 def load(
-    dsn: str, endpoint: str, n: int, chunk: int, concurrency: int, outside: int
+    dsn: str, endpoint: str, n: int, chunk: int, concurrency: int, outside: int, first: int = 0
 ) -> dict[str, float]:
+    """Records `first` onwards of the window's n and the `outside` ones (0: all of them)."""
     os.environ.update(local_aws_env())
-    return anyio.run(_load, dsn, endpoint, n, chunk, concurrency, outside)
+    return anyio.run(_load, dsn, endpoint, n, chunk, concurrency, outside, first)
 
 
 def outside_row(i: int, n: int, outside: int) -> dict[str, Any]:
@@ -185,7 +187,7 @@ def outside_row(i: int, n: int, outside: int) -> dict[str, Any]:
 
 
 async def _load(
-    dsn: str, endpoint: str, n: int, chunk: int, concurrency: int, outside: int
+    dsn: str, endpoint: str, n: int, chunk: int, concurrency: int, outside: int, first: int
 ) -> dict[str, float]:
     mapping = make_settings(dsn, endpoint, None).table_mapping()
     drop_sql, drop_dynamo = dropped_keys(n)
@@ -199,7 +201,7 @@ async def _load(
             "dynamodb", region_name="us-east-1", endpoint_url=endpoint, config=config
         ) as client:
             total = n + outside
-            for start in range(0, total, chunk):
+            for start in range(first, total, chunk):
                 t0 = time.perf_counter()
                 rows = [
                     make_row(i, n) if i < n else outside_row(i - n, n, outside)
@@ -491,6 +493,17 @@ class KeptDataSet:
         shutil.rmtree(self.root, ignore_errors=True)
         return None
 
+    def start_from(self, base: KeptDataSet) -> dict[str, float] | None:
+        """Copy `base` (the same window, no record outside it) if it is loaded, so that only
+        the records outside the window remain to load; returns `base`'s load figures."""
+        figures = base.loaded()
+        if figures is None:
+            return None
+        # cp -a: the cluster's files keep their owner (as root, the server runs as `nobody`)
+        subprocess.run(["cp", "-a", str(base.root), str(self.root)], check=True)
+        self.marker.unlink()
+        return figures
+
     def mark_loaded(self, figures: dict[str, float]) -> None:
         self.marker.write_text(json.dumps({"data_set": self.identity, "load": figures}))
 
@@ -524,10 +537,17 @@ def on_loaded_servers(
     `measure(args, dsn, endpoint, meter)`, metered. The servers are always stopped. Returns the
     load's figures and the measurements (`floor`, `floor_grid` and `measure`'s; none with
     `--load-only`). With `--data-dir` the servers keep their data there and a data set
-    already loaded is reused (its monitor state emptied) instead of loaded again."""
+    already loaded is reused (its monitor state emptied) instead of loaded again; a larger
+    table (`outside`) starts from a copy of the same window's kept data set when there is one
+    (neither may be in use meanwhile)."""
     n = args.records
     kept = None if args.data_dir is None else KeptDataSet(args.data_dir, n, outside)
     load_figures = None if kept is None else kept.loaded()
+    base_figures, first = None, 0
+    if kept is not None and load_figures is None and outside:
+        # The same window kept without the records outside it: copied, only those to load.
+        base_figures = kept.start_from(KeptDataSet(kept.root.parent, n, 0))
+        first = 0 if base_figures is None else n
     with (
         LocalPostgres(keep=None if kept is None else kept.root / "postgres") as pg,
         LocalDynamo("ddblocal", db_path=None if kept is None else kept.root / "dynamodb") as dynamo,
@@ -539,10 +559,15 @@ def on_loaded_servers(
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
             if load_figures is None:
-                print(f"loading {n + outside:,} records in a child process ...", flush=True)
+                print(f"loading {n + outside - first:,} records in a child process ...", flush=True)
                 load_figures = pool.submit(
-                    load, pg.dsn, endpoint, n, args.chunk, args.load_concurrency, outside
+                    load, pg.dsn, endpoint, n, args.chunk, args.load_concurrency, outside, first
                 ).result()
+                if base_figures is not None:  # the window's records came with the copy
+                    load_figures = {
+                        k: v + (0.0 if k == "pg_bytes" else base_figures.get(k, 0.0))
+                        for k, v in load_figures.items()
+                    }
                 if kept is not None:
                     kept.mark_loaded(load_figures)
             else:
