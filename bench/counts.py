@@ -784,12 +784,15 @@ def print_table(
         ("program, steady state, defaults", out["steady"]),
         ("program, its best setting", out["program_best"]),
     ]
-    print(f"{'':40} {'setting':>34} {'wall':>8} {'ratio':>6} {'cpu':>7} {'RU':>9} {'RSS':>8}")
+    print(
+        f"{'':40} {'setting':>34} {'wall':>8} {'ratio':>6} {'cpu':>7} {'foreign':>8}"
+        f" {'RU':>9} {'RSS':>8}"
+    )
     for name, result in rows:
         ru = f"{statistics.median(result.read_units):,.0f}" if result.read_units else "-"
         print(
             f"{name:40} {str(result.knobs):>34} {result.wall:7.2f}s {result.wall / floor.wall:6.2f}"
-            f" {result.cpu:6.1f}s {ru:>9} {mb(result.peak_rss):>8}"
+            f" {result.cpu:6.1f}s {result.foreign:7.1f}s {ru:>9} {mb(result.peak_rss):>8}"
         )
     during: Result = out["during"]
     print(
@@ -807,7 +810,8 @@ def print_table(
     print_sweep("program sweep (one run each)", out["program_grid"], floor)
     print(
         "wall: medians of the runs; ratio: against the floor of this run; cpu: CPU seconds of"
-        " monitor + java + postgres; RSS: this process's peak (the load ran in a child)"
+        " monitor + java + postgres; foreign: CPU seconds of everything else on the machine"
+        " meanwhile (median); RSS: this process's peak (the load ran in a child)"
     )
 
 
