@@ -15,11 +15,16 @@ What it does:
 3. the program: `verify_export` as the CLI runs it (snapshot COPY, DuckDB read, join), at
    `--memory-limit` and again at `--spill-limit` (a limit the join does not fit in, so it
    spills); its report must name exactly the planted keys. Peak RSS is sampled every 50 ms;
-4. the floor: DuckDB only reading both inputs, no join (the export's JSON with the same
-   projection, and the snapshot's CSV files, the ones the program COPYed), at the same limit.
+4. the floor, from the program's real inputs: the fastest bare read of the table out of
+   PostgreSQL (a sweep of COPY text/CSV/binary, one or two streams, asyncpg or psql, to
+   nowhere), run alone, then the fastest ones beside DuckDB reading the export's lines with the
+   program's projection (no join), as the program overlaps its COPY with that read;
+5. for reference only, the old floor: DuckDB reading the export's lines and the snapshot's CSV
+   files the program COPYed (it never pays for getting the rows out of PostgreSQL).
 
 It prints keys compared per second (distinct keys in either store / wall time), the ratio to the
-floor, the program's own split (COPY, read, compare), and peak RSS against the limit.
+floor (the fastest real-input variant), the program's own split (COPY, read, compare), and peak
+RSS against the limit.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import duckdb
 import psutil
 
@@ -47,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalPostgres
-from monitor.stores.pg_snapshot import export_snapshot
+from monitor.stores.pg_snapshot import export_snapshot, raw_key_columns, raw_key_sql, split_range
+from monitor.stores.postgres import quote_ident
 from monitor.verify.export_lines import export_lines
 from monitor.verify.export_run import ExportRequest, verify_export
 from monitor.verify.export_source import open_local
@@ -130,11 +139,11 @@ def run_floors(
         )
     )
     export = asyncio.run(open_local(folder))
-    paths = "['/Item/PK/S', '/Item/SK/S', '/Item/LogId/N', '/Item/WriteStatus/S']"
+    paths = PROJECTION
     csvs = "[" + ", ".join(f"'{p}'" for p in snapshot.files) + "]"
     files = "[" + ", ".join(f"'{p}'" for p in export.data_paths) + "]"
     readers = {
-        "lines": f"SELECT json_extract_string(line, {paths}) AS v FROM {export_lines(export.data_paths)}",
+        "lines": lines_sql(export.data_paths),
         "objects": f"SELECT json_extract_string(json, {paths}) AS v FROM read_json_objects("
         f"{files}, format='newline_delimited', compression='gzip')",
     }
@@ -157,10 +166,176 @@ def run_floors(
                 ).fetchall()
                 wall, cpu = time.perf_counter() - started, time.process_time() - cpu
             con.close()
-            out.append((f"floor {reader}, {threads} threads", wall, cpu, peak[0]))
+            out.append((f"files: {reader} {threads}t + snapshot CSV", wall, cpu, peak[0]))
             print(f"  {out[-1][0]}: {wall:.1f} s, {cpu:.1f} CPU s", flush=True)
     finally:
         shutil.rmtree(snapshot_dir, ignore_errors=True)
+    return out
+
+
+# --- the floor from the real inputs: the table read out of PostgreSQL -------------------------
+
+#: Bare reads of the table out of PostgreSQL: (client, COPY format, streams).
+PG_READS = (
+    *(
+        (client, fmt, streams)
+        for client in ("asyncpg", "psql")
+        for fmt in ("text", "csv", "binary")
+        for streams in (1, 2)
+    ),
+    ("asyncpg-file", "csv", 2),  # the program's own way: CSV files, two streams
+)
+
+
+def bare_copy_sql(settings: Settings, key_range: tuple[int, int] | None) -> str:
+    """The program's projection of the table (key, status, the templates' raw columns), no
+    snapshot, no time filter, the key range (a stream's) inlined: the barest read of its rows."""
+    mapping = settings.table_mapping()
+    key = quote_ident(mapping.key_column)
+    select = [key, quote_ident(mapping.status_column)]
+    select += [raw_key_sql(mapping, c) for c in raw_key_columns(mapping)]
+    sql = f"SELECT {', '.join(select)} FROM {quote_ident(mapping.sql_table)}"
+    if key_range is not None:
+        sql += f" WHERE {key} >= {int(key_range[0])} AND {key} < {int(key_range[1])}"
+    return sql
+
+
+async def _key_ranges(settings: Settings, streams: int) -> list[tuple[int, int] | None]:
+    if streams == 1:
+        return [None]
+    mapping = settings.table_mapping()
+    key = quote_ident(mapping.key_column)
+    conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
+    try:
+        low, high = await conn.fetchrow(
+            f"SELECT min({key}), max({key}) FROM {quote_ident(mapping.sql_table)}"
+        )
+    finally:
+        await conn.close()
+    return list(split_range(int(low), int(high), streams))
+
+
+async def bare_pg_read(settings: Settings, client: str, fmt: str, streams: int) -> int:
+    """COPY the program's projection out of PostgreSQL to nowhere; the bytes received."""
+    ranges = await _key_ranges(settings, streams)
+    dsn = settings.postgres.dsn.get_secret_value()
+    received = [0]
+
+    async def one(key_range: tuple[int, int] | None) -> None:
+        copy = f"COPY ({bare_copy_sql(settings, key_range)}) TO STDOUT (FORMAT {fmt})"
+        if client == "psql":
+            # psql writes straight into /dev/null; its CPU is counted as this process's child's.
+            await asyncio.to_thread(
+                subprocess.run,
+                ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", copy],
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
+            return
+        conn = await asyncpg.connect(dsn)
+
+        async def sink(data: bytes) -> None:
+            received[0] += len(data)
+
+        # "asyncpg-file": to a file, as the program writes its snapshot (a thread per write).
+        to_file = Path(tempfile.gettempdir()) / f"bench-copy-{os.getpid()}-{id(key_range)}"
+        output: Any = to_file if client == "asyncpg-file" else sink
+        try:
+            await conn.copy_from_query(
+                bare_copy_sql(settings, key_range), output=output, format=fmt
+            )
+        finally:
+            await conn.close()
+            to_file.unlink(missing_ok=True)
+
+    await asyncio.gather(*(one(r) for r in ranges))
+    return received[0]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def cpu_of_all(pg: LocalPostgres) -> Iterator[list[float]]:
+    """CPU seconds of this process, its waited children (psql) and PostgreSQL, over the block."""
+    spent = [0.0]
+    before = time.process_time() + children_cpu() + pg_cpu(pg)
+    try:
+        yield spent
+    finally:
+        spent[0] = time.process_time() + children_cpu() + pg_cpu(pg) - before
+
+
+def read_export_lines(paths: list[Path], limit: str, threads: int) -> None:
+    """DuckDB reading the export's lines with the program's projection, counted, not joined."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{limit}'")
+        con.execute(f"SET threads = {threads}")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(
+            f"SELECT count(v[1]), count(v[2]), count(v[3]), count(v[4]) FROM ({lines_sql(paths)})"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+#: The program's projection of each line: partition key, sort key, key, status (one parse).
+PROJECTION = "['/Item/PK/S', '/Item/SK/S', '/Item/LogId/N', '/Item/WriteStatus/S']"
+
+
+def lines_sql(paths: list[Path]) -> str:
+    return f"SELECT json_extract_string(line, {PROJECTION}) AS v FROM {export_lines(paths)}"
+
+
+def run_pg_reads(
+    settings: Settings, pg: LocalPostgres, reads: list[tuple[str, str, int]]
+) -> list[tuple[str, float, float]]:
+    """(variant, wall s, CPU s) of each bare read of the table, alone."""
+    out = []
+    for client, fmt, streams in reads:
+        with cpu_of_all(pg) as cpu:
+            started = time.perf_counter()
+            asyncio.run(bare_pg_read(settings, client, fmt, streams))
+            wall = time.perf_counter() - started
+        out.append((f"{client} COPY {fmt}, {streams} stream(s)", wall, cpu[0]))
+        print(
+            f"  PostgreSQL read alone, {out[-1][0]}: {wall:.1f} s, {cpu[0]:.1f} CPU s", flush=True
+        )
+    return out
+
+
+def run_real_floors(
+    settings: Settings,
+    pg: LocalPostgres,
+    paths: list[Path],
+    limit: str,
+    reads: list[tuple[str, str, int]],
+    threads: list[int],
+) -> list[tuple[str, float, float, int]]:
+    """(variant, wall s, CPU s, peak RSS) of the real inputs read at once, as the program does:
+    a bare read of the table out of PostgreSQL beside DuckDB reading the export's lines."""
+    out = []
+    for client, fmt, streams in reads:
+        for count in threads:
+
+            async def both(
+                count: int = count, client: str = client, fmt: str = fmt, streams: int = streams
+            ) -> None:
+                await asyncio.gather(
+                    bare_pg_read(settings, client, fmt, streams),
+                    asyncio.to_thread(read_export_lines, paths, limit, count),
+                )
+
+            with peak_rss() as peak, cpu_of_all(pg) as cpu:
+                started = time.perf_counter()
+                asyncio.run(both())
+                wall = time.perf_counter() - started
+            label = f"real: lines {count}t + {client} {fmt} x{streams}"
+            out.append((label, wall, cpu[0], peak[0]))
+            print(f"  floor {label}: {wall:.1f} s, {cpu[0]:.1f} CPU s", flush=True)
     return out
 
 
@@ -178,7 +353,20 @@ def main() -> int:
     parser.add_argument(
         "--floor",
         default=",".join(f"{r}:{t}" for r, t in FLOOR_VARIANTS),
-        help="floor variants to sweep, reader:threads (reader: lines or objects)",
+        help="reference floor variants (the export and the program's snapshot CSV files, no"
+        " PostgreSQL read), reader:threads (reader: lines or objects)",
+    )
+    parser.add_argument(
+        "--pg-reads",
+        default=",".join(f"{c}:{f}:{n}" for c, f, n in PG_READS),
+        help="bare reads of the table out of PostgreSQL to sweep, client:format:streams"
+        " (client: asyncpg or psql; format: text, csv or binary)",
+    )
+    parser.add_argument(
+        "--real-threads", default="1,2", help="DuckDB threads of the real-input floor's read"
+    )
+    parser.add_argument(
+        "--real-top", type=int, default=2, help="the fastest N PostgreSQL reads tried beside DuckDB"
     )
     args = parser.parse_args()
     n = args.records
@@ -221,28 +409,40 @@ def main() -> int:
             rows.append((f"program @ {args.spill_limit}", wall, cpu, peak, summary["seconds"]))
             print(f"  program (spilling): {wall:.1f} s, {cpu:.1f} CPU s", flush=True)
         variants = [(r, int(t)) for r, t in (v.split(":") for v in args.floor.split(","))]
-        floors = run_floors(settings, folder, work, args.memory_limit, variants)
+        files_only = run_floors(settings, folder, work, args.memory_limit, variants)
+        sweep = [(c, f, int(k)) for c, f, k in (v.split(":") for v in args.pg_reads.split(","))]
+        alone = run_pg_reads(settings, pg, sweep)
+        fastest = [sweep[i] for i, _ in sorted(enumerate(alone), key=lambda a: a[1][1])]
+        paths = list(asyncio.run(open_local(folder)).data_paths)
+        threads = [int(t) for t in args.real_threads.split(",")]
+        real = run_real_floors(
+            settings, pg, paths, args.memory_limit, fastest[: args.real_top], threads
+        )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         print()
-        floor = min(floors, key=lambda f: f[1])
-        floor_wall, floor_cpu = floor[1], min(f[2] for f in floors)
+        floor = min(real, key=lambda f: f[1])
+        floor_wall, floor_cpu = floor[1], min(f[2] for f in real)
         print(
-            f"{'run':<30} {'wall s':>7} {'keys/s':>10} {'x floor':>7} {'CPU s':>6} {'x floor':>7}"
+            f"{'run':<48} {'wall s':>7} {'keys/s':>10} {'x floor':>7} {'CPU s':>6} {'x floor':>7}"
             f" {'peak RSS':>9}  split (s)"
         )
         for label, seconds, used, rss, split in rows:
             print(
-                f"{label:<30} {seconds:>7.1f} {keys / seconds:>10,.0f} {seconds / floor_wall:>7.2f}"
+                f"{label:<48} {seconds:>7.1f} {keys / seconds:>10,.0f} {seconds / floor_wall:>7.2f}"
                 f" {used:>6.1f} {used / floor_cpu:>7.2f} {mb(rss):>9}  {json.dumps(split)}"
             )
-        for label, seconds, used, rss in floors:
+        for label, seconds, used, rss in [*real, *files_only]:
             print(
-                f"{label:<30} {seconds:>7.1f} {keys / seconds:>10,.0f} {seconds / floor_wall:>7.2f}"
+                f"{label:<48} {seconds:>7.1f} {keys / seconds:>10,.0f} {seconds / floor_wall:>7.2f}"
                 f" {used:>6.1f} {used / floor_cpu:>7.2f} {mb(rss):>9}"
             )
+        for label, seconds, used in alone:
+            print(f"{'PostgreSQL alone: ' + label:<48} {seconds:>7.1f} {'':>18} {used:>6.1f}")
         print(
-            f"floor = the fastest variant ({floor[0]}); CPU s of the program include PostgreSQL's"
-            " (its COPY), the floor's are DuckDB's alone"
+            f"floor = the fastest variant reading the real inputs ({floor[0]}): DuckDB reading the"
+            " export's lines while the table is COPYed out of PostgreSQL to nowhere; CPU s count"
+            ' this process, its psql children and PostgreSQL. "files:" rows are a reference'
+            " only: they read the snapshot CSV files the program wrote, not PostgreSQL."
         )
     finally:
         pg.close()

@@ -146,6 +146,8 @@ class ExportComparer:
         self.con.execute(f"SET memory_limit = '{self.memory.pool >> 10}KiB'")
         self.con.execute(f"SET temp_directory = {literal(str(limits.temp_dir / 'spill'))}")
         self.con.execute("SET preserve_insertion_order = false")
+        #: The snapshot's partition and sort keys, as SQL over `sql_raw`'s columns.
+        self._pk, self._sk = "pk", "sk"
 
     def close(self) -> None:
         self.con.close()
@@ -184,7 +186,7 @@ class ExportComparer:
         self.con.execute(
             f"""
             CREATE TABLE dyn AS
-            SELECT pk, sk, key, status,
+            SELECT pk, sk, key, status, hash(pk) AS h,
                 CASE WHEN slow THEN json_extract(line, {key_path})::VARCHAR END AS key_raw,
                 CASE WHEN slow THEN json_extract(line, {status_path})::VARCHAR END AS status_raw,
                 slow, false AS fixed{names}
@@ -214,7 +216,9 @@ class ExportComparer:
 
         With `raw_keys` ((CSV column, template column), as `Snapshot.raw_keys`) the partition
         and sort keys are rendered here from the templates, as `to_char` renders them in
-        PostgreSQL (`strftime` of the time in epoch microseconds: the same directives).
+        PostgreSQL (`strftime` of the time in epoch microseconds: the same directives): the
+        partition key once per row, for the join's hash; both keys again for the rows a
+        finding names. A row is keyed when no column its templates use is NULL.
         """
         m = self.mapping
         raw = dict((column, name) for name, column in raw_keys)
@@ -224,16 +228,22 @@ class ExportComparer:
         }
         spec = ", ".join(f"{literal(c)}: {literal(t or types[c])}" for c, t in columns)
         files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
-        select = "*"
         if raw_keys:
-            rest = "".join(f", {quote(c)}" for c, _ in columns if c.startswith("f_"))
-            pk = render_template_sql(m.partition_template, m.key_column, raw)
-            sk = render_template_sql(m.sort_template, m.key_column, raw)
-            select = f"key, status, {pk} AS pk, {sk} AS sk{rest}"
+            # Only the partition key's hash is kept: both keys are rendered again for the few
+            # rows a finding names (`_named`), not for every row (strftime is the costly part).
+            self._pk = render_template_sql(m.partition_template, m.key_column, raw)
+            self._sk = render_template_sql(m.sort_template, m.key_column, raw)
+            used = {*m.partition_template.columns, *m.sort_template.columns}
+            keyed = " AND ".join(
+                ["key IS NOT NULL", *(f"{quote(raw[c])} IS NOT NULL" for c in used if c in raw)]
+            )
+        else:
+            keyed = "pk IS NOT NULL AND sk IS NOT NULL"
         self.con.execute(
             f"""
-            CREATE TABLE sql_raw AS SELECT {select} FROM read_csv({files}, header = false,
-                columns = {{{spec}}}, allow_quoted_nulls = false, auto_detect = false)
+            CREATE TABLE sql_raw AS SELECT *, hash({self._pk}) AS h, {keyed} AS keyed
+            FROM read_csv({files}, header = false, columns = {{{spec}}},
+                allow_quoted_nulls = false, auto_detect = false)
             """
         )
 
@@ -249,7 +259,7 @@ class ExportComparer:
         lo, hi = sk_range
         in_range = f"sk < {literal(hi)}" + ("" if lo is None else f" AND sk >= {literal(lo)}")
         out.export_items = self._one("SELECT count(*) FROM dyn")
-        out.keyless = self._one("SELECT count(*) FROM sql_raw WHERE pk IS NULL OR sk IS NULL")
+        out.keyless = self._one("SELECT count(*) FROM sql_raw WHERE NOT keyed")
 
         # The slow path: items the SQL fast path could not read, decoded by the mapping.
         slow = decode_slow(
@@ -265,15 +275,17 @@ class ExportComparer:
                 "INSERT INTO dyn (key, status, pk, sk, slow, fixed) VALUES (?, ?, ?, ?, false, true)",
                 slow.readable,
             )
+            self.con.execute("UPDATE dyn SET h = hash(pk) WHERE fixed")
         self.con.execute(
             f"CREATE VIEW d AS SELECT rowid AS row, * FROM dyn WHERE NOT slow AND (fixed OR {in_range})"
         )
+        values = "".join(f", f_{i}" for i in range(len(fields)))
         self.con.execute(
-            "CREATE VIEW s AS SELECT rowid AS row, * FROM sql_raw"
-            " WHERE pk IS NOT NULL AND sk IS NOT NULL"
+            f"CREATE VIEW s AS SELECT rowid AS row, key, h, status{values} FROM sql_raw WHERE keyed"
         )
         differing = _diff_query(_narrow("s", fields), _narrow("d", fields), fields)
-        self.con.execute(f"CREATE TABLE diff AS {_named(differing, fields)}")
+        self.con.execute(f"CREATE TABLE diff_rows AS {differing}")
+        self.con.execute(f"CREATE TABLE diff AS {self._named('diff_rows', fields)}")
         sql_rows = self._one("SELECT count(*) FROM s")
         dynamo_items = self._one("SELECT count(*) FROM d")
         self._pair_duplicates(sql_rows, dynamo_items, fields)
@@ -335,14 +347,43 @@ class ExportComparer:
             " t.h = hash(coalesce(diff.s_pk, diff.d_pk)) AND t.key = coalesce(diff.s_key, diff.d_key))"
         )
         order = " NULLS LAST, ".join(["status", "sk", *(f"f_{i}" for i in range(len(fields)))])
-        for side, view in (("s", "twin_s"), ("d", "twin_d")):
+        values = "".join(f", f_{i}" for i in range(len(fields)))
+        sides = (
+            (
+                f"SELECT rowid AS row, key, h, status, {self._sk} AS sk{values} FROM sql_raw"
+                " WHERE keyed",
+                "twin_s",
+            ),
+            ("SELECT * FROM d", "twin_d"),
+        )
+        for side, view in sides:
             self.con.execute(
                 f"CREATE VIEW {view} AS SELECT *, row_number() OVER (PARTITION BY key, h"
-                f" ORDER BY {order} NULLS LAST) AS copy FROM (SELECT *, hash(pk) AS h FROM {side})"
+                f" ORDER BY {order} NULLS LAST) AS copy FROM ({side})"
                 " AS x WHERE EXISTS (SELECT 1 FROM twins t WHERE t.h = x.h AND t.key = x.key)"
             )
         paired = _diff_query("twin_s", "twin_d", fields, "AND s.copy = d.copy")
-        self.con.execute(f"INSERT INTO diff {_named(paired, fields)}")
+        self.con.execute(f"CREATE TABLE twin_rows AS {paired}")
+        self.con.execute(f"INSERT INTO diff {self._named('twin_rows', fields)}")
+
+    def _named(self, rows: str, fields: Sequence[ComparedField]) -> str:
+        """The differing rows of table `rows` (row ids), with both sides' key, status, partition
+        and sort key: the snapshot's keys rendered for these rows alone."""
+        values = "".join(f", f_{i}" for i in range(len(fields)))
+        pairs = "".join(f", s.f_{i} AS s_f_{i}, d.f_{i} AS d_f_{i}" for i in range(len(fields)))
+        return f"""
+            SELECT s.key AS s_key, s.status AS s_status, s.pk AS s_pk, s.sk AS s_sk,
+                   d.key AS d_key, d.status AS d_status, d.pk AS d_pk, d.sk AS d_sk{pairs}
+            FROM {rows} AS x
+            LEFT JOIN (
+                SELECT rowid AS row, key, status, {self._pk} AS pk, {self._sk} AS sk{values}
+                FROM sql_raw WHERE rowid IN (SELECT s_row FROM {rows})
+            ) AS s ON s.row = x.s_row
+            LEFT JOIN (
+                SELECT rowid AS row, key, status, pk, sk{values}
+                FROM dyn WHERE rowid IN (SELECT d_row FROM {rows})
+            ) AS d ON d.row = x.d_row
+            """
 
     def _field_findings(self, index: int, f: ComparedField) -> list[Finding]:
         rows = self.con.execute(
@@ -395,9 +436,9 @@ _JOIN_ON = "s.key = d.key AND s.h = d.h"
 
 
 def _narrow(side: str, fields: Sequence[ComparedField]) -> str:
-    """What the join needs of one side: row id, key, partition hash, status, field values."""
+    """What the join needs of one side: row id, key, partition key's hash, status, fields."""
     values = "".join(f", f_{i}" for i in range(len(fields)))
-    return f"(SELECT row, key, hash(pk) AS h, status{values} FROM {side})"
+    return f"(SELECT row, key, h, status{values} FROM {side})"
 
 
 def _diff_query(
@@ -410,18 +451,6 @@ def _diff_query(
         SELECT s.row AS s_row, d.row AS d_row
         FROM {sql_side} AS s FULL OUTER JOIN {dynamo_side} AS d ON {_JOIN_ON} {also_on}
         WHERE {" OR ".join(differs)}
-        """
-
-
-def _named(rows: str, fields: Sequence[ComparedField]) -> str:
-    """The differing rows by row id, with both sides' key, status, partition and sort key."""
-    pairs = "".join(f", s.f_{i} AS s_f_{i}, d.f_{i} AS d_f_{i}" for i in range(len(fields)))
-    return f"""
-        SELECT s.key AS s_key, s.status AS s_status, s.pk AS s_pk, s.sk AS s_sk,
-               d.key AS d_key, d.status AS d_status, d.pk AS d_pk, d.sk AS d_sk{pairs}
-        FROM ({rows}) AS x
-        LEFT JOIN s ON s.row = x.s_row
-        LEFT JOIN d ON d.row = x.d_row
         """
 
 
