@@ -85,9 +85,16 @@ def peak_rss() -> Iterator[list[int]]:
         thread.join()
 
 
-def pg_cpu(pg: LocalPostgres) -> float:
-    """CPU seconds PostgreSQL has used so far: the postmaster, its live and its exited backends."""
+def pg_cpu(pg: LocalPostgres, settle: float = 2.0) -> float:
+    """CPU seconds PostgreSQL has used so far: the postmaster, its live and its exited backends.
+
+    A backend whose client just closed may not be reaped yet: its CPU would be counted neither
+    as a child's nor as the postmaster's. So first wait (at most `settle` seconds) until no
+    client backend is left, the bench's connections all being closed when this is read."""
     postmaster = psutil.Process(int((pg.data_dir / "postmaster.pid").read_text().split()[0]))
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline and any(_is_client(c) for c in postmaster.children()):
+        time.sleep(0.02)
     times = postmaster.cpu_times()
     total = times.user + times.system + times.children_user + times.children_system
     for child in postmaster.children(recursive=True):
@@ -95,6 +102,17 @@ def pg_cpu(pg: LocalPostgres) -> float:
             times = child.cpu_times()
             total += times.user + times.system
     return total
+
+
+def _is_client(process: psutil.Process) -> bool:
+    """A backend serving a client, or one exited and not yet reaped (a zombie)."""
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return True
+        title = " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+    return "postgres: " in title and "(" in title  # "postgres: user db host(port) state"
 
 
 def run_program(
@@ -183,7 +201,8 @@ PG_READS = (
         for fmt in ("text", "csv", "binary")
         for streams in (1, 2)
     ),
-    ("asyncpg-file", "csv", 2),  # the program's own way: CSV files, two streams
+    ("asyncpg-file", "csv", 2),  # asyncpg writing the files itself (a thread per buffer)
+    ("program", "csv", 2),  # the program's snapshot (`export_snapshot`), for reference
 )
 
 
@@ -217,6 +236,21 @@ async def _key_ranges(settings: Settings, streams: int) -> list[tuple[int, int] 
 
 async def bare_pg_read(settings: Settings, client: str, fmt: str, streams: int) -> int:
     """COPY the program's projection out of PostgreSQL to nowhere; the bytes received."""
+    if client == "program":  # the program's own snapshot: CSV files, through its writer
+        out = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
+        try:
+            await export_snapshot(
+                settings.postgres,
+                settings.table_mapping(),
+                out,
+                start=None,
+                end=datetime(2100, 1, 1, tzinfo=UTC),
+                streams=streams,
+                render_keys=False,
+            )
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return 0
     ranges = await _key_ranges(settings, streams)
     dsn = settings.postgres.dsn.get_secret_value()
     received = [0]
@@ -412,7 +446,12 @@ def main() -> int:
         files_only = run_floors(settings, folder, work, args.memory_limit, variants)
         sweep = [(c, f, int(k)) for c, f, k in (v.split(":") for v in args.pg_reads.split(","))]
         alone = run_pg_reads(settings, pg, sweep)
-        fastest = [sweep[i] for i, _ in sorted(enumerate(alone), key=lambda a: a[1][1])]
+        # The floor's candidates read to nowhere; the file-writing variants are references.
+        fastest = [
+            sweep[i]
+            for i, _ in sorted(enumerate(alone), key=lambda a: a[1][1])
+            if sweep[i][0] in ("asyncpg", "psql")
+        ]
         paths = list(asyncio.run(open_local(folder)).data_paths)
         threads = [int(t) for t in args.real_threads.split(",")]
         real = run_real_floors(
