@@ -385,3 +385,33 @@ def test_a_memory_limit_the_process_cannot_keep_is_one_line_and_exit_2(
     assert "verify.export_memory_limit: '100MB' is too small" in err, err
     assert re.search(r"give at least \d+MB$", err.strip()), err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_sql_row_with_a_null_key_column_is_counted_apart_never_joined(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SQL row whose partition column is NULL renders no partition key (its item cannot
+    exist in DynamoDB): it is a warning, and the export's item of that key has no partner."""
+    seed(settings, make_rows(20, step=STEP))
+    folder = export_table(settings, tmp_path / "exports")
+    dsn = settings.postgres.dsn.get_secret_value()
+
+    async def null_partition() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "ALTER TABLE integration_logs ALTER COLUMN service_name DROP NOT NULL"
+            )
+            await conn.execute("UPDATE integration_logs SET service_name = NULL WHERE log_id = 7")
+        finally:
+            await conn.close()
+
+    anyio.run(null_partition)
+    config = write_config(tmp_path / "c.toml", settings)
+    code, report, err = run_cli(
+        capsys, "--config", str(config), "--format", "json", "verify", "--from-export", str(folder)
+    )
+    assert code == 1, err
+    assert kinds(report) == {"missing_in_sql": {7}}
+    assert any(w.startswith("1 SQL rows have a NULL partition") for w in report["warnings"])
+    assert (report["summary"]["sql_count"], report["summary"]["dynamodb_count"]) == (19, 20)
