@@ -54,6 +54,9 @@ async def test_heavy_faults_are_found_by_the_stream_alone(
             "status_findings": 1000,
         },
         writer={"retry_delay": "1ms", "concurrency": 32},
+        # 32 writes at once open the pool's connections together: on a loaded machine one
+        # connect can take over the tests' usual 3 s, and its record would never be written.
+        postgres={"connect_timeout": "15s"},
     )
     try:
         await _acceptance(settings, tmp_path / "truth.jsonl")
