@@ -9,7 +9,7 @@ import contextlib
 import statistics
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,35 @@ DEFAULT_KNOBS = Knobs(CountsSettings().slice_records, DynamoSettings().max_concu
 
 
 # --- memory and CPU --------------------------------------------------------------------------------
+
+
+def postgres_children(postmaster: psutil.Process) -> set[int]:
+    """The pids of PostgreSQL's processes now: auxiliary ones, backends, and unreaped exits."""
+    with contextlib.suppress(psutil.Error):
+        return {child.pid for child in postmaster.children()}
+    return set()
+
+
+def postgres_cpu(
+    postmaster: psutil.Process, keep: Collection[int] | None = None, settle: float = 2.0
+) -> float:
+    """CPU seconds PostgreSQL has used so far: the postmaster, its live and its exited backends.
+
+    An exited backend's CPU is in the postmaster's children times once it is reaped, and until
+    then it is counted nowhere (or twice, if it is reaped between the two reads). So first wait
+    (at most `settle` s) until every process but those in `keep` (PostgreSQL's processes when
+    the measured block began) has exited and been reaped; None waits for none."""
+    deadline = time.monotonic() + settle
+    if keep is not None:
+        while time.monotonic() < deadline and postgres_children(postmaster) - set(keep):
+            time.sleep(0.02)
+    times = postmaster.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def _cpu(processes: Sequence[psutil.Process]) -> float:
@@ -83,6 +112,7 @@ class Meter(threading.Thread):
         self.postmaster = psutil.Process(postmaster_pid)
         self.java = [p for p in self.me.children(recursive=True) if p.name() == "java"]
         self.pg = self._postgres()
+        self.keep: set[int] = set()
         self.lock = threading.Lock()
         self.peaks: dict[str, int] = {}
         self.stopped = threading.Event()
@@ -131,7 +161,7 @@ class Meter(threading.Thread):
         return {
             "monitor": _cpu([self.me]),
             "java": _cpu(self.java),
-            "postgres": _cpu(self.pg),
+            "postgres": postgres_cpu(self.postmaster, self.keep),
             "system": _system_busy(),
         }
 
@@ -139,6 +169,7 @@ class Meter(threading.Thread):
     def measure(self) -> Iterator[Sample]:
         out = Sample()
         self.pg = self._postgres()
+        self.keep = postgres_children(self.postmaster)  # before the block: not waited for
         with self.lock:
             self.peaks = self.rss()
         before = self.cpu()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -52,6 +51,8 @@ import duckdb
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import postgres_children, postgres_cpu  # type: ignore[import-not-found]  # bench/ is the script's own folder
 
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalPostgres
@@ -85,34 +86,17 @@ def peak_rss() -> Iterator[list[int]]:
         thread.join()
 
 
-def pg_cpu(pg: LocalPostgres, settle: float = 2.0) -> float:
-    """CPU seconds PostgreSQL has used so far: the postmaster, its live and its exited backends.
-
-    A backend whose client just closed may not be reaped yet: its CPU would be counted neither
-    as a child's nor as the postmaster's. So first wait (at most `settle` seconds) until no
-    client backend is left, the bench's connections all being closed when this is read."""
-    postmaster = psutil.Process(int((pg.data_dir / "postmaster.pid").read_text().split()[0]))
-    deadline = time.monotonic() + settle
-    while time.monotonic() < deadline and any(_is_client(c) for c in postmaster.children()):
-        time.sleep(0.02)
-    times = postmaster.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in postmaster.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            times = child.cpu_times()
-            total += times.user + times.system
-    return total
+def pg_cpu(pg: LocalPostgres, keep: set[int] | None = None) -> float:
+    """CPU seconds PostgreSQL has used so far, its exited backends' included (`postgres_cpu`)."""
+    return postgres_cpu(_postmaster(pg), keep)
 
 
-def _is_client(process: psutil.Process) -> bool:
-    """A backend serving a client, or one exited and not yet reaped (a zombie)."""
-    try:
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return True
-        title = " ".join(process.cmdline())
-    except psutil.Error:
-        return False
-    return "postgres: " in title and "(" in title  # "postgres: user db host(port) state"
+def pg_processes(pg: LocalPostgres) -> set[int]:
+    return postgres_children(_postmaster(pg))
+
+
+def _postmaster(pg: LocalPostgres) -> psutil.Process:
+    return psutil.Process(int((pg.data_dir / "postmaster.pid").read_text().split()[0]))
 
 
 def run_program(
@@ -120,10 +104,11 @@ def run_program(
 ) -> tuple[float, float, int, dict[str, Any]]:
     """(wall s, CPU s of this process and PostgreSQL, peak RSS, summary) of one CLI run."""
     with peak_rss() as peak:
+        keep = pg_processes(pg)
         started, cpu, pg_before = time.perf_counter(), time.process_time(), pg_cpu(pg)
         report = asyncio.run(verify_export(settings, ExportRequest(str(folder))))
         wall = time.perf_counter() - started
-        cpu = time.process_time() - cpu + pg_cpu(pg) - pg_before
+        cpu = time.process_time() - cpu + pg_cpu(pg, keep) - pg_before
     found: dict[str, set[int]] = {}
     for f in report.findings:
         found.setdefault(str(f.kind), set()).add(int(f.key))
@@ -295,11 +280,12 @@ def children_cpu() -> float:
 def cpu_of_all(pg: LocalPostgres) -> Iterator[list[float]]:
     """CPU seconds of this process, its waited children (psql) and PostgreSQL, over the block."""
     spent = [0.0]
+    keep = pg_processes(pg)
     before = time.process_time() + children_cpu() + pg_cpu(pg)
     try:
         yield spent
     finally:
-        spent[0] = time.process_time() + children_cpu() + pg_cpu(pg) - before
+        spent[0] = time.process_time() + children_cpu() + pg_cpu(pg, keep) - before
 
 
 def read_export_lines(paths: list[Path], limit: str, threads: int) -> None:
