@@ -178,7 +178,7 @@ class ExportComparer:
         else:
             fast_key = f"CASE WHEN {key_n} IS NULL THEN {key_s} END"
         values = "".join(f", {_field_expr(f, at)} AS f_{i}" for i, f in enumerate(fields))
-        names = "".join(f", f_{i}" for i in range(len(fields)))
+        names = _field_columns(fields)
         key_path = literal(pointer("Item", m.key_attribute))
         status_path = literal(pointer("Item", m.status_attribute))
         # Slow: no fast key, or a status attribute that is not an S (looked up only for the
@@ -279,7 +279,7 @@ class ExportComparer:
         self.con.execute(
             f"CREATE VIEW d AS SELECT rowid AS row, * FROM dyn WHERE NOT slow AND (fixed OR {in_range})"
         )
-        values = "".join(f", f_{i}" for i in range(len(fields)))
+        values = _field_columns(fields)
         self.con.execute(
             f"CREATE VIEW s AS SELECT rowid AS row, key, h, status{values} FROM sql_raw WHERE keyed"
         )
@@ -347,7 +347,7 @@ class ExportComparer:
             " t.h = hash(coalesce(diff.s_pk, diff.d_pk)) AND t.key = coalesce(diff.s_key, diff.d_key))"
         )
         order = " NULLS LAST, ".join(["status", "sk", *(f"f_{i}" for i in range(len(fields)))])
-        values = "".join(f", f_{i}" for i in range(len(fields)))
+        values = _field_columns(fields)
         sides = (
             (
                 f"SELECT rowid AS row, key, h, status, {self._sk} AS sk{values} FROM sql_raw"
@@ -369,7 +369,7 @@ class ExportComparer:
     def _named(self, rows: str, fields: Sequence[ComparedField]) -> str:
         """The differing rows of table `rows` (row ids), with both sides' key, status, partition
         and sort key: the snapshot's keys rendered for these rows alone."""
-        values = "".join(f", f_{i}" for i in range(len(fields)))
+        values = _field_columns(fields)
         pairs = "".join(f", s.f_{i} AS s_f_{i}, d.f_{i} AS d_f_{i}" for i in range(len(fields)))
         return f"""
             SELECT s.key AS s_key, s.status AS s_status, s.pk AS s_pk, s.sk AS s_sk,
@@ -435,10 +435,14 @@ class ExportComparer:
 _JOIN_ON = "s.key = d.key AND s.h = d.h"
 
 
+def _field_columns(fields: Sequence[ComparedField]) -> str:
+    """`, f_0, f_1, ...`: the compared fields' columns, as each side's table names them."""
+    return "".join(f", f_{i}" for i in range(len(fields)))
+
+
 def _narrow(side: str, fields: Sequence[ComparedField]) -> str:
     """What the join needs of one side: row id, key, partition key's hash, status, fields."""
-    values = "".join(f", f_{i}" for i in range(len(fields)))
-    return f"(SELECT row, key, h, status{values} FROM {side})"
+    return f"(SELECT row, key, h, status{_field_columns(fields)} FROM {side})"
 
 
 def _diff_query(
