@@ -134,8 +134,7 @@ async def repair_in(context: StoreContext, request: RepairRequest) -> RepairRepo
     budget = ReadBudget(settings.repair.max_writes_per_second)
 
     async def before_write() -> None:
-        await budget.acquire()
-        budget.charge(1)
+        budget.charge(1, await budget.acquire())
         if request.before_write is not None:
             await request.before_write()
 

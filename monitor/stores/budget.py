@@ -1,8 +1,12 @@
 """One read-capacity budget for every DynamoDB read of the process.
 
-A token bucket refilled at `max_read_units_per_second`. A request waits until the bucket is not
-in debt, then runs; what it really consumed (`ReturnConsumedCapacity`) is charged afterwards, so
-the long-run rate never exceeds the budget even though a request's cost is unknown in advance.
+A token bucket refilled at `max_read_units_per_second`, starting empty. A request's cost is
+known only once it has run (`ReturnConsumedCapacity`), so a request waits until the bucket is
+out of debt, then reserves what requests have been costing; afterwards it is charged what it
+really consumed and its reservation is given back. While nothing tells what a request costs,
+one runs alone and the others wait for its answer. So from the start, reads never outrun the
+rate by more than what the requests still in flight consume beyond their reservations; a bucket
+left idle saves up at most one second's worth.
 """
 
 from __future__ import annotations
@@ -10,6 +14,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import anyio
+
+#: How fast the estimate of a request's cost follows the charges (an exponential average).
+_LEARNING_RATE = 0.25
+#: While the first request's cost is awaited: how often the others look, and how long they
+#: wait for it at most (a request that never answers must not stop the reads).
+_PROBE_POLL = 0.005
+_PROBE_PATIENCE = 1.0
 
 
 class ReadBudget:
@@ -23,12 +34,14 @@ class ReadBudget:
         if units_per_second <= 0:
             raise ValueError("units_per_second must be positive")
         self.rate = units_per_second
-        # A burst of one second's worth: a check starts at full speed, then settles to the rate.
+        #: The most an idle bucket saves up: one second's worth.
         self.capacity = units_per_second
-        self._tokens = units_per_second
+        self._tokens = 0.0
         self._clock = clock
         self._sleep = sleep
         self._updated: float | None = None
+        self._estimate: float | None = None
+        self._probe_until = float("-inf")
         self.consumed = 0.0
         self.waited = 0.0
 
@@ -38,20 +51,50 @@ class ReadBudget:
             self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
-    async def acquire(self) -> None:
-        """Wait until the budget is out of debt (a request may then spend what it must)."""
+    async def _reservation(self) -> float:
+        """What a request reserves: what requests have been costing; nothing for the one that
+        runs alone while no cost is known (the others wait for its answer)."""
+        while self._estimate is None and self._clock() < self._probe_until:
+            await self._sleep(_PROBE_POLL)
+        if self._estimate is None:
+            self._probe_until = self._clock() + _PROBE_PATIENCE
+            return 0.0
+        return self._estimate
+
+    async def _take(self, units: float) -> None:
+        """Wait until the bucket is out of debt, then take `units` from it."""
         self._refill()
-        while self._tokens <= 0:
+        while self._tokens < 0:
             delay = -self._tokens / self.rate + 1e-3
             self.waited += delay
             await self._sleep(delay)
             self._refill()
-
-    def charge(self, units: float) -> None:
-        """Charge what a request consumed (from ReturnConsumedCapacity, or an estimate)."""
-        self._refill()
         self._tokens -= units
+
+    async def acquire(self) -> float:
+        """Wait for the budget, then reserve a request's expected cost: the amount to give back
+        to `charge` (or `refund`, when the request consumed nothing). A reservation never
+        given back stays spent, as a request that may have been served (a timeout) must."""
+        reserved = await self._reservation()
+        await self._take(reserved)
+        return reserved
+
+    def charge(self, units: float, reserved: float = 0.0) -> None:
+        """Charge what a request consumed (from ReturnConsumedCapacity, or an estimate), giving
+        back what `acquire` reserved for it."""
+        self._refill()
+        self._tokens += reserved - units
         self.consumed += units
+        self._estimate = (
+            units
+            if self._estimate is None
+            else self._estimate + _LEARNING_RATE * (units - self._estimate)
+        )
+
+    def refund(self, reserved: float) -> None:
+        """Give back the reservation of a request that consumed nothing (DynamoDB refused it)."""
+        self._refill()
+        self._tokens += reserved
 
 
 class ShareOfBudget(ReadBudget):
@@ -64,10 +107,16 @@ class ShareOfBudget(ReadBudget):
         super().__init__(parent.rate * share, clock=parent._clock, sleep=parent._sleep)
         self.parent = parent
 
-    async def acquire(self) -> None:
-        await super().acquire()
-        await self.parent.acquire()
+    async def acquire(self) -> float:
+        reserved = await self._reservation()
+        await self._take(reserved)
+        await self.parent._take(reserved)
+        return reserved
 
-    def charge(self, units: float) -> None:
-        super().charge(units)
-        self.parent.charge(units)
+    def charge(self, units: float, reserved: float = 0.0) -> None:
+        super().charge(units, reserved)
+        self.parent.charge(units, reserved)
+
+    def refund(self, reserved: float) -> None:
+        super().refund(reserved)
+        self.parent.refund(reserved)

@@ -238,9 +238,9 @@ class MemoryTarget:
 
     async def _read(self, items: int) -> float:
         self.requests += 1
-        await self.budget.acquire()
+        reserved = await self.budget.acquire()
         units = max(1.0, items * _UNITS_PER_ITEM)
-        self.budget.charge(units)
+        self.budget.charge(units, reserved)
         for meter in self._meters:
             meter[0] += units
         return units

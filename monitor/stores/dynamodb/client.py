@@ -209,8 +209,8 @@ class DynamoTable:
         (monitor/stores/raw_items.py), which saves most of the client's CPU."""
         method = getattr(self.client, operation)
         for attempt in range(self.retry.attempts):
+            reserved = await self.budget.acquire() if reads else None
             if reads:
-                await self.budget.acquire()
                 params.setdefault("ReturnConsumedCapacity", "TOTAL")
             try:
                 async with self._limiter:
@@ -218,6 +218,10 @@ class DynamoTable:
                     with raw_items() if raw else nullcontext():
                         response: dict[str, Any] = await method(**params)
             except ClientError as exc:
+                if reserved is not None:
+                    # DynamoDB answered with an error, so the request consumed nothing. (With
+                    # no answer, a timeout, its reservation stands: it may have been read.)
+                    self.budget.refund(reserved)
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
                     raise TableNotFound(
@@ -233,10 +237,10 @@ class DynamoTable:
             except CALL_EXCEPTIONS as exc:
                 failure = retryable_failure(STORE, operation, exc, self.settings)
             else:
-                if reads:
+                if reserved is not None:
                     consumed = consumed_units(response)
                     units = 1.0 if consumed is None else consumed
-                    self.budget.charge(units)
+                    self.budget.charge(units, reserved)
                     self._count(units=units)
                 return response
             self._count(retried=1)
