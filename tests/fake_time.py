@@ -15,3 +15,17 @@ import looptime
 def fake_time_backend() -> tuple[str, dict[str, Any]]:
     """An `anyio_backend` value: asyncio on a fast-forwarding loop starting at time 0."""
     return "asyncio", {"loop_factory": lambda: looptime.new_event_loop(start=0)}
+
+
+class SteppingClock:
+    """A clock that stands still but for the waits it is given (each moves it ahead at once):
+    for a budget whose waits follow one another, next to real I/O."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds

@@ -1,12 +1,12 @@
 """One read-capacity budget for every DynamoDB read of the process.
 
 A token bucket refilled at `max_read_units_per_second`, starting empty. A request's cost is
-known only once it has run (`ReturnConsumedCapacity`), so a request waits until the bucket is
-out of debt, then reserves what requests have been costing; afterwards it is charged what it
-really consumed and its reservation is given back. While nothing tells what a request costs,
-one runs alone and the others wait for its answer. So from the start, reads never outrun the
-rate by more than what the requests still in flight consume beyond their reservations; a bucket
-left idle saves up at most one second's worth.
+known only once it has run (`ReturnConsumedCapacity`), so a request waits until the bucket holds
+what requests have been costing and reserves it; afterwards it is charged what it really
+consumed and its reservation is given back. While nothing tells what a request costs, one runs
+alone and the others wait for its answer. So from the start, reads never outrun the rate by more
+than what the requests in flight (when the last one started) consume beyond their reservations;
+a bucket left idle saves up at most one second's worth.
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ class ReadBudget:
             self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
+    @property
+    def tokens(self) -> float:
+        """What the bucket holds now (below zero: in debt)."""
+        self._refill()
+        return self._tokens
+
     async def _reservation(self) -> float:
         """What a request reserves: what requests have been costing; nothing for the one that
         runs alone while no cost is known (the others wait for its answer)."""
@@ -62,10 +68,13 @@ class ReadBudget:
         return self._estimate
 
     async def _take(self, units: float) -> None:
-        """Wait until the bucket is out of debt, then take `units` from it."""
+        """Wait until the bucket holds `units`, then take them: a request starts only once time
+        has paid for what it is expected to cost. (A request expected to cost more than an idle
+        bucket can hold waits for a full bucket.)"""
+        needed = min(units, self.capacity)
         self._refill()
-        while self._tokens < 0:
-            delay = -self._tokens / self.rate + 1e-3
+        while self._tokens < needed:
+            delay = (needed - self._tokens) / self.rate + 1e-3
             self.waited += delay
             await self._sleep(delay)
             self._refill()
@@ -92,9 +101,12 @@ class ReadBudget:
         )
 
     def refund(self, reserved: float) -> None:
-        """Give back the reservation of a request that consumed nothing (DynamoDB refused it)."""
+        """Give back the reservation of a request that consumed nothing (DynamoDB refused it).
+        A refused first request tells no cost: the next one may try at once."""
         self._refill()
         self._tokens += reserved
+        if self._estimate is None:
+            self._probe_until = float("-inf")
 
 
 class ShareOfBudget(ReadBudget):

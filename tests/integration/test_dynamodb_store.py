@@ -15,7 +15,9 @@ from monitor.config import Settings
 from monitor.errors import StoreUnavailable
 from monitor.model import FindingKind, Window
 from monitor.runtime import open_context
+from monitor.stores.budget import ReadBudget
 from monitor.stores.dynamodb import RetryPolicy
+from tests.fake_time import SteppingClock
 from tests.integration.scenario import make_rows, seed
 
 WINDOW = Window(datetime(2026, 1, 1, 9, tzinfo=UTC), datetime(2026, 1, 1, 11, tzinfo=UTC))
@@ -133,6 +135,32 @@ def test_read_budget_is_charged_with_consumed_capacity(settings: Settings) -> No
             return ctx.dynamo.budget.consumed
 
     assert anyio.run(scenario) > 0
+
+
+def test_a_refused_read_gives_its_reservation_back(settings: Settings) -> None:
+    """A read DynamoDB refuses (throttled) consumed nothing: its reservation goes back. After
+    refused-then-served reads the budget holds what time paid for less what was read, no more
+    (a lost reservation) and no less (a refusal charged)."""
+    seed(settings, make_rows(10))
+    clock = SteppingClock()
+    rate = settings.dynamodb.max_read_units_per_second
+
+    async def scenario() -> tuple[ReadBudget, FlakyClient, float]:
+        async with open_context(settings) as ctx:
+            budget = ReadBudget(rate, clock=clock, sleep=clock.sleep)
+            ctx.dynamo.budget = budget
+            flaky = FlakyClient(ctx.dynamo.client)  # refuses every other query, the first too
+            ctx.dynamo.client = flaky
+            ctx.dynamo.retry = RetryPolicy(base_delay=0)
+            for _ in range(2):  # the first tells the cost the second reserves
+                await ctx.dynamo.slice_keys("LOG#CreditCheckService#2026-01-01", "2026", "2027")
+            return budget, flaky, ctx.dynamo.read_units
+
+    budget, flaky, read = anyio.run(scenario)
+    assert (flaky.calls["query"], flaky.throttled) == (4, 2)
+    assert budget.consumed == read > 0
+    assert clock.now > 0  # the second read waited for what the first had cost
+    assert budget.tokens == pytest.approx(rate * clock.now - read)
 
 
 def test_items_taken_raw_equal_botocores_for_strings_and_numbers_and_only_where_asked(
