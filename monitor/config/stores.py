@@ -43,7 +43,8 @@ class DynamoSettings(Section):
     region: str = "us-east-1"
     #: Empty: AWS. Set it for a local DynamoDB-API server.
     endpoint_url: str = ""
-    #: The monitor never reads faster than this, measured with ReturnConsumedCapacity.
+    #: The monitor never reads faster than this, measured with ReturnConsumedCapacity (what
+    #: that guarantees: monitor/stores/budget.py).
     max_read_units_per_second: float = Field(default=500, gt=0)
     #: Concurrent DynamoDB requests (Query slices, BatchGetItem calls).
     max_concurrency: int = Field(default=8, ge=1, le=256)
