@@ -283,12 +283,19 @@ class ExportComparer:
         self.con.execute(
             f"CREATE VIEW s AS SELECT rowid AS row, key, h, status{values} FROM sql_raw WHERE keyed"
         )
-        differing = _diff_query(_narrow("s", fields), _narrow("d", fields), fields)
-        self.con.execute(f"CREATE TABLE diff_rows AS {differing}")
+        # One pass of the join: every pair, with whether it differs (narrow: two row ids and
+        # a flag), so the pairs are counted without joining again.
+        joined = _join_query(_narrow("s", fields), _narrow("d", fields), fields)
+        self.con.execute(f"CREATE TABLE joined AS {joined}")
+        self.con.execute("CREATE TABLE diff_rows AS SELECT s_row, d_row FROM joined WHERE differs")
+        pairs = self._one(
+            "SELECT count(*) FROM joined WHERE s_row IS NOT NULL AND d_row IS NOT NULL"
+        )
+        self.con.execute("DROP TABLE joined")
         self.con.execute(f"CREATE TABLE diff AS {self._named('diff_rows', fields)}")
         sql_rows = self._one("SELECT count(*) FROM s")
         dynamo_items = self._one("SELECT count(*) FROM d")
-        self._pair_duplicates(sql_rows, dynamo_items, fields)
+        self._pair_duplicates(pairs, sql_rows, dynamo_items, fields)
         abandoned = sorted(m.status_values.abandoned)
         abandoned_sql = "(" + ", ".join(literal(a) for a in abandoned) + ")"
         agreed_sql = self._one(
@@ -320,20 +327,17 @@ class ExportComparer:
         return out
 
     def _pair_duplicates(
-        self, sql_rows: int, dynamo_items: int, fields: Sequence[ComparedField]
+        self, joined: int, sql_rows: int, dynamo_items: int, fields: Sequence[ComparedField]
     ) -> None:
         """Make `diff` a multiset difference, as the online checks' diff is.
 
         A key on one side k times and on the other m times joins k x m times: an extra copy of
         an item (or of a SQL row, in a table with no unique key) would hide behind its twin, or
-        one divergent copy would be reported once per twin. The check is one count: with every
-        key matched at most once, the pairs joined are exactly the rows of either side not left
-        unmatched. Only when that fails are the duplicated keys paired one to one (ordered by
+        one divergent copy would be reported once per twin. The check is one count (`joined`,
+        the pairs the join made): with every key matched at most once, the pairs joined are
+        exactly the rows of either side not left unmatched. Only when that fails are the duplicated keys paired one to one (ordered by
         status, then sort key) and their rows of `diff` replaced.
         """
-        joined = self._one(
-            f"SELECT count(*) FROM {_narrow('s', [])} AS s JOIN {_narrow('d', [])} AS d ON {_JOIN_ON}"
-        )
         only_sql = self._one("SELECT count(*) FROM diff WHERE d_key IS NULL")
         only_dynamo = self._one("SELECT count(*) FROM diff WHERE s_key IS NULL")
         if joined == sql_rows - only_sql == dynamo_items - only_dynamo:
@@ -445,16 +449,29 @@ def _narrow(side: str, fields: Sequence[ComparedField]) -> str:
     return f"(SELECT row, key, h, status{_field_columns(fields)} FROM {side})"
 
 
+def _differs(fields: Sequence[ComparedField]) -> str:
+    """Whether a pair of the full outer join differs: one side absent, or a value unequal."""
+    differs = ["s.key IS NULL", "d.key IS NULL", "s.status IS DISTINCT FROM d.status"]
+    differs += [_field_differs(i, f) for i, f in enumerate(fields)]
+    return " OR ".join(differs)
+
+
+def _join_query(sql_side: str, dynamo_side: str, fields: Sequence[ComparedField]) -> str:
+    """Every pair of a full outer join of two narrow sides: their row ids, and `differs`."""
+    return f"""
+        SELECT s.row AS s_row, d.row AS d_row, ({_differs(fields)}) AS differs
+        FROM {sql_side} AS s FULL OUTER JOIN {dynamo_side} AS d ON {_JOIN_ON}
+        """
+
+
 def _diff_query(
     sql_side: str, dynamo_side: str, fields: Sequence[ComparedField], also_on: str = ""
 ) -> str:
     """The row ids of the rows that differ in a full outer join of two narrow sides."""
-    differs = ["s.key IS NULL", "d.key IS NULL", "s.status IS DISTINCT FROM d.status"]
-    differs += [_field_differs(i, f) for i, f in enumerate(fields)]
     return f"""
         SELECT s.row AS s_row, d.row AS d_row
         FROM {sql_side} AS s FULL OUTER JOIN {dynamo_side} AS d ON {_JOIN_ON} {also_on}
-        WHERE {" OR ".join(differs)}
+        WHERE {_differs(fields)}
         """
 
 
