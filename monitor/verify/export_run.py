@@ -42,7 +42,7 @@ from monitor.verify.export_findings import Comparison
 from monitor.verify.export_lines import unreadable_line
 from monitor.verify.export_manifest import ExportError
 from monitor.verify.export_report import export_report
-from monitor.verify.export_source import LocalExport, open_local, open_s3
+from monitor.verify.export_source import LocalExport, check_checksums, open_local, open_s3
 
 #: The start of a range given no `--from`: the whole history.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,7 +114,7 @@ async def verify_export(settings: Settings, request: ExportRequest) -> CheckRepo
     await anyio.Path(work).mkdir(parents=True)
     try:
         with clock.step("export"):
-            export = await _open(settings, request, work / "export", say)
+            export = await _open(settings, request, work / "export", say, checked=False)
         mapping = settings.table_mapping()
         window = export_window(mapping, export.manifest.export_time, settings, request)
         exported, compared = export_fields(settings, mapping) if request.fields else ([], [])
@@ -149,9 +149,7 @@ async def verify_export(settings: Settings, request: ExportRequest) -> CheckRepo
 
                 group.start_soon(take_snapshot)
                 with clock.step("read_export"):
-                    await anyio.to_thread.run_sync(
-                        _in_memory, limits, _load_export, comparer, export, compared, say
-                    )
+                    await _read_checked(limits, comparer, export, compared, say)
             (snapshot,) = snapshots
             comparison = await anyio.to_thread.run_sync(
                 _in_memory, limits, _finish, comparer, snapshot, window, compared, say, clock
@@ -250,6 +248,7 @@ async def _open(
     say: ExportProgress,
     *,
     data: bool = True,
+    checked: bool = True,
 ) -> LocalExport:
     if request.location.startswith("s3://"):
         return await open_s3(
@@ -260,8 +259,9 @@ async def _open(
             request_timeout=settings.dynamodb.request_timeout.total_seconds(),
             progress=lambda done, total: say(f"export: {done}/{total} data files copied"),
             data=data,
+            checked=checked,
         )
-    return await open_local(Path(request.location))
+    return await open_local(Path(request.location), checked=checked)
 
 
 def _in_memory(limits: Limits, work: Callable[..., T], *args: Any) -> T:
@@ -277,6 +277,39 @@ def _in_memory(limits: Limits, work: Callable[..., T], *args: Any) -> T:
 
 class ComparisonFailed(MonitorError):
     """The comparison could not finish (exit 3), for a reason the message says how to fix."""
+
+
+async def _read_checked(
+    limits: Limits,
+    comparer: ExportComparer,
+    export: LocalExport,
+    compared: Sequence[ComparedField],
+    say: ExportProgress,
+) -> None:
+    """Read the export while its data files' checksums are checked beside it, so the md5 pass
+    costs no wall time of its own. A damaged file is reported as damaged, whatever the read
+    made of it."""
+    damaged: list[ExportError] = []
+    unreadable: ExportError | None = None
+
+    def check() -> None:
+        try:
+            check_checksums(export.location, export.folder, export.manifest.files)
+        except ExportError as exc:
+            damaged.append(exc)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(anyio.to_thread.run_sync, check)
+        try:
+            await anyio.to_thread.run_sync(
+                _in_memory, limits, _load_export, comparer, export, compared, say
+            )
+        except ExportError as exc:
+            unreadable = exc  # the checksums may say why: wait for them
+    if damaged:
+        raise damaged[0]
+    if unreadable is not None:
+        raise unreadable
 
 
 def _load_export(

@@ -56,7 +56,9 @@ def manifest_from(summary: bytes | None, files: bytes | None, where: str) -> Exp
     return ExportManifest(arn, export_time, count, listed)
 
 
-async def open_local(folder: Path) -> LocalExport:
+async def open_local(folder: Path, *, checked: bool = True) -> LocalExport:
+    """The export in `folder`; `checked=False` leaves its checksums to the caller
+    (`check_checksums`), to run while it reads."""
     where = str(folder)
     if not await anyio.Path(folder).is_dir():
         raise ExportError(where, "is not a folder")
@@ -66,7 +68,8 @@ async def open_local(folder: Path) -> LocalExport:
     for data in manifest.files:
         if not await anyio.Path(folder / data.path).is_file():
             raise missing_data_file(where, data)
-    await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
+    if checked:
+        await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
     return LocalExport(where, folder, manifest)
 
 
@@ -80,11 +83,12 @@ async def open_s3(
     progress: Callable[[int, int], None] | None = None,
     data: bool = True,
     attempts: int | None = None,
+    checked: bool = True,
 ) -> LocalExport:
     """Copy the export at `url` into `staging/<export id>/`; the local export.
 
     `data=False` reads the manifests alone (the data files are left in S3); `attempts` per
-    request, else the adapter's default."""
+    request, else the adapter's default; `checked` as `open_local`'s."""
     from monitor.stores.s3_export import ATTEMPTS, S3Folder
 
     where = url.rstrip("/")
@@ -107,7 +111,8 @@ async def open_s3(
             folder,
             None if progress is None else (lambda done: progress(done, total)),
         )
-    await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
+    if checked:
+        await anyio.to_thread.run_sync(check_checksums, where, folder, manifest.files)
     return LocalExport(where, folder, manifest)
 
 

@@ -259,6 +259,8 @@ def drop_last_line(folder: Path) -> Path:
         ("manifest", "manifest-files.json line 1: not JSON"),
         ("ion", "only DYNAMODB_JSON exports are read"),
         ("checksum", "does not match its md5Checksum in manifest-files.json"),
+        # Checked while DuckDB reads it: the checksum, not the read's error, says what is wrong.
+        ("truncated", "does not match its md5Checksum in manifest-files.json"),
     ],
 )
 def test_a_bad_export_is_one_line_and_exit_2(
@@ -275,6 +277,9 @@ def test_a_bad_export_is_one_line_and_exit_2(
         (folder / "manifest-files.json").write_text("{oops\n")
     elif damage == "checksum":
         drop_last_line(folder)
+    elif damage == "truncated":
+        data = next(p for p in sorted((folder / "data").iterdir()) if p.stat().st_size > 40)
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     else:
         summary = json.loads((folder / "manifest-summary.json").read_text())
         (folder / "manifest-summary.json").write_text(json.dumps(summary | {"outputFormat": "ION"}))
