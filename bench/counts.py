@@ -591,6 +591,7 @@ def on_loaded_servers(
                     kept.mark_loaded(load_figures)
             else:
                 print(f"reusing the data set kept in {kept.root if kept else ''}", flush=True)
+            if kept is not None:  # reused, or copied from the window's set: its state emptied
                 anyio.run(reset_monitor_state, pg.dsn, settings)
             if args.load_only:
                 return load_figures, {}
