@@ -371,6 +371,15 @@ def main() -> int:
     parser.add_argument("--spill-limit", default="", help="a second run at this (smaller) limit")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the loaded data set (PostgreSQL's cluster, the export) in this folder and"
+        " reuse it when records and files match",
+    )
+    parser.add_argument(
+        "--load-only", action="store_true", help="load the data set (into --data-dir) and stop"
+    )
+    parser.add_argument(
         "--floor",
         default=",".join(f"{r}:{t}" for r, t in FLOOR_VARIANTS),
         help="reference floor variants (the export and the program's snapshot CSV files, no"
@@ -392,10 +401,16 @@ def main() -> int:
     n = args.records
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-verify-export-"))
     work.mkdir(parents=True, exist_ok=True)
-    pg = LocalPostgres()
+    kept = None if args.data_dir is None else args.data_dir / f"export-{n}-files-{args.files}-v1"
+    marker = None if kept is None else kept / "loaded.json"
+    loaded = marker is not None and marker.exists()
+    if kept is not None and not loaded:
+        shutil.rmtree(kept, ignore_errors=True)  # an interrupted load is loaded again
+        kept.mkdir(parents=True)
+    pg = LocalPostgres(keep=None if kept is None else kept / "postgres")
     pg.start()
     try:
-        dsn = pg.create_database("bench")
+        dsn = pg.dsn_for("bench") if loaded else pg.create_database("bench")
         export_time = BASE + timedelta(milliseconds=STEP_MS * (n + 1)) + timedelta(minutes=3)
 
         def settings_at(limit: str) -> Settings:
@@ -407,16 +422,28 @@ def main() -> int:
             )
 
         settings = settings_at(args.memory_limit)
-        t0 = time.perf_counter()
-        asyncio.run(load_sql(settings, n))
-        t1 = time.perf_counter()
-        folder = write_export(work / "exports", n, args.files, export_time)
-        t2 = time.perf_counter()
+        if loaded:
+            assert marker is not None
+            folder = Path(json.loads(marker.read_text())["export"])
+            print(f"reusing the data set kept in {kept}")
+        else:
+            t0 = time.perf_counter()
+            asyncio.run(load_sql(settings, n))
+            t1 = time.perf_counter()
+            folder = write_export((kept or work) / "exports", n, args.files, export_time)
+            t2 = time.perf_counter()
+            print(
+                f"records {n:,}: PostgreSQL loaded in {t1 - t0:.0f} s; export written in"
+                f" {t2 - t1:.0f} s"
+            )
+            if marker is not None:
+                marker.write_text(json.dumps({"export": str(folder)}))
         size = sum(p.stat().st_size for p in (folder / "data").iterdir())
-        print(
-            f"records {n:,}: PostgreSQL loaded in {t1 - t0:.0f} s; export written in {t2 - t1:.0f} s"
-            f" ({args.files} files, {mb(size)} gzipped)"
-        )
+        print(f"export: {args.files} files, {mb(size)} gzipped")
+        if args.load_only:
+            return 0
+        if loaded:  # a restarted server: the table read once, untimed, as after a load
+            asyncio.run(bare_pg_read(settings, "psql", "text", 1))
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
 
         keys = n  # distinct keys in either store: every generated key is in one or both
