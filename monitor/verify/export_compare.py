@@ -16,14 +16,14 @@ use, so a reason or a key reads the same on both paths.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from monitor.core.mapping import KeyKind, KeyTemplate, TableMapping
+from monitor.core.mapping import KeyKind, TableMapping
 from monitor.model import Finding
 from monitor.verify.export_findings import (
     Comparison,
@@ -33,6 +33,7 @@ from monitor.verify.export_findings import (
     field_finding,
     key_finding,
 )
+from monitor.verify.export_keys import literal, partition_groups, quote, render_template_sql
 from monitor.verify.export_lines import export_lines
 from monitor.verify.export_memory import resident_bytes, share_memory
 
@@ -57,18 +58,6 @@ class Limits:
     threads: int | None = None
 
 
-def quote(name: str) -> str:
-    """A DuckDB identifier (any text: attribute names are not SQL identifiers)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """A DuckDB string literal (no backslash escapes in DuckDB's standard strings)."""
-    if "\x00" in text:
-        raise ValueError("a NUL character cannot appear in a DuckDB string")
-    return "'" + text.replace("'", "''") + "'"
-
-
 def pointer(*names: str) -> str:
     """A JSON pointer (`/Item/LogId/N`): any attribute name, `~` and `/` escaped (RFC 6901)."""
     return "".join("/" + n.replace("~", "~0").replace("/", "~1") for n in names)
@@ -88,23 +77,6 @@ class _Paths:
 
     def sql(self) -> str:
         return "[" + ", ".join(literal(p) for p in self.paths) + "]"
-
-
-def render_template_sql(template: KeyTemplate, key_column: str, raw: Mapping[str, str]) -> str:
-    """A key template rendered in DuckDB from a snapshot's raw columns; NULL if one is NULL."""
-    pieces: list[str] = []
-    for part in template.parts:
-        if isinstance(part, str):
-            pieces.append(literal(part))
-        elif part.column == key_column:
-            pieces.append("key::VARCHAR")
-        elif part.time_format is not None:
-            pieces.append(
-                f"strftime(make_timestamp({quote(raw[part.column])}), {literal(part.time_format)})"
-            )
-        else:
-            pieces.append(quote(raw[part.column]))
-    return "(" + " || ".join(pieces) + ")"
 
 
 def _field_expr(f: ComparedField, paths: _Paths) -> str:
@@ -148,6 +120,8 @@ class ExportComparer:
         self.con.execute("SET preserve_insertion_order = false")
         #: The snapshot's partition and sort keys, as SQL over `sql_raw`'s columns.
         self._pk, self._sk = "pk", "sk"
+        #: The snapshot's rows with their row id (`row`) and partition key hash (`h`).
+        self._sql_rows = "(SELECT rowid AS row, * FROM sql_raw)"
 
     def close(self) -> None:
         self.con.close()
@@ -228,6 +202,7 @@ class ExportComparer:
         }
         spec = ", ".join(f"{literal(c)}: {literal(t or types[c])}" for c, t in columns)
         files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+        groups = None
         if raw_keys:
             # Only the partition key's hash is kept: both keys are rendered again for the few
             # rows a finding names (`_named`), not for every row (strftime is the costly part).
@@ -237,14 +212,32 @@ class ExportComparer:
             keyed = " AND ".join(
                 ["key IS NOT NULL", *(f"{quote(raw[c])} IS NOT NULL" for c in used if c in raw)]
             )
+            groups = partition_groups(m.partition_template, m.key_column, raw)
         else:
             keyed = "pk IS NOT NULL AND sk IS NOT NULL"
+        source = (
+            f"read_csv({files}, header = false, columns = {{{spec}}},"
+            " allow_quoted_nulls = false, auto_detect = false)"
+        )
+        if groups is None:
+            self.con.execute(
+                f"CREATE TABLE sql_raw AS SELECT *, hash({self._pk}) AS h, {keyed} AS keyed"
+                f" FROM {source}"
+            )
+            return
+        # The partition key rendered and hashed once per group of rows (`export_keys`).
+        cut = "".join(f", {sql} AS {quote(name)}" for name, sql in groups.cut)
+        self.con.execute(f"CREATE TABLE sql_raw AS SELECT *{cut}, {keyed} AS keyed FROM {source}")
+        by = ", ".join(quote(c) for c in groups.columns)
         self.con.execute(
-            f"""
-            CREATE TABLE sql_raw AS SELECT *, hash({self._pk}) AS h, {keyed} AS keyed
-            FROM read_csv({files}, header = false, columns = {{{spec}}},
-                allow_quoted_nulls = false, auto_detect = false)
-            """
+            f"CREATE TABLE pk_groups AS SELECT {by}, hash({groups.rendered}) AS h"
+            f" FROM (SELECT DISTINCT {by} FROM sql_raw)"
+        )
+        same = " AND ".join(
+            f"r.{quote(c)} IS NOT DISTINCT FROM p.{quote(c)}" for c in groups.columns
+        )
+        self._sql_rows = (
+            f"(SELECT r.rowid AS row, r.*, p.h FROM sql_raw AS r JOIN pk_groups AS p ON {same})"
         )
 
     # --- comparing -----------------------------------------------------------------------
@@ -281,7 +274,7 @@ class ExportComparer:
         )
         values = _field_columns(fields)
         self.con.execute(
-            f"CREATE VIEW s AS SELECT rowid AS row, key, h, status{values} FROM sql_raw WHERE keyed"
+            f"CREATE VIEW s AS SELECT row, key, h, status{values} FROM {self._sql_rows} WHERE keyed"
         )
         # One pass of the join: every pair, with whether it differs (narrow: two row ids and
         # a flag), so the pairs are counted without joining again.
@@ -293,7 +286,7 @@ class ExportComparer:
         )
         self.con.execute("DROP TABLE joined")
         self.con.execute(f"CREATE TABLE diff AS {self._named('diff_rows', fields)}")
-        sql_rows = self._one("SELECT count(*) FROM s")
+        sql_rows = self._one("SELECT count(*) FROM sql_raw WHERE keyed")  # = s's, without its join
         dynamo_items = self._one("SELECT count(*) FROM d")
         self._pair_duplicates(pairs, sql_rows, dynamo_items, fields)
         abandoned = sorted(m.status_values.abandoned)
@@ -354,7 +347,7 @@ class ExportComparer:
         values = _field_columns(fields)
         sides = (
             (
-                f"SELECT rowid AS row, key, h, status, {self._sk} AS sk{values} FROM sql_raw"
+                f"SELECT row, key, h, status, {self._sk} AS sk{values} FROM {self._sql_rows}"
                 " WHERE keyed",
                 "twin_s",
             ),

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.core.templates import KeyTemplate
-from monitor.verify.export_compare import render_template_sql
+from monitor.verify.export_keys import render_template_sql
 
 FORMATS = st.lists(
     st.sampled_from(["%Y", "%m", "%d", "%H", "%M", "%S", "%f", "-", "T", ":", ".", "Z", "#", " "]),
