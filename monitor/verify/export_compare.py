@@ -225,16 +225,22 @@ class ExportComparer:
                 f" FROM {source}"
             )
             return
-        # The partition key rendered and hashed once per group of rows (`export_keys`).
-        cut = "".join(f", {sql} AS {quote(name)}" for name, sql in groups.cut)
-        self.con.execute(f"CREATE TABLE sql_raw AS SELECT *{cut}, {keyed} AS keyed FROM {source}")
+        # The partition key rendered and hashed once per group of rows (`export_keys`); a
+        # row's group is computed where it is joined, not stored with it (less to spill).
+        self.con.execute(f"CREATE TABLE sql_raw AS SELECT *, {keyed} AS keyed FROM {source}")
+        cut = dict(groups.cut)
+        of_row = [cut.get(c, quote(c)) for c in groups.columns]
+        distinct = ", ".join(
+            f"{sql} AS {quote(c)}" for c, sql in zip(groups.columns, of_row, strict=True)
+        )
         by = ", ".join(quote(c) for c in groups.columns)
         self.con.execute(
             f"CREATE TABLE pk_groups AS SELECT {by}, hash({groups.rendered}) AS h"
-            f" FROM (SELECT DISTINCT {by} FROM sql_raw)"
+            f" FROM (SELECT DISTINCT {distinct} FROM sql_raw)"
         )
         same = " AND ".join(
-            f"r.{quote(c)} IS NOT DISTINCT FROM p.{quote(c)}" for c in groups.columns
+            f"{sql if c in cut else 'r.' + sql} IS NOT DISTINCT FROM p.{quote(c)}"
+            for c, sql in zip(groups.columns, of_row, strict=True)
         )
         self._sql_rows = (
             f"(SELECT r.rowid AS row, r.*, p.h FROM sql_raw AS r JOIN pk_groups AS p ON {same})"
@@ -276,18 +282,20 @@ class ExportComparer:
         self.con.execute(
             f"CREATE VIEW s AS SELECT row, key, h, status{values} FROM {self._sql_rows} WHERE keyed"
         )
+        sql_rows = self._one("SELECT count(*) FROM sql_raw WHERE keyed")  # = s's, without its join
+        dynamo_items = self._one("SELECT count(*) FROM d")
         # One pass of the join: every pair, with whether it differs (narrow: two row ids and
-        # a flag), so the pairs are counted without joining again.
-        joined = _join_query(_narrow("s", fields), _narrow("d", fields), fields)
-        self.con.execute(f"CREATE TABLE joined AS {joined}")
+        # a flag), so the pairs are counted without joining again; in pieces by key range.
+        self.con.execute("CREATE TABLE joined (s_row BIGINT, d_row BIGINT, differs BOOLEAN)")
+        for piece in self._join_pieces(max(sql_rows, dynamo_items)):
+            sides = _narrow("s", fields, piece), _narrow("d", fields, piece)
+            self.con.execute(f"INSERT INTO joined {_join_query(*sides, fields)}")
         self.con.execute("CREATE TABLE diff_rows AS SELECT s_row, d_row FROM joined WHERE differs")
         pairs = self._one(
             "SELECT count(*) FROM joined WHERE s_row IS NOT NULL AND d_row IS NOT NULL"
         )
         self.con.execute("DROP TABLE joined")
         self.con.execute(f"CREATE TABLE diff AS {self._named('diff_rows', fields)}")
-        sql_rows = self._one("SELECT count(*) FROM sql_raw WHERE keyed")  # = s's, without its join
-        dynamo_items = self._one("SELECT count(*) FROM d")
         self._pair_duplicates(pairs, sql_rows, dynamo_items, fields)
         abandoned = sorted(m.status_values.abandoned)
         abandoned_sql = "(" + ", ".join(literal(a) for a in abandoned) + ")"
@@ -318,6 +326,31 @@ class ExportComparer:
         for i, f in enumerate(fields):
             out.tally.findings += self._field_findings(i, f)
         return out
+
+    def _join_pieces(self, rows: int) -> list[str]:
+        """The key ranges the join runs in, as conditions on `key` ("" for the whole).
+
+        A record's pairs all have its key, so joining piece by piece joins the same pairs; a
+        hash table of ~`JOIN_PIECE_ROWS` a side stays far more in cache than one of 10M rows
+        (at 10M records: 3.1-3.4 CPU s in 10 pieces against 5.9-6.9 in one). The ranges split
+        the keys' span evenly: keys bunched in one range only make a bigger piece. Text keys
+        are joined whole (a condition on them would scan every row once per piece)."""
+        parts = -(-rows // JOIN_PIECE_ROWS)
+        if self.key_kind is not KeyKind.NUMBER or parts < 2:
+            return [""]
+        row = self.con.execute(
+            "SELECT min(key), max(key) FROM (SELECT key FROM sql_raw WHERE keyed"
+            " UNION ALL SELECT key FROM d)"
+        ).fetchone()
+        if row is None or row[0] is None:
+            return [""]
+        low, high = int(row[0]), int(row[1])
+        edges = sorted({low + (high - low) * i // parts for i in range(1, parts)} - {low})
+        if not edges:
+            return [""]
+        pieces = [f"key < {edges[0]}"]
+        pieces += [f"key >= {a} AND key < {b}" for a, b in zip(edges, edges[1:], strict=False)]
+        return [*pieces, f"key >= {edges[-1]}"]
 
     def _pair_duplicates(
         self, joined: int, sql_rows: int, dynamo_items: int, fields: Sequence[ComparedField]
@@ -426,6 +459,9 @@ class ExportComparer:
             watcher.join()
 
 
+#: Rows a side of one piece of the join holds, about (`ExportComparer._join_pieces`).
+JOIN_PIECE_ROWS = 1_000_000
+
 #: The join of the two sides: a record is its key within its partition. The partition key is
 #: joined by its 64-bit hash: the join's rows stay narrow (it spills far less), and the rows
 #: that differ are named afterwards from the tables by row id.
@@ -437,9 +473,11 @@ def _field_columns(fields: Sequence[ComparedField]) -> str:
     return "".join(f", f_{i}" for i in range(len(fields)))
 
 
-def _narrow(side: str, fields: Sequence[ComparedField]) -> str:
-    """What the join needs of one side: row id, key, partition key's hash, status, fields."""
-    return f"(SELECT row, key, h, status{_field_columns(fields)} FROM {side})"
+def _narrow(side: str, fields: Sequence[ComparedField], where: str = "") -> str:
+    """What the join needs of one side (`where` it holds): row id, key, partition key's
+    hash, status, fields."""
+    condition = f" WHERE {where}" if where else ""
+    return f"(SELECT row, key, h, status{_field_columns(fields)} FROM {side}{condition})"
 
 
 def _differs(fields: Sequence[ComparedField]) -> str:

@@ -17,6 +17,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import Settings
+from monitor.verify import export_compare
 from tests.export_writer import scan_table, upload_folder, write_export
 from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
 
@@ -81,9 +82,15 @@ FIGURES = (
 )
 
 
+@pytest.mark.parametrize("piece_rows", [1_000_000, 5], ids=["whole join", "join in pieces"])
 def test_old_divergence_is_found_from_an_export_as_counts_and_online_verify_find_it(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    piece_rows: int,
 ) -> None:
+    monkeypatch.setattr(export_compare, "JOIN_PIECE_ROWS", piece_rows)
     planted(settings)
     folder = export_table(settings, tmp_path / "exports")
     # The online walk in 12 h windows (4 over the range, not 48): the same findings and figures.
@@ -349,11 +356,18 @@ def duplicated(settings: Settings, root: Path) -> Path:
     return export_table(settings, root, twice, twice, other)
 
 
+@pytest.mark.parametrize("piece_rows", [1_000_000, 7], ids=["whole join", "join in pieces"])
 def test_a_key_twice_on_either_side_is_a_multiset_difference(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    piece_rows: int,
 ) -> None:
     """A copy of an item in the export, or of a row in a SQL table with no unique key, neither
-    hides behind its twin nor multiplies the findings: copies are paired one to one."""
+    hides behind its twin nor multiplies the findings: copies are paired one to one, whether
+    the join runs whole or in key ranges."""
+    monkeypatch.setattr(export_compare, "JOIN_PIECE_ROWS", piece_rows)
     folder = duplicated(settings, tmp_path / "exports")
     config = write_config(tmp_path / "c.toml", settings)
     common = ("--config", str(config), "--format", "json")
