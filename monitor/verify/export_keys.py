@@ -19,18 +19,17 @@ from dataclasses import dataclass
 
 from monitor.core.templates import KeyTemplate
 
-#: strftime directive -> the microseconds of the unit a time is cut down to (None: calendar
-#: units, cut by `date_trunc`).
-_UNITS: dict[str, tuple[str, int | None]] = {
-    "S": ("second", 1_000_000),
-    "M": ("minute", 60_000_000),
-    "H": ("hour", 3_600_000_000),
-    "d": ("day", 86_400_000_000),
-    "m": ("month", None),
-    "Y": ("year", None),
-}
-_ORDER = "SMHdmY"  # finest first
-_DIRECTIVE = re.compile(r"%(.)")
+#: strftime directive -> the unit a time is cut down to, and its microseconds (None: a
+#: calendar unit, cut by `date_trunc`); finest first.
+_UNITS: tuple[tuple[str, str, int | None], ...] = (
+    ("%S", "second", 1_000_000),
+    ("%M", "minute", 60_000_000),
+    ("%H", "hour", 3_600_000_000),
+    ("%d", "day", 86_400_000_000),
+    ("%m", "month", None),
+    ("%Y", "year", None),
+)
+_DIRECTIVE = re.compile(r"%.")
 
 
 def quote(name: str) -> str:
@@ -96,11 +95,11 @@ def partition_groups(
             columns.append(column)
             continue
         shown = set(_DIRECTIVE.findall(part.time_format))
-        finest = next((d for d in _ORDER if d in shown), None)
-        if finest is None or shown - set(_ORDER):
+        finest = next((u for u in _UNITS if u[0] in shown), None)
+        if finest is None or shown - {u[0] for u in _UNITS}:
             return None  # %f, or a directive this grouping does not know
         group = f"g_{column}"
-        cut.append((group, _cut(quote(column), finest)))
+        cut.append((group, _cut(quote(column), finest[1], finest[2])))
         names[part.column] = group
         columns.append(group)
     if not columns:
@@ -110,9 +109,8 @@ def partition_groups(
     )
 
 
-def _cut(micros: str, directive: str) -> str:
+def _cut(micros: str, unit: str, size: int | None) -> str:
     """Epoch microseconds cut down to the start of their unit (floored: before 1970 too)."""
-    unit, size = _UNITS[directive]
     if size is not None:
         return f"({micros} - ((({micros} % {size}) + {size}) % {size}))"
     return f"epoch_us(date_trunc('{unit}', make_timestamp({micros})))"
