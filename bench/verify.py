@@ -255,7 +255,7 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
         rate = statistics.median(capped.read_units) / capped.wall
         print(
             f"capped at {args.cap:,.0f} RU/s: {capped.wall:.2f}s, {rate:,.0f} RU/s consumed"
-            f" ({rate / args.cap:.2f} of the cap; the bucket starts with one second's burst)"
+            f" ({rate / args.cap:.3f} of the cap, over the run's whole wall time)"
         )
     print()
     print_sweep("verify sweep (one run each)", out["grid"], floor)
