@@ -120,8 +120,11 @@ class ExportComparer:
         self.con.execute("SET preserve_insertion_order = false")
         #: The snapshot's partition and sort keys, as SQL over `sql_raw`'s columns.
         self._pk, self._sk = "pk", "sk"
-        #: The snapshot's rows with their row id (`row`) and partition key hash (`h`).
-        self._sql_rows = "(SELECT rowid AS row, * FROM sql_raw)"
+        #: The snapshot's rows with their row id (`row`), partition key hash (`h`) and whether
+        #: they have a key (`keyed`), as `load_snapshot` makes them.
+        self._sql_rows = "(SELECT rowid AS row, *, true AS keyed FROM sql_raw)"
+        self._keyed = "true"
+        self._put_back = 0
 
     def close(self) -> None:
         self.con.close()
@@ -156,14 +159,17 @@ class ExportComparer:
         key_path = literal(pointer("Item", m.key_attribute))
         status_path = literal(pointer("Item", m.status_attribute))
         # Slow: no fast key, or a status attribute that is not an S (looked up only for the
-        # rare line with no S status, so the common line costs one parse and no more).
+        # rare line with no S status, so the common line costs one parse and no more). A slow
+        # item keeps its two attributes' JSON in one column (`raw`, NULL on every other row:
+        # one column less to hold and spill), joined by U+0001, which JSON text never holds.
         self.con.execute(
             f"""
             CREATE TABLE dyn AS
             SELECT pk, sk, key, status, hash(pk) AS h,
-                CASE WHEN slow THEN json_extract(line, {key_path})::VARCHAR END AS key_raw,
-                CASE WHEN slow THEN json_extract(line, {status_path})::VARCHAR END AS status_raw,
-                slow, false AS fixed{names}
+                CASE WHEN slow THEN
+                    coalesce(json_extract(line, {key_path})::VARCHAR, '') || chr(1)
+                    || coalesce(json_extract(line, {status_path})::VARCHAR, '')
+                END AS raw{names}
             FROM (
                 SELECT *, CASE WHEN key IS NULL THEN true WHEN status IS NOT NULL THEN false
                     ELSE json_extract(line, {status_path}) IS NOT NULL END AS slow
@@ -179,6 +185,8 @@ class ExportComparer:
             )
             """
         )
+        #: Rows from here on (row ids) are slow items put back, readable (`compare`).
+        self._put_back = self._one("SELECT count(*) FROM dyn")
 
     def load_snapshot(
         self,
@@ -219,15 +227,17 @@ class ExportComparer:
             f"read_csv({files}, header = false, columns = {{{spec}}},"
             " allow_quoted_nulls = false, auto_detect = false)"
         )
+        #: Whether a row has a key (every column its templates use): computed, not stored.
+        self._keyed = f"({keyed})"
         if groups is None:
             self.con.execute(
-                f"CREATE TABLE sql_raw AS SELECT *, hash({self._pk}) AS h, {keyed} AS keyed"
-                f" FROM {source}"
+                f"CREATE TABLE sql_raw AS SELECT *, hash({self._pk}) AS h FROM {source}"
             )
+            self._sql_rows = f"(SELECT rowid AS row, *, {self._keyed} AS keyed FROM sql_raw)"
             return
         # The partition key rendered and hashed once per group of rows (`export_keys`); a
         # row's group is computed where it is joined, not stored with it (less to spill).
-        self.con.execute(f"CREATE TABLE sql_raw AS SELECT *, {keyed} AS keyed FROM {source}")
+        self.con.execute(f"CREATE TABLE sql_raw AS SELECT * FROM {source}")
         cut = dict(groups.cut)
         of_row = [cut.get(c, quote(c)) for c in groups.columns]
         distinct = ", ".join(
@@ -242,9 +252,8 @@ class ExportComparer:
             f"{sql if c in cut else 'r.' + sql} IS NOT DISTINCT FROM p.{quote(c)}"
             for c, sql in zip(groups.columns, of_row, strict=True)
         )
-        self._sql_rows = (
-            f"(SELECT r.rowid AS row, r.*, p.h FROM sql_raw AS r JOIN pk_groups AS p ON {same})"
-        )
+        rows = f"(SELECT rowid AS row, *, {self._keyed} AS keyed FROM sql_raw)"
+        self._sql_rows = f"(SELECT r.*, p.h FROM {rows} AS r JOIN pk_groups AS p ON {same})"
 
     # --- comparing -----------------------------------------------------------------------
 
@@ -258,31 +267,29 @@ class ExportComparer:
         lo, hi = sk_range
         in_range = f"sk < {literal(hi)}" + ("" if lo is None else f" AND sk >= {literal(lo)}")
         out.export_items = self._one("SELECT count(*) FROM dyn")
-        out.keyless = self._one("SELECT count(*) FROM sql_raw WHERE NOT keyed")
+        out.keyless = self._one(f"SELECT count(*) FROM sql_raw WHERE NOT {self._keyed}")
 
         # The slow path: items the SQL fast path could not read, decoded by the mapping.
-        slow = decode_slow(
-            m,
-            self.con.execute(
-                f"SELECT pk, sk, key_raw, status_raw FROM dyn"
-                f" WHERE slow AND (sk IS NULL OR ({in_range}))"
-            ).fetchall(),
-        )
+        rows = self.con.execute(
+            f"SELECT pk, sk, raw FROM dyn WHERE raw IS NOT NULL AND (sk IS NULL OR ({in_range}))"
+        ).fetchall()
+        slow = decode_slow(m, [(pk, sk, *_split_raw(raw)) for pk, sk, raw in rows])
         out.tally.findings += slow.invalid
+        put_back = f"rowid >= {int(self._put_back)}"
         if slow.readable:  # back into the table, keyed now (their fields stay unread: NULL)
             self.con.executemany(
-                "INSERT INTO dyn (key, status, pk, sk, slow, fixed) VALUES (?, ?, ?, ?, false, true)",
-                slow.readable,
+                "INSERT INTO dyn (key, status, pk, sk) VALUES (?, ?, ?, ?)", slow.readable
             )
-            self.con.execute("UPDATE dyn SET h = hash(pk) WHERE fixed")
+            self.con.execute(f"UPDATE dyn SET h = hash(pk) WHERE {put_back}")
         self.con.execute(
-            f"CREATE VIEW d AS SELECT rowid AS row, * FROM dyn WHERE NOT slow AND (fixed OR {in_range})"
+            "CREATE VIEW d AS SELECT rowid AS row, * FROM dyn"
+            f" WHERE raw IS NULL AND ({put_back} OR {in_range})"
         )
         values = _field_columns(fields)
         self.con.execute(
             f"CREATE VIEW s AS SELECT row, key, h, status{values} FROM {self._sql_rows} WHERE keyed"
         )
-        sql_rows = self._one("SELECT count(*) FROM sql_raw WHERE keyed")  # = s's, without its join
+        sql_rows = self._one(f"SELECT count(*) FROM sql_raw WHERE {self._keyed}")  # = s's
         dynamo_items = self._one("SELECT count(*) FROM d")
         # One pass of the join: every pair, with whether it differs (narrow: two row ids and
         # a flag), so the pairs are counted without joining again; in pieces by key range.
@@ -339,7 +346,7 @@ class ExportComparer:
         if self.key_kind is not KeyKind.NUMBER or parts < 2:
             return [""]
         row = self.con.execute(
-            "SELECT min(key), max(key) FROM (SELECT key FROM sql_raw WHERE keyed"
+            f"SELECT min(key), max(key) FROM (SELECT key FROM sql_raw WHERE {self._keyed}"
             " UNION ALL SELECT key FROM d)"
         ).fetchone()
         if row is None or row[0] is None:
@@ -466,6 +473,12 @@ JOIN_PIECE_ROWS = 1_000_000
 #: joined by its 64-bit hash: the join's rows stay narrow (it spills far less), and the rows
 #: that differ are named afterwards from the tables by row id.
 _JOIN_ON = "s.key = d.key AND s.h = d.h"
+
+
+def _split_raw(raw: str) -> tuple[str | None, str | None]:
+    """A slow item's (key attribute JSON, status attribute JSON), as `load_export` joined them."""
+    key, _, status = raw.partition("\x01")
+    return key or None, status or None
 
 
 def _field_columns(fields: Sequence[ComparedField]) -> str:
