@@ -56,7 +56,13 @@ from common import postgres_children, postgres_cpu  # type: ignore[import-not-fo
 
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalPostgres
-from monitor.stores.pg_snapshot import export_snapshot, raw_key_columns, raw_key_sql, split_range
+from monitor.stores.pg_snapshot import (
+    BlockRange,
+    export_snapshot,
+    raw_key_columns,
+    raw_key_sql,
+    split_blocks,
+)
 from monitor.stores.postgres import quote_ident
 from monitor.verify.export_lines import export_lines
 from monitor.verify.export_run import ExportRequest, verify_export
@@ -191,32 +197,34 @@ PG_READS = (
 )
 
 
-def bare_copy_sql(settings: Settings, key_range: tuple[int, int] | None) -> str:
+def bare_copy_sql(settings: Settings, blocks: BlockRange | None) -> str:
     """The program's projection of the table (key, status, the templates' raw columns), no
-    snapshot, no time filter, the key range (a stream's) inlined: the barest read of its rows."""
+    snapshot, no time filter, a stream's pages inlined: the barest read of its rows."""
     mapping = settings.table_mapping()
-    key = quote_ident(mapping.key_column)
-    select = [key, quote_ident(mapping.status_column)]
+    select = [quote_ident(mapping.key_column), quote_ident(mapping.status_column)]
     select += [raw_key_sql(mapping, c) for c in raw_key_columns(mapping)]
     sql = f"SELECT {', '.join(select)} FROM {quote_ident(mapping.sql_table)}"
-    if key_range is not None:
-        sql += f" WHERE {key} >= {int(key_range[0])} AND {key} < {int(key_range[1])}"
+    if blocks is not None:
+        first, stop = blocks
+        pages = [f"ctid >= '({int(first)},0)'::tid"]
+        pages += [] if stop is None else [f"ctid < '({int(stop)},0)'::tid"]
+        sql += " WHERE " + " AND ".join(pages)
     return sql
 
 
-async def _key_ranges(settings: Settings, streams: int) -> list[tuple[int, int] | None]:
+async def _block_ranges(settings: Settings, streams: int) -> list[BlockRange | None]:
+    """The streams' pages of the table, as the program splits them (`split_blocks`)."""
     if streams == 1:
         return [None]
-    mapping = settings.table_mapping()
-    key = quote_ident(mapping.key_column)
+    table = quote_ident(settings.table_mapping().sql_table)
     conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
     try:
-        low, high = await conn.fetchrow(
-            f"SELECT min({key}), max({key}) FROM {quote_ident(mapping.sql_table)}"
+        pages = await conn.fetchval(
+            "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int", table
         )
     finally:
         await conn.close()
-    return list(split_range(int(low), int(high), streams))
+    return list(split_blocks(int(pages), streams))
 
 
 async def bare_pg_read(settings: Settings, client: str, fmt: str, streams: int) -> int:
@@ -236,12 +244,12 @@ async def bare_pg_read(settings: Settings, client: str, fmt: str, streams: int) 
         finally:
             shutil.rmtree(out, ignore_errors=True)
         return 0
-    ranges = await _key_ranges(settings, streams)
+    ranges = await _block_ranges(settings, streams)
     dsn = settings.postgres.dsn.get_secret_value()
     received = [0]
 
-    async def one(key_range: tuple[int, int] | None) -> None:
-        copy = f"COPY ({bare_copy_sql(settings, key_range)}) TO STDOUT (FORMAT {fmt})"
+    async def one(blocks: BlockRange | None) -> None:
+        copy = f"COPY ({bare_copy_sql(settings, blocks)}) TO STDOUT (FORMAT {fmt})"
         if client == "psql":
             # psql writes straight into /dev/null; its CPU is counted as this process's child's.
             await asyncio.to_thread(
@@ -257,12 +265,10 @@ async def bare_pg_read(settings: Settings, client: str, fmt: str, streams: int) 
             received[0] += len(data)
 
         # "asyncpg-file": to a file, as the program writes its snapshot (a thread per write).
-        to_file = Path(tempfile.gettempdir()) / f"bench-copy-{os.getpid()}-{id(key_range)}"
+        to_file = Path(tempfile.gettempdir()) / f"bench-copy-{os.getpid()}-{id(blocks)}"
         output: Any = to_file if client == "asyncpg-file" else sink
         try:
-            await conn.copy_from_query(
-                bare_copy_sql(settings, key_range), output=output, format=fmt
-            )
+            await conn.copy_from_query(bare_copy_sql(settings, blocks), output=output, format=fmt)
         finally:
             await conn.close()
             to_file.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ class VerifySettings(Section):
     export_temp_dir: str = ""
     #: DuckDB's worker threads; 0: one per core.
     export_threads: int = Field(default=0, ge=0, le=1024)
-    #: Parallel COPY streams of the PostgreSQL snapshot (key ranges of one exported snapshot).
+    #: Parallel COPY streams of the PostgreSQL snapshot (page ranges of one exported snapshot).
     export_sql_streams: int = Field(default=2, ge=1, le=64)
     #: The statement timeout of the snapshot's COPY, which outlives the interactive
     #: statement_timeout by design (a whole table is copied).

@@ -2,8 +2,8 @@
 
 One connection opens a REPEATABLE READ, READ ONLY transaction and exports its snapshot
 (`pg_export_snapshot`); each stream opens its own transaction on that same snapshot (`SET
-TRANSACTION SNAPSHOT`) and COPYs one key range to its own file, so the files together are the
-table at one instant however long the copy takes. Each row is `key, status, pk, sk` and, when
+TRANSACTION SNAPSHOT`) and COPYs one range of the table's pages to its own file, so the files
+together are the table at one instant however long the copy takes. Each row is `key, status, pk, sk` and, when
 fields are compared, one value per field computed in SQL: the md5 of its canonical text
 (`column::text`), or its time in epoch microseconds. The partition and sort keys are rendered
 in SQL from the key templates, so the Spark job needs no template logic; for DuckDB, which
@@ -122,10 +122,11 @@ def snapshot_query(
     fields: Sequence[ExportedField],
     start: datetime | None,
     end: datetime,
-    key_range: tuple[int, int] | None,
+    blocks: BlockRange | None,
     *,
     render_keys: bool = True,
 ) -> tuple[str, list[Any]]:
+    """The snapshot's SELECT of `[start, end)` (`blocks`: one stream's pages of the table)."""
     params = _Params()
     table = quote_ident(mapping.sql_table)
     key, ts = quote_ident(mapping.key_column), quote_ident(mapping.timestamp_column)
@@ -142,19 +143,29 @@ def snapshot_query(
     where = [f"{ts} < {params.bind(end)}"]
     if start is not None:
         where.append(f"{ts} >= {params.bind(start)}")
-    if key_range is not None:
-        where.append(f"{key} >= {params.bind(key_range[0])}")
-        where.append(f"{key} < {params.bind(key_range[1])}")
+    if blocks is not None:
+        first, stop = blocks
+        if first > 0:
+            where.append(f"ctid >= {params.bind((first, 0), '::tid')}")
+        if stop is not None:
+            where.append(f"ctid < {params.bind((stop, 0), '::tid')}")
     sql = f"SELECT {', '.join(select)} FROM {table} WHERE {' AND '.join(where)}"
     return sql, params.values
 
 
-def split_range(low: int, high: int, streams: int) -> list[tuple[int, int]]:
-    """[low, high] cut into `streams` half-open ranges covering it exactly."""
-    span = high - low + 1
-    streams = max(1, min(streams, span))
-    edges = [low + span * i // streams for i in range(streams)] + [high + 1]
-    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b]
+#: Pages [first, stop) of a table; stop None: to its end, whatever its size by then.
+BlockRange = tuple[int, int | None]
+
+
+def split_blocks(pages: int, streams: int) -> list[BlockRange]:
+    """A table's pages cut into `streams` ranges that cover it exactly, from page 0 to its end.
+
+    Each stream's COPY reads its own pages (a TID range scan): each tuple is on one page, so
+    the streams together read every row once, and no stream reads the whole table (a key
+    range was an index scan of its half)."""
+    streams = max(1, min(streams, pages))
+    edges = [pages * i // streams for i in range(streams)]
+    return [(a, b) for a, b in zip(edges, edges[1:], strict=False)] + [(edges[-1], None)]
 
 
 async def _begin(conn: asyncpg.Connection, copy_timeout: timedelta) -> None:
@@ -247,8 +258,7 @@ async def export_snapshot(
 ) -> Snapshot:
     """COPY the rows of `[start, end)` to `out_dir/sql-NNN.csv`, `streams` files at once."""
     await anyio.Path(out_dir).mkdir(parents=True, exist_ok=True)
-    table, key = quote_ident(mapping.sql_table), quote_ident(mapping.key_column)
-    ts = quote_ident(mapping.timestamp_column)
+    table = quote_ident(mapping.sql_table)
     async with _connection(settings) as lead:
         async with translate_errors("opening the snapshot"):
             await _begin(lead, copy_timeout)
@@ -257,23 +267,21 @@ async def export_snapshot(
         kind = _kind(type_name, mapping)
         if not _SNAPSHOT_ID.fullmatch(snapshot_id):
             raise StoreError(STORE, f"unexpected snapshot id {snapshot_id!r}")
-        ranges: list[tuple[int, int] | None] = [None]
-        if kind is KeyKind.NUMBER and streams > 1:
-            async with translate_errors("reading the key range"):
-                bounds = await lead.fetchrow(
-                    f"SELECT min({key}), max({key}) FROM {table} WHERE {ts} < $1", end
+        ranges: list[BlockRange | None] = [None]
+        if streams > 1:
+            async with translate_errors("reading the table's size"):
+                pages = await lead.fetchval(
+                    "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int",
+                    table,
                 )
-            low, high = (None, None) if bounds is None else tuple(bounds)
-            if low is not None and high is not None:
-                ranges = list(split_range(int(low), int(high), streams))
+            if pages:
+                ranges = list(split_blocks(int(pages), streams))
         files = tuple(out_dir / f"sql-{i:03d}.csv" for i in range(len(ranges)))
         done = 0
 
-        async def copy(index: int, key_range: tuple[int, int] | None) -> None:
+        async def copy(index: int, blocks: BlockRange | None) -> None:
             nonlocal done
-            sql, args = snapshot_query(
-                mapping, fields, start, end, key_range, render_keys=render_keys
-            )
+            sql, args = snapshot_query(mapping, fields, start, end, blocks, render_keys=render_keys)
             async with _connection(settings) as conn, translate_errors("copying the snapshot"):
                 await _begin(conn, copy_timeout)
                 await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot_id)}")
@@ -284,8 +292,8 @@ async def export_snapshot(
                 progress(done, len(ranges))
 
         async with anyio.create_task_group() as group:
-            for index, key_range in enumerate(ranges):
-                group.start_soon(copy, index, key_range)
+            for index, blocks in enumerate(ranges):
+                group.start_soon(copy, index, blocks)
         async with translate_errors("closing the snapshot"):
             await lead.execute("COMMIT")
     values = tuple(f"f_{i}" for i in range(len(fields)))
