@@ -108,6 +108,14 @@ class ReadBudget:
         if self._estimate is None:
             self._probe_until = float("-inf")
 
+    def abandon(self, reserved: float) -> None:
+        """A request that got no answer (a timeout, a connection refused): its reservation stays
+        spent, as it may have been served; if it was the first, the next may try at once (a
+        retry does not wait out the first request's patience)."""
+        del reserved  # spent
+        if self._estimate is None:
+            self._probe_until = float("-inf")
+
 
 class ShareOfBudget(ReadBudget):
     """A share of another budget: a request waits for both, and is charged to both, so the
@@ -132,3 +140,7 @@ class ShareOfBudget(ReadBudget):
     def refund(self, reserved: float) -> None:
         super().refund(reserved)
         self.parent.refund(reserved)
+
+    def abandon(self, reserved: float) -> None:
+        super().abandon(reserved)
+        self.parent.abandon(reserved)

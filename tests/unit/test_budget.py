@@ -216,6 +216,22 @@ def test_a_refused_probe_lets_the_next_request_try_at_once() -> None:
     assert clock.now == 0.0
 
 
+def test_an_unanswered_request_keeps_its_reservation_spent_and_its_retry_goes_at_once() -> None:
+    clock = SteppingClock()
+    budget = ReadBudget(10, clock=clock, sleep=clock.sleep)
+
+    async def scenario() -> None:
+        budget.abandon(await budget.acquire())  # the first: no answer (DynamoDB unreachable)
+        assert await budget.acquire() == 0.0  # its retry probes again, without waiting
+        assert clock.now == 0.0
+        budget.charge(4.0, 0.0)
+        reserved = await budget.acquire()  # waits until time has paid for the 4 and the next 4
+        budget.abandon(reserved)
+        assert budget.tokens == pytest.approx(0.0, abs=0.05)  # the 4 it reserved stay spent
+
+    anyio.run(scenario)
+
+
 def test_a_refund_gives_the_reservation_back() -> None:
     clock = SteppingClock()
     budget = ReadBudget(10, clock=clock, sleep=clock.sleep)

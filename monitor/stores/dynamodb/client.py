@@ -235,6 +235,8 @@ class DynamoTable:
                     ) from None
                 failure = retryable_failure(STORE, operation, exc, self.settings)
             except CALL_EXCEPTIONS as exc:
+                if reserved is not None:
+                    self.budget.abandon(reserved)  # no answer: spent, but the retry goes at once
                 failure = retryable_failure(STORE, operation, exc, self.settings)
             else:
                 if reserved is not None:
