@@ -62,6 +62,7 @@ from monitor.stores.pg_snapshot import (
     raw_key_columns,
     raw_key_sql,
     split_blocks,
+    table_pages,
 )
 from monitor.stores.postgres import quote_ident
 from monitor.verify.export_lines import export_lines
@@ -219,12 +220,10 @@ async def _block_ranges(settings: Settings, streams: int) -> list[BlockRange | N
     table = quote_ident(settings.table_mapping().sql_table)
     conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
     try:
-        pages = await conn.fetchval(
-            "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int", table
-        )
+        pages = await table_pages(conn, table)
     finally:
         await conn.close()
-    return list(split_blocks(int(pages), streams))
+    return list(split_blocks(pages, streams))
 
 
 async def bare_pg_read(settings: Settings, client: str, fmt: str, streams: int) -> int:

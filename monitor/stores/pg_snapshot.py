@@ -3,9 +3,9 @@
 One connection opens a REPEATABLE READ, READ ONLY transaction and exports its snapshot
 (`pg_export_snapshot`); each stream opens its own transaction on that same snapshot (`SET
 TRANSACTION SNAPSHOT`) and COPYs one range of the table's pages to its own file, so the files
-together are the table at one instant however long the copy takes. Each row is `key, status, pk, sk` and, when
-fields are compared, one value per field computed in SQL: the md5 of its canonical text
-(`column::text`), or its time in epoch microseconds. The partition and sort keys are rendered
+together are the table at one instant however long the copy takes. Each row is `key, status,
+pk, sk` and, when fields are compared, one value per field computed in SQL: the md5 of its
+canonical text (`column::text`), or its time in epoch microseconds. The partition and sort keys are rendered
 in SQL from the key templates, so the Spark job needs no template logic; for DuckDB, which
 renders them itself (`render_keys=False`), each row is `key, status`, the templates' other
 columns (the timestamp in epoch microseconds, any other as `column::text`), then the fields:
@@ -168,6 +168,14 @@ def split_blocks(pages: int, streams: int) -> list[BlockRange]:
     return [(a, b) for a, b in zip(edges, edges[1:], strict=False)] + [(edges[-1], None)]
 
 
+async def table_pages(conn: asyncpg.Connection, table: str) -> int:
+    """How many pages `table` (a quoted identifier) has now: what `split_blocks` cuts up."""
+    pages = await conn.fetchval(
+        "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int", table
+    )
+    return int(pages or 0)
+
+
 async def _begin(conn: asyncpg.Connection, copy_timeout: timedelta) -> None:
     await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     # A whole-table COPY outlives the interactive statement_timeout by design; it has its own.
@@ -270,12 +278,9 @@ async def export_snapshot(
         ranges: list[BlockRange | None] = [None]
         if streams > 1:
             async with translate_errors("reading the table's size"):
-                pages = await lead.fetchval(
-                    "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int",
-                    table,
-                )
+                pages = await table_pages(lead, table)
             if pages:
-                ranges = list(split_blocks(int(pages), streams))
+                ranges = list(split_blocks(pages, streams))
         files = tuple(out_dir / f"sql-{i:03d}.csv" for i in range(len(ranges)))
         done = 0
 

@@ -199,7 +199,8 @@ class ExportComparer:
         With `raw_keys` ((CSV column, template column), as `Snapshot.raw_keys`) the partition
         and sort keys are rendered here from the templates, as `to_char` renders them in
         PostgreSQL (`strftime` of the time in epoch microseconds: the same directives): the
-        partition key once per row, for the join's hash; both keys again for the rows a
+        partition key for the join's hash, once per group of rows where its template allows
+        (`export_keys.partition_groups`), else once per row; both keys again for the rows a
         finding names. A row is keyed when no column its templates use is NULL.
         """
         m = self.mapping
@@ -229,11 +230,12 @@ class ExportComparer:
         )
         #: Whether a row has a key (every column its templates use): computed, not stored.
         self._keyed = f"({keyed})"
+        rows = f"(SELECT rowid AS row, *, {self._keyed} AS keyed FROM sql_raw)"
         if groups is None:
             self.con.execute(
                 f"CREATE TABLE sql_raw AS SELECT *, hash({self._pk}) AS h FROM {source}"
             )
-            self._sql_rows = f"(SELECT rowid AS row, *, {self._keyed} AS keyed FROM sql_raw)"
+            self._sql_rows = rows
             return
         # The partition key rendered and hashed once per group of rows (`export_keys`); a
         # row's group is computed where it is joined, not stored with it (less to spill).
@@ -252,7 +254,6 @@ class ExportComparer:
             f"{sql if c in cut else 'r.' + sql} IS NOT DISTINCT FROM p.{quote(c)}"
             for c, sql in zip(groups.columns, of_row, strict=True)
         )
-        rows = f"(SELECT rowid AS row, *, {self._keyed} AS keyed FROM sql_raw)"
         self._sql_rows = f"(SELECT r.*, p.h FROM {rows} AS r JOIN pk_groups AS p ON {same})"
 
     # --- comparing -----------------------------------------------------------------------

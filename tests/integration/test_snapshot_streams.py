@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from monitor.config import Settings
-from monitor.stores.pg_snapshot import export_snapshot
+from monitor.stores.pg_snapshot import export_snapshot, table_pages
 from tests.bulk_history import BASE, NOT_IN_SQL, STEP_MS, load_sql
 
 ROWS = 3_000  # ~300-byte rows: well over a hundred pages, so every stream has pages of its own
@@ -30,12 +30,7 @@ def test_the_streams_read_every_row_of_the_range_once(
     async def pages() -> int:
         conn = await asyncpg.connect(settings.postgres.dsn.get_secret_value())
         try:
-            return int(
-                await conn.fetchval(
-                    "SELECT pg_relation_size('integration_logs')"
-                    " / current_setting('block_size')::int"
-                )
-            )
+            return await table_pages(conn, "integration_logs")
         finally:
             await conn.close()
 
