@@ -32,12 +32,15 @@ SELECT EXISTS (
       AND ((classid::bigint << 32) | objid::bigint) = $1
 )
 """
-#: What "cannot reach PostgreSQL" looks like from asyncpg.
+#: What "cannot reach PostgreSQL" looks like from asyncpg. A backend terminated while a query
+#: is on its way sometimes leaves the protocol mid-operation: the next query then raises
+#: InternalClientError ("cannot switch to state …") instead of a connection error.
 _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 

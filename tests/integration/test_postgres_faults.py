@@ -21,6 +21,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import Settings
+from monitor.errors import StoreUnavailable
 from monitor.stores.postgres import close_pool, driver
 from monitor.telemetry.logs import configure_logging
 from tests.integration.scenario import make_rows, seed, write_config
@@ -147,3 +148,30 @@ def test_pool_reconnect_failures_are_one_json_line_in_the_daemon_log(
     floor = [e for e in events if "Failed to restore" in e["event"]]
     assert floor and all("exception" not in e for e in floor)
     assert all("Traceback" not in json.dumps(e) for e in events)
+
+
+def test_a_backend_terminated_around_a_query_is_unavailable_never_a_driver_error(
+    database: str,
+) -> None:
+    # Terminated just before or during a query, asyncpg sometimes raises InternalClientError
+    # ("cannot switch to state 12") on the next one: about a third of these tries did.
+    async def go() -> None:
+        admin = await asyncpg.connect(database)
+        try:
+            for attempt in range(60):
+                conn = await asyncpg.connect(database)
+                try:
+                    pid = await conn.fetchval("SELECT pg_backend_pid()")
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(admin.fetchval, "SELECT pg_terminate_backend($1)", pid)
+                        await anyio.sleep(attempt % 5 * 0.0005)  # vary the race, not a wait
+                    with anyio.fail_after(5), pytest.raises(StoreUnavailable):
+                        while True:  # answered until the backend has gone; then unavailable
+                            async with driver.translate_errors("reading"):
+                                await conn.fetchval("SELECT 1")
+                finally:
+                    conn.terminate()
+        finally:
+            await admin.close()
+
+    anyio.run(go)

@@ -19,13 +19,16 @@ log = logging.getLogger("monitor.stores.postgres")
 
 STORE = "PostgreSQL"
 
-#: Driver exceptions that mean "the server is not there or went away": transient.
+#: Driver exceptions that mean "the server is not there or went away": transient. A backend
+#: terminated mid-query can leave asyncpg's protocol mid-operation, so the connection's next
+#: query raises InternalClientError ("cannot switch to state …"): the same outage.
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
 )
