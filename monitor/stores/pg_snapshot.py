@@ -208,11 +208,22 @@ async def _key_type(conn: asyncpg.Connection, mapping: TableMapping) -> str | No
     return None if value is None else str(value)
 
 
-async def key_kind_of_table(settings: PostgresSettings, mapping: TableMapping) -> KeyKind:
+#: Key column types whose every value fits in 64 bits (DuckDB's BIGINT).
+INT64_TYPES = frozenset({"smallint", "integer", "bigint"})
+
+
+@dataclass(frozen=True, slots=True)
+class KeyColumn:
+    kind: KeyKind
+    #: Whether every value the column can hold fits in 64 bits.
+    int64: bool
+
+
+async def key_column_of_table(settings: PostgresSettings, mapping: TableMapping) -> KeyColumn:
     """The key column's kind, from the catalog; a missing table or column is a StoreError."""
     async with _connection(settings) as conn, translate_errors("reading the key column's type"):
         type_name = await _key_type(conn, mapping)
-    return _kind(type_name, mapping)
+    return KeyColumn(_kind(type_name, mapping), type_name in INT64_TYPES)
 
 
 def _kind(type_name: str | None, mapping: TableMapping) -> KeyKind:

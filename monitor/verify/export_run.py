@@ -26,7 +26,7 @@ import anyio
 import duckdb
 
 from monitor.config import FieldSettings, Settings
-from monitor.core.mapping import KeyKind, TableMapping
+from monitor.core.mapping import TableMapping
 from monitor.core.windows import align_down
 from monitor.errors import MonitorError
 from monitor.model import CheckReport, Window
@@ -35,7 +35,7 @@ from monitor.stores.pg_snapshot import (
     FieldValue,
     Snapshot,
     export_snapshot,
-    key_kind_of_table,
+    key_column_of_table,
 )
 from monitor.verify.export_compare import ComparedField, ExportComparer, Limits
 from monitor.verify.export_findings import Comparison
@@ -118,11 +118,12 @@ async def verify_export(settings: Settings, request: ExportRequest) -> CheckRepo
         mapping = settings.table_mapping()
         window = export_window(mapping, export.manifest.export_time, settings, request)
         exported, compared = export_fields(settings, mapping) if request.fields else ([], [])
-        mapping = replace(mapping, key_kind=await key_kind_of_table(settings.postgres, mapping))
+        key = await key_column_of_table(settings.postgres, mapping)
+        mapping = replace(mapping, key_kind=key.kind)
         limits = Limits(
             settings.verify.export_memory_limit, work / "duckdb", settings.verify.export_threads
         )
-        comparer = ExportComparer(mapping, mapping.key_kind or KeyKind.TEXT, limits)
+        comparer = ExportComparer(mapping, key.kind, limits, int64_keys=key.int64)
         try:
             # The snapshot COPY (PostgreSQL's work) runs while DuckDB reads the export.
             snapshots: list[Snapshot] = []

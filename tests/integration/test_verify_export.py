@@ -225,6 +225,16 @@ def test_a_malformed_item_is_a_finding_and_a_line_that_is_not_json_one_clear_err
                 }
             }
         ),
+        json.dumps(
+            {
+                "Item": {
+                    "PK": {"S": "LOG#X#2026-01-01"},
+                    "SK": {"S": "2026-01-01T11:00:00.000000Z#5003"},
+                    "LogId": {"N": str(2**64)},  # beyond the bigint column: no SQL row has it
+                    "WriteStatus": {"S": "Committed"},
+                }
+            }
+        ),
     ]
     folder = export_table(settings, tmp_path / "a", *odd)
     code, report, err = run_cli(capsys, *common, str(folder))
@@ -235,7 +245,14 @@ def test_a_malformed_item_is_a_finding_and_a_line_that_is_not_json_one_clear_err
         ("invalid_data", 5001, "WriteStatus is not a string attribute"),
         # 5.002E3 is an exact integer: read as 5002 (as the online checks read it), no SQL row.
         ("missing_in_sql", 5002, None),
+        ("missing_in_sql", 2**64, None),
     }
+    # An item decoded again is named by its own partition and sort key, like any other.
+    (read_again,) = [f for f in report["findings"] if f["key"]["log_id"] == 5002]
+    assert (read_again["pk"], read_again["sk"]) == (
+        "LOG#X#2026-01-01",
+        "2026-01-01T11:00:00.000000Z#5002",
+    )
 
     folder = export_table(
         settings, tmp_path / "b", '{"Item": {"PK": {"S": "LOG#X#2026-01-01"}, "SK"'
