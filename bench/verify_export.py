@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import asyncpg
 import duckdb
 import psutil
@@ -65,6 +66,7 @@ from monitor.stores.pg_snapshot import (
     table_pages,
 )
 from monitor.stores.postgres import quote_ident
+from monitor.verify.export_command import EVENT_LOOP
 from monitor.verify.export_lines import export_lines
 from monitor.verify.export_run import ExportRequest, verify_export
 from monitor.verify.export_source import open_local
@@ -113,7 +115,8 @@ def run_program(
     with peak_rss() as peak:
         keep = pg_processes(pg)
         started, cpu, pg_before = time.perf_counter(), time.process_time(), pg_cpu(pg)
-        report = asyncio.run(verify_export(settings, ExportRequest(str(folder))))
+        request = ExportRequest(str(folder))
+        report = anyio.run(verify_export, settings, request, backend_options=EVENT_LOOP)
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu + pg_cpu(pg, keep) - pg_before
     found: dict[str, set[int]] = {}
