@@ -43,7 +43,6 @@ class ReadBudget:
         self._estimate: float | None = None
         self._probe_until = float("-inf")
         self.consumed = 0.0
-        self.waited = 0.0
 
     def _refill(self) -> None:
         now = self._clock()
@@ -75,7 +74,6 @@ class ReadBudget:
         self._refill()
         while self._tokens < needed:
             delay = (needed - self._tokens) / self.rate + 1e-3
-            self.waited += delay
             await self._sleep(delay)
             self._refill()
         self._tokens -= units
