@@ -38,7 +38,13 @@ from monitor.core.mapping import (
 from monitor.core.sqlnames import quote_literal
 from monitor.core.timefmt import translate_time_format
 from monitor.errors import StoreError
-from monitor.stores.postgres import STORE, key_kind_of, quote_ident, translate_errors
+from monitor.stores.postgres import (
+    STORE,
+    key_fits_int64,
+    key_kind_of,
+    quote_ident,
+    translate_errors,
+)
 
 #: strftime directive -> to_char pattern (the directives a key template may use).
 _TO_CHAR = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH24", "%M": "MI", "%S": "SS", "%f": "US"}
@@ -208,14 +214,10 @@ async def _key_type(conn: asyncpg.Connection, mapping: TableMapping) -> str | No
     return None if value is None else str(value)
 
 
-#: Key column types whose every value fits in 64 bits (DuckDB's BIGINT).
-INT64_TYPES = frozenset({"smallint", "integer", "bigint"})
-
-
 @dataclass(frozen=True, slots=True)
 class KeyColumn:
     kind: KeyKind
-    #: Whether every value the column can hold fits in 64 bits.
+    #: Whether every value the column can hold fits in 64 bits (DuckDB's BIGINT).
     int64: bool
 
 
@@ -223,7 +225,7 @@ async def key_column_of_table(settings: PostgresSettings, mapping: TableMapping)
     """The key column's kind, from the catalog; a missing table or column is a StoreError."""
     async with _connection(settings) as conn, translate_errors("reading the key column's type"):
         type_name = await _key_type(conn, mapping)
-    return KeyColumn(_kind(type_name, mapping), type_name in INT64_TYPES)
+    return KeyColumn(_kind(type_name, mapping), key_fits_int64(type_name))
 
 
 def _kind(type_name: str | None, mapping: TableMapping) -> KeyKind:

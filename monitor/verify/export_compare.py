@@ -286,7 +286,7 @@ class ExportComparer:
 
         # The slow path: items the SQL fast path could not read, decoded by the mapping.
         rows = self.con.execute(
-            f"SELECT pk, sk, raw FROM {_WITH_PK} WHERE raw IS NOT NULL"
+            f"SELECT pk, sk, raw FROM {_with_pk('dyn')} WHERE raw IS NOT NULL"
             f" AND (sk IS NULL OR ({in_range}))"
         ).fetchall()
         slow = decode_slow(m, [(pk, sk, *_split_raw(raw)) for pk, sk, raw in rows])
@@ -432,6 +432,7 @@ class ExportComparer:
         and sort key: the snapshot's keys rendered for these rows alone."""
         values = _field_columns(fields)
         pairs = "".join(f", s.f_{i} AS s_f_{i}, d.f_{i} AS d_f_{i}" for i in range(len(fields)))
+        dynamo_rows = f"(SELECT rowid AS row, * FROM dyn WHERE rowid IN (SELECT d_row FROM {rows}))"
         return f"""
             SELECT s.key AS s_key, s.status AS s_status, s.pk AS s_pk, s.sk AS s_sk,
                    d.key AS d_key, d.status AS d_status, d.pk AS d_pk, d.sk AS d_sk{pairs}
@@ -442,8 +443,7 @@ class ExportComparer:
             ) AS s ON s.row = x.s_row
             LEFT JOIN (
                 SELECT row, key, status, pk, sk{values}
-                FROM (SELECT rowid AS row, * FROM dyn WHERE rowid IN (SELECT d_row FROM {rows}))
-                    AS r LEFT JOIN dyn_pk USING (h)
+                FROM {_with_pk(dynamo_rows)}
             ) AS d ON d.row = x.d_row
             """
 
@@ -494,8 +494,12 @@ class ExportComparer:
 #: Rows a side of one piece of the join holds, about (`ExportComparer._join_pieces`).
 JOIN_PIECE_ROWS = 1_000_000
 
-#: The export's table with its partition keys found again (`ExportComparer.load_export`).
-_WITH_PK = "(SELECT dyn.*, dyn_pk.pk FROM dyn LEFT JOIN dyn_pk USING (h))"
+
+def _with_pk(rows: str) -> str:
+    """Rows of the export's table with their partition key found again by its hash (the table
+    keeps only the hash: `ExportComparer.load_export`)."""
+    return f"(SELECT r.*, dyn_pk.pk FROM {rows} AS r LEFT JOIN dyn_pk USING (h))"
+
 
 #: The join of the two sides: a record is its key within its partition. The partition key is
 #: joined by its 64-bit hash: the join's rows stay narrow (it spills far less), and the rows

@@ -208,3 +208,10 @@ def test_an_unreadable_item_key_is_named_by_type_never_by_content() -> None:
     assert item_key_label({"L": [{"S": "payload"}]}) == "<L key>"
     assert item_key_label(None) == "<no key>"
     assert item_key_label({"N": "1.5"}) == "1.5"
+
+
+def test_only_integer_key_columns_are_held_in_64_bits() -> None:
+    from monitor.stores.postgres import key_fits_int64
+
+    assert all(key_fits_int64(t) for t in ("smallint", "integer", "bigint"))
+    assert not any(key_fits_int64(t) for t in ("numeric", "numeric(38,0)", "text", None))

@@ -42,7 +42,14 @@ def quote_ident(name: str) -> str:
     return ".".join('"' + p + '"' for p in parts)
 
 
-_NUMBER_TYPES = frozenset({"smallint", "integer", "bigint", "numeric"})
+#: Integer column types: every value fits in 64 bits.
+_INT64_TYPES = frozenset({"smallint", "integer", "bigint"})
+_NUMBER_TYPES = _INT64_TYPES | {"numeric"}
+
+
+def key_fits_int64(type_name: str | None) -> bool:
+    """Whether every value of a column of this type (`format_type` text) fits in 64 bits."""
+    return type_name in _INT64_TYPES
 
 
 def key_kind_of(type_name: str) -> KeyKind | None:
