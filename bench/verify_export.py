@@ -17,8 +17,9 @@ What it does:
    spills); its report must name exactly the planted keys. Peak RSS is sampled every 50 ms;
 4. the floor, from the program's real inputs: the fastest bare read of the table out of
    PostgreSQL (a sweep of COPY text/CSV/binary, one or two streams, asyncpg or psql, to
-   nowhere), run alone, then the fastest ones beside DuckDB reading the export's lines with the
-   program's projection (no join), as the program overlaps its COPY with that read;
+   nowhere), run alone, then the fastest ones beside and after DuckDB reading the export's
+   lines with the program's projection (no join), as the program runs its COPY beside or after
+   that read (`[verify] export_overlap`);
 5. for reference only, the old floor: DuckDB reading the export's lines and the snapshot's CSV
    files the program COPYed (it never pays for getting the rows out of PostgreSQL).
 
@@ -35,12 +36,13 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -335,6 +337,35 @@ def run_pg_reads(
     return out
 
 
+#: One real-input floor variant: (client, format, streams, DuckDB threads, at once).
+RealFloor = tuple[str, str, int, int, bool]
+
+
+def run_real_floor(
+    settings: Settings, pg: LocalPostgres, paths: list[Path], limit: str, variant: RealFloor
+) -> tuple[str, float, float, int]:
+    """(label, wall s, CPU s, peak RSS) of the real inputs read as the program reads them
+    (`[verify] export_overlap`): a bare read of the table out of PostgreSQL beside DuckDB
+    reading the export's lines, or the one after the other."""
+    client, fmt, streams, count, at_once = variant
+
+    async def both() -> None:
+        sql = bare_pg_read(settings, client, fmt, streams)
+        lines = asyncio.to_thread(read_export_lines, paths, limit, count)
+        if at_once:
+            await asyncio.gather(sql, lines)
+        else:
+            await lines
+            await sql
+
+    with peak_rss() as peak, cpu_of_all(pg) as cpu:
+        started = time.perf_counter()
+        asyncio.run(both())
+        wall = time.perf_counter() - started
+    how = "+" if at_once else "then"
+    return f"real: lines {count}t {how} {client} {fmt} x{streams}", wall, cpu[0], peak[0]
+
+
 def run_real_floors(
     settings: Settings,
     pg: LocalPostgres,
@@ -342,29 +373,46 @@ def run_real_floors(
     limit: str,
     reads: list[tuple[str, str, int]],
     threads: list[int],
-) -> list[tuple[str, float, float, int]]:
-    """(variant, wall s, CPU s, peak RSS) of the real inputs read at once, as the program does:
-    a bare read of the table out of PostgreSQL beside DuckDB reading the export's lines."""
+) -> list[tuple[RealFloor, tuple[str, float, float, int]]]:
+    """Every real-input floor variant of these reads and thread counts, at once and not."""
     out = []
     for client, fmt, streams in reads:
         for count in threads:
-
-            async def both(
-                count: int = count, client: str = client, fmt: str = fmt, streams: int = streams
-            ) -> None:
-                await asyncio.gather(
-                    bare_pg_read(settings, client, fmt, streams),
-                    asyncio.to_thread(read_export_lines, paths, limit, count),
-                )
-
-            with peak_rss() as peak, cpu_of_all(pg) as cpu:
-                started = time.perf_counter()
-                asyncio.run(both())
-                wall = time.perf_counter() - started
-            label = f"real: lines {count}t + {client} {fmt} x{streams}"
-            out.append((label, wall, cpu[0], peak[0]))
-            print(f"  floor {label}: {wall:.1f} s, {cpu[0]:.1f} CPU s", flush=True)
+            for at_once in (True, False):
+                variant = (client, fmt, streams, count, at_once)
+                row = run_real_floor(settings, pg, paths, limit, variant)
+                out.append((variant, row))
+                print(f"  floor {row[0]}: {row[1]:.1f} s, {row[2]:.1f} CPU s", flush=True)
     return out
+
+
+def run_rounds(
+    rounds: int,
+    program: Callable[[], tuple[float, float]],
+    floor: Callable[[], tuple[float, float]],
+) -> None:
+    """The program and the floor one after the other, `rounds` times: each round's ratio is of
+    two runs minutes apart at most, so a machine whose speed drifts between runs (a shared
+    host) moves both; the median ratio is the figure."""
+    ratios, cpu_ratios = [], []
+    print(
+        f"\n{'round':<6} {'program s':>9} {'CPU s':>6} {'floor s':>8} {'CPU s':>6} {'x floor':>7}"
+        f" {'CPU x':>6}  load"
+    )
+    for i in range(rounds):
+        wall, cpu = program()
+        floor_wall, floor_cpu = floor()
+        ratios.append(wall / floor_wall)
+        cpu_ratios.append(cpu / floor_cpu)
+        print(
+            f"{i + 1:<6} {wall:>9.1f} {cpu:>6.1f} {floor_wall:>8.1f} {floor_cpu:>6.1f}"
+            f" {ratios[-1]:>7.2f} {cpu_ratios[-1]:>6.2f}  {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    print(
+        f"median of {rounds} rounds: {statistics.median(ratios):.2f} x floor"
+        f" (CPU {statistics.median(cpu_ratios):.2f} x); range {min(ratios):.2f}-{max(ratios):.2f}"
+    )
 
 
 def mb(value: float) -> str:
@@ -404,6 +452,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--real-top", type=int, default=2, help="the fastest N PostgreSQL reads tried beside DuckDB"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="then the program and the floor's fastest variant alternately, N times (the"
+        " median ratio: steadier on a host whose speed drifts)",
     )
     args = parser.parse_args()
     n = args.records
@@ -480,8 +535,8 @@ def main() -> int:
         )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         print()
-        floor = min(real, key=lambda f: f[1])
-        floor_wall, floor_cpu = floor[1], min(f[2] for f in real)
+        best, floor = min(real, key=lambda f: f[1][1])
+        floor_wall, floor_cpu = floor[1], min(f[1][2] for f in real)
         print(
             f"{'run':<48} {'wall s':>7} {'keys/s':>10} {'x floor':>7} {'CPU s':>6} {'x floor':>7}"
             f" {'peak RSS':>9}  split (s)"
@@ -491,7 +546,7 @@ def main() -> int:
                 f"{label:<48} {seconds:>7.1f} {keys / seconds:>10,.0f} {seconds / floor_wall:>7.2f}"
                 f" {used:>6.1f} {used / floor_cpu:>7.2f} {mb(rss):>9}  {json.dumps(split)}"
             )
-        for label, seconds, used, rss in [*real, *files_only]:
+        for label, seconds, used, rss in [*(row for _, row in real), *files_only]:
             print(
                 f"{label:<48} {seconds:>7.1f} {keys / seconds:>10,.0f} {seconds / floor_wall:>7.2f}"
                 f" {used:>6.1f} {used / floor_cpu:>7.2f} {mb(rss):>9}"
@@ -500,10 +555,21 @@ def main() -> int:
             print(f"{'PostgreSQL alone: ' + label:<48} {seconds:>7.1f} {'':>18} {used:>6.1f}")
         print(
             f"floor = the fastest variant reading the real inputs ({floor[0]}): DuckDB reading the"
-            " export's lines while the table is COPYed out of PostgreSQL to nowhere; CPU s count"
-            ' this process, its psql children and PostgreSQL. "files:" rows are a reference'
-            " only: they read the snapshot CSV files the program wrote, not PostgreSQL."
+            " export's lines while (+) or before (then) the table is COPYed out of PostgreSQL to"
+            ' nowhere; CPU s count this process, its psql children and PostgreSQL. "files:" rows'
+            " are a reference only: they read the snapshot CSV files the program wrote, not"
+            " PostgreSQL."
         )
+        if args.rounds:
+
+            def program() -> tuple[float, float]:
+                return run_program(settings, folder, n, pg)[:2]
+
+            def bare() -> tuple[float, float]:
+                return run_real_floor(settings, pg, paths, args.memory_limit, best)[1:3]
+
+            print(f"\nrounds: the program against the floor ({floor[0]}), one after the other")
+            run_rounds(args.rounds, program, bare)
     finally:
         pg.close()
         shutil.rmtree(work, ignore_errors=True)

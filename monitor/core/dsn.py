@@ -7,6 +7,7 @@ that name `postgres.dsn`. Only the libpq URI form is accepted, as asyncpg accept
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,26 @@ def dsn_hosts(dsn: str) -> list[str]:
 
     An empty host (`postgresql:///db`) is the local socket, shown as `local socket`.
     """
+    return [f"{host or 'local socket'}:{port}" for host, port in _servers(dsn)]
+
+
+def dsn_is_local(dsn: str) -> bool:
+    """Whether every server the DSN names is on this machine: a socket (no host, or a folder)
+    or a loopback name or address. (A local proxy in front of a remote server reads as local.)"""
+    return all(_on_this_machine(host) for host, _ in _servers(dsn))
+
+
+def _on_this_machine(host: str) -> bool:
+    if not host or host.startswith("/") or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _servers(dsn: str) -> list[tuple[str, str]]:
+    """(host, port) of each server; host "" is the local socket."""
     if not _SCHEME.match(dsn):
         raise DsnError(
             "not a PostgreSQL URI; write postgresql://user@host:5432/dbname"
@@ -39,16 +60,15 @@ def dsn_hosts(dsn: str) -> list[str]:
     query = parse_qs(parts.query)
     query_ports = ",".join(query.get("port", [])).split(",") if "port" in query else []
     query_hosts = ",".join(query.get("host", [])).split(",") if "host" in query else []
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for spec in hostlist.split(",") if hostlist else []:
         host, port = _split_host(spec)
-        out.append(f"{host or 'local socket'}:{port or DEFAULT_PORT}")
+        out.append((host, port or DEFAULT_PORT))
     for port in query_ports:
         _check_port(port)
     if not out:
-        hosts = query_hosts or ["local socket"]
         port = query_ports[0] if query_ports else DEFAULT_PORT
-        out = [f"{host}:{port}" for host in hosts]
+        out = [(host, port) for host in query_hosts or [""]]
     return out
 
 

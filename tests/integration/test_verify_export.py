@@ -17,7 +17,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import Settings
-from monitor.verify import export_compare
+from monitor.verify import export_compare, export_run
 from tests.export_writer import scan_table, upload_folder, write_export
 from tests.integration.scenario import dynamo_client, make_rows, seed, write_config
 
@@ -82,13 +82,18 @@ FIGURES = (
 )
 
 
-@pytest.mark.parametrize("piece_rows", [1_000_000, 5], ids=["whole join", "join in pieces"])
+@pytest.mark.parametrize(
+    ("piece_rows", "overlap"),
+    [(1_000_000, "never"), (5, "always")],
+    ids=["whole join, the COPY after the read", "join in pieces, the COPY beside the read"],
+)
 def test_old_divergence_is_found_from_an_export_as_counts_and_online_verify_find_it(
     settings: Settings,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     piece_rows: int,
+    overlap: str,
 ) -> None:
     monkeypatch.setattr(export_compare, "JOIN_PIECE_ROWS", piece_rows)
     planted(settings)
@@ -97,7 +102,8 @@ def test_old_divergence_is_found_from_an_export_as_counts_and_online_verify_find
     config = write_config(
         tmp_path / "c.toml",
         settings,
-        '[checks.counts]\nslice_records = 100\n[verify]\nwindow = "12h"\n',
+        "[checks.counts]\nslice_records = 100\n"
+        f'[verify]\nwindow = "12h"\nexport_overlap = "{overlap}"\n',
     )
     common = ("--config", str(config), "--format", "json")
 
@@ -288,7 +294,12 @@ def drop_last_line(folder: Path) -> Path:
     ],
 )
 def test_a_bad_export_is_one_line_and_exit_2(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, says: str
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+    says: str,
 ) -> None:
     seed(settings, make_rows(5, step=STEP))
     folder = export_table(settings, tmp_path / "exports")
@@ -308,12 +319,15 @@ def test_a_bad_export_is_one_line_and_exit_2(
         summary = json.loads((folder / "manifest-summary.json").read_text())
         (folder / "manifest-summary.json").write_text(json.dumps(summary | {"outputFormat": "ION"}))
     config = write_config(tmp_path / "c.toml", settings)
+    copied: list[object] = []  # PostgreSQL here is local: the snapshot would come after the read
+    monkeypatch.setattr(export_run, "export_snapshot", lambda *a, **k: copied.append(a))
     code, out, err = run_cli(
         capsys, "--config", str(config), "verify", "--from-export", str(target)
     )
     assert code == 2
     assert out == ""
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+    assert copied == []  # a bad export fails before the snapshot is copied
 
 
 @pytest.mark.parametrize(

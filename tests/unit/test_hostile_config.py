@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.config import settings_from_dict
-from monitor.core.dsn import DsnError, dsn_hosts
+from monitor.core.dsn import DsnError, dsn_hosts, dsn_is_local
 from monitor.core.mapping import is_sql_identifier
 from monitor.core.sqlnames import MAX_IDENTIFIER_BYTES, index_name, quote_literal
 from monitor.errors import ConfigError
@@ -100,3 +100,23 @@ def test_a_bad_port_never_echoes_the_password(password: str, port: str) -> None:
 )
 def test_valid_dsns_name_their_servers(dsn: str, hosts: list[str]) -> None:
     assert dsn_hosts(dsn) == hosts
+
+
+@pytest.mark.parametrize(
+    ("dsn", "local"),
+    [
+        ("postgresql://localhost:5432/loans", True),
+        ("postgresql://u:p@127.0.0.1:6000/loans", True),
+        ("postgresql://[::1]:6000/x", True),
+        ("postgresql:///loans", True),
+        ("postgresql:///loans?host=/run/postgresql&port=5433", True),
+        ("postgresql://u@db.example/loans", False),
+        ("postgresql://u@10.0.0.7/loans", False),
+        ("postgresql://u@localhost,db.example/loans", False),
+        ("postgresql:///loans?host=db.example", False),
+    ],
+)
+def test_a_dsn_is_local_when_every_server_it_names_is_on_this_machine(
+    dsn: str, local: bool
+) -> None:
+    assert dsn_is_local(dsn) is local
