@@ -69,6 +69,7 @@ from common import (  # type: ignore[import-not-found]  # bench/ is the script's
 from monitor.checks.counts import run_counts
 from monitor.checks.partitions import discover_partitions, remembered_partitions
 from monitor.checks.slices import plan_slices
+from monitor.collector import pace_collector
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalDynamo, LocalPostgres, local_aws_env
 from monitor.model import CheckReport, FindingKind, Window
@@ -817,6 +818,7 @@ def print_table(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    pace_collector()  # as the CLI does: the program and its floor run under it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="records in the window")
     parser.add_argument(

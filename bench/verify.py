@@ -30,9 +30,11 @@ at this size, and `counts.py` measures discovery.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import logging
 import multiprocessing
 import os
+import pstats
 import statistics
 import sys
 import time
@@ -64,6 +66,7 @@ from counts import (  # type: ignore[import-not-found]
 )
 from counts import verify as assert_findings
 
+from monitor.collector import pace_collector
 from monitor.config import Settings, VerifySettings, settings_from_dict
 from monitor.local import local_aws_env
 from monitor.runtime import open_context
@@ -127,6 +130,7 @@ class WorkerRun:
 
 def worker(dsn: str, endpoint: str, knobs: Knobs, n: int, name: str, ready: Any) -> WorkerRun:
     """One worker process: open the stores, wait for every peer, verify the whole range."""
+    pace_collector()
     os.environ.update(local_aws_env())
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return anyio.run(_worker, dsn, endpoint, knobs, n, name, ready)
@@ -214,6 +218,15 @@ async def measure(
         lambda knobs, result: run_verify(dsn, endpoint, knobs, meter, n, result),
         "verify",
     )
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, Result(VERIFY_DEFAULTS))
+        finally:
+            profiler.disable()
+        print("one run at the defaults under cProfile (this process's CPU by function):")
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
     if args.cap:
         capped = Result(VERIFY_DEFAULTS)
         await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, capped, cap=args.cap)
@@ -270,6 +283,7 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    pace_collector()  # as the CLI does: the program and its floor run under it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="records in the range")
     add_sweep_arguments(
@@ -285,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="[verify] windows_in_flight values of the program sweep, e.g. 1,4,8",
     )
     parser.add_argument("--cap", type=float, default=0.0, help="also one run at this RU/s cap")
+    parser.add_argument(
+        "--profile", action="store_true", help="also one run at the defaults under cProfile"
+    )
     parser.add_argument(
         "--workers",
         type=ints,

@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import postgres_children, postgres_cpu  # type: ignore[import-not-found]  # bench/ is the script's own folder
 
+from monitor.collector import pace_collector
 from monitor.config import Settings, settings_from_dict
 from monitor.local import LocalPostgres
 from monitor.stores.pg_snapshot import (
@@ -420,6 +421,7 @@ def mb(value: float) -> str:
 
 
 def main() -> int:
+    pace_collector()  # as the CLI does: the program and its floor run under it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=16, help="export data files")

@@ -19,6 +19,7 @@ import anyio
 
 from monitor import __version__
 from monitor.checks.registry import REGISTRY, CheckRequest, run_check
+from monitor.collector import pace_collector
 from monitor.config import Settings, load_settings
 from monitor.errors import (
     EXIT_INCONSISTENT,
@@ -145,6 +146,7 @@ def _timestamp(text: str) -> datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    pace_collector()
     level = logging.DEBUG if args.debug else logging.WARNING
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(level)  # its own level: the retry line below lowers a logger's
