@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import json
 import logging
 import math
 import multiprocessing
 import os
-import pstats
 import random
 import shutil
 import statistics
@@ -63,6 +61,7 @@ from common import (  # type: ignore[import-not-found]  # bench/ is the script's
     mb,
     print_floor_sweep,
     print_sweep,
+    profiled,
     sweep_program,
 )
 
@@ -665,14 +664,7 @@ async def profile_program(dsn: str, endpoint: str, meter: Meter, n: int) -> None
         )
         plan = time.perf_counter() - t0
     print(f"planning alone: {plan:.3f}s for {len(planned)} slices", flush=True)
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        await run_program(dsn, endpoint, None, meter, n, Result(DEFAULT_KNOBS))
-    finally:
-        profiler.disable()
-    stats = pstats.Stats(profiler, stream=sys.stdout)
-    stats.sort_stats("tottime").print_stats(30)
+    await profiled(lambda: run_program(dsn, endpoint, None, meter, n, Result(DEFAULT_KNOBS)))
 
 
 async def finish_discovery(dsn: str, endpoint: str) -> tuple[float, int]:

@@ -30,11 +30,9 @@ at this size, and `counts.py` measures discovery.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import logging
 import multiprocessing
 import os
-import pstats
 import statistics
 import sys
 import time
@@ -54,6 +52,7 @@ from common import (  # type: ignore[import-not-found]  # bench/ is the script's
     mb,
     print_floor_sweep,
     print_sweep,
+    profiled,
     sweep_program,
 )
 from counts import (  # type: ignore[import-not-found]
@@ -219,14 +218,10 @@ async def measure(
         "verify",
     )
     if args.profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        try:
-            await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, Result(VERIFY_DEFAULTS))
-        finally:
-            profiler.disable()
         print("one run at the defaults under cProfile (this process's CPU by function):")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+        await profiled(
+            lambda: run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, Result(VERIFY_DEFAULTS))
+        )
     if args.cap:
         capped = Result(VERIFY_DEFAULTS)
         await run_verify(dsn, endpoint, VERIFY_DEFAULTS, meter, n, capped, cap=args.cap)
