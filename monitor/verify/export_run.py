@@ -181,7 +181,7 @@ def overlaps(settings: Settings) -> bool:
     """Whether the snapshot's COPY runs while DuckDB reads the export (`[verify] export_overlap`).
 
     At once, the COPY's server work and DuckDB's threads share the cores when PostgreSQL runs
-    on this machine: on 2 cores at 10M records both then cost more CPU (DuckDB 29 -> 34-36 s)
+    on this machine: on 2 cores at 10M records both then cost more CPU (DuckDB 29 -> 32-36 s)
     and the run took 23-26 s against 21 s one after the other. A remote server's work is its
     own; only the COPY's client (~2 CPU s per 10M rows) is left beside DuckDB here.
     """
