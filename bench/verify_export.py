@@ -350,14 +350,18 @@ def run_real_floor(
     reading the export's lines, or the one after the other."""
     client, fmt, streams, count, at_once = variant
 
+    async def sql() -> None:
+        await bare_pg_read(settings, client, fmt, streams)
+
+    async def lines() -> None:
+        await asyncio.to_thread(read_export_lines, paths, limit, count)
+
     async def both() -> None:
-        sql = bare_pg_read(settings, client, fmt, streams)
-        lines = asyncio.to_thread(read_export_lines, paths, limit, count)
         if at_once:
-            await asyncio.gather(sql, lines)
-        else:
-            await lines
-            await sql
+            await asyncio.gather(sql(), lines())
+        else:  # each coroutine made only when it runs: a failed read leaves none unawaited
+            await lines()
+            await sql()
 
     with peak_rss() as peak, cpu_of_all(pg) as cpu:
         started = time.perf_counter()
