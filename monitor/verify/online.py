@@ -13,7 +13,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -158,8 +158,7 @@ class _Walk:
         self.progress = progress
         #: Starts of the windows this worker verified itself.
         self.own: set[datetime] = set()
-        self._done = 0
-        self._records = 0
+        self._done = DoneWindows()
         #: Records read so far by the windows in flight.
         self._partial: dict[datetime, int] = {}
         self.limiter = anyio.CapacityLimiter(context.settings.dynamodb.max_concurrency)
@@ -186,7 +185,7 @@ class _Walk:
         total = len(self.run_.plan.windows())
         while True:
             done = await self.checkpoints.done_starts(self.run_.id)
-            self._done = max(self._done, len(done))
+            self._done.seen(done)
             self._report(total)
             left = [s for s in shards if any(w.start not in done for w in s.windows)]
             if not left:
@@ -225,8 +224,7 @@ class _Walk:
                 return
             if await self.checkpoints.save_window(self.run_.id, result, self.worker):
                 self.own.add(window.start)
-                self._done += 1
-                self._records += result.sql + result.dynamodb
+                self._done.saved(window.start, result.sql + result.dynamodb)
             self._report(total)
 
     def _in_window(self, window: Window, total: int, records: int) -> None:
@@ -236,7 +234,25 @@ class _Walk:
     def _report(self, total: int) -> None:
         if self.progress is not None:
             in_flight = sum(self._partial.values())
-            self.progress(self._done, total, self._records + in_flight)
+            self.progress(len(self._done.starts), total, self._done.records + in_flight)
+
+
+class DoneWindows:
+    """The windows of a run done so far, each counted once: those the checkpoint lists and those
+    this worker saved. (A lane's read of the checkpoint may list a window that another lane of
+    this worker has saved but not yet counted; adding counts would count it twice.)"""
+
+    def __init__(self) -> None:
+        self.starts: set[datetime] = set()
+        #: Records read by the windows this worker saved.
+        self.records = 0
+
+    def seen(self, starts: Iterable[datetime]) -> None:
+        self.starts.update(starts)
+
+    def saved(self, start: datetime, records: int) -> None:
+        self.starts.add(start)
+        self.records += records
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ the real client (emulators never throttle nor return UnprocessedKeys): nothing i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +28,32 @@ def throttled(operation: str, code: str = "ProvisionedThroughputExceededExceptio
     return ClientError({"Error": {"Code": code, "Message": "slow down"}}, operation)
 
 
+def bare_server_error(operation: str) -> ClientError:
+    """What botocore raises for an HTTP 500 whose body is HTML, not DynamoDB's JSON (a proxy's
+    error page, an emulator's crash): the status is the only code."""
+    page = "<!doctype html>\n<title>500 Internal Server Error</title>"
+    return ClientError(
+        {
+            "Error": {"Code": "500", "Message": page},
+            "ResponseMetadata": {"HTTPStatusCode": 500, "MaxAttemptsReached": True},
+        },
+        operation,
+    )
+
+
 class FlakyClient:
     """Forwards to the real client; throttles every other call and serves batches partly."""
 
     def __init__(
-        self, real: Any, *, throttle_every: int = 2, always_throttle: bool = False
+        self,
+        real: Any,
+        *,
+        throttle_every: int = 2,
+        always_throttle: bool = False,
+        query_error: Callable[[str], ClientError] = lambda op: throttled(op, "ThrottlingException"),
     ) -> None:
         self.real = real
+        self.query_error = query_error
         self.calls: dict[str, int] = {}
         self.throttled = 0
         self.unprocessed_returned = 0
@@ -47,7 +67,7 @@ class FlakyClient:
     async def query(self, **params: Any) -> Any:
         if self.always_throttle or self._count("query") % self.throttle_every == 1:
             self.throttled += 1
-            raise throttled("Query", "ThrottlingException")
+            raise self.query_error("Query")
         return await self.real.query(**params)
 
     async def scan(self, **params: Any) -> Any:
@@ -70,12 +90,19 @@ class FlakyClient:
         return getattr(self.real, name)
 
 
-def test_throttled_queries_are_retried_and_no_key_is_dropped(settings: Settings) -> None:
+@pytest.mark.parametrize(
+    "query_error",
+    [lambda op: throttled(op, "ThrottlingException"), bare_server_error],
+    ids=["throttled", "bare-http-500"],
+)
+def test_throttled_or_failing_queries_are_retried_and_no_key_is_dropped(
+    settings: Settings, query_error: Callable[[str], ClientError]
+) -> None:
     seed(settings, make_rows(400), drop_from_dynamodb={10, 20}, drop_from_sql={30})
 
     async def scenario() -> tuple[Any, FlakyClient]:
         async with open_context(settings) as ctx:
-            flaky = FlakyClient(ctx.dynamo.client)
+            flaky = FlakyClient(ctx.dynamo.client, query_error=query_error)
             ctx.dynamo.client = flaky
             ctx.dynamo.retry = RetryPolicy(base_delay=0)
             report = await run_counts(

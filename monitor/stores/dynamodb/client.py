@@ -70,7 +70,10 @@ def retryable_failure(
     a permanent error (a refused request, no credentials) is raised as a `StoreError`."""
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        if code not in RETRYABLE_CODES:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        # A 5xx without one of DynamoDB's codes (a proxy's 502, a bare 500) is a server's
+        # trouble too, not a refusal of the request.
+        if code not in RETRYABLE_CODES and not (isinstance(status, int) and status >= 500):
             raise StoreError(store, f"{operation} failed: {code}") from None
         return f"{operation} throttled or failing ({code})"
     if isinstance(exc, NoCredentialsError):
