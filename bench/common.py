@@ -289,6 +289,18 @@ def add_sweep_arguments(
         action="store_true",
         help="the floor parses items through botocore (slower) instead of from the raw JSON",
     )
+    parser.add_argument(
+        "--floor-capacity",
+        action="store_true",
+        help="the floor's Queries ask for ReturnConsumedCapacity=TOTAL too, as the program's"
+        " must for its read budget (what the server spends to count the units)",
+    )
+    parser.add_argument(
+        "--divergence",
+        type=float,
+        default=0.1,
+        help="percent of the keys left out of each side (0.1; a data set of its own)",
+    )
     parser.add_argument("--sweep-slices", type=ints, default=sweep_slices)
     parser.add_argument("--sweep-concurrency", type=ints, default=sweep_concurrency)
     parser.add_argument("--program-slices", type=ints, default=program_slices)

@@ -9,10 +9,10 @@ What it does:
 2. loads N records of the default model into the window (5 services, one day, timestamps spread
    over 20 h, ~300-byte payloads) and `--outside` more on the 4 days before it, in a child
    process, so the loader's memory never shows in the monitor process: PostgreSQL by COPY,
-   DynamoDB by BatchWriteItem. 0.1 % of the window's keys are left out of each side;
+   DynamoDB by BatchWriteItem. 0.1 % of the window's keys (`--divergence`) are left out of each side;
 3. the floor: the bare read of the window (sliced Queries projecting LogId and WriteStatus,
    their items taken from the response JSON rather than botocore's parser (`--floor-botocore`
-   for that), concurrently with one asyncpg key stream; raw aiobotocore and asyncpg, no
+   for that; `--floor-capacity` asks for each Query's consumed capacity too), concurrently with one asyncpg key stream; raw aiobotocore and asyncpg, no
    monitor code),
    swept over slice sizes and concurrency after one untimed warm-up; the floor is the fastest
    median found, not the setting the check happens to use;
@@ -135,9 +135,20 @@ SEED = 20261120
 DATA_VERSION = 1
 
 
+#: Keys left out of each side, per million (`--divergence`, 0.1 % by default). Kept in the
+#: environment, so the spawned children (the loader, the worker processes) leave out the same.
+DIVERGENCE_ENV = "BENCH_DIVERGENCE_PPM"
+DEFAULT_PPM = 1000
+
+
+def divergence_ppm() -> int:
+    return int(os.environ.get(DIVERGENCE_ENV, DEFAULT_PPM))
+
+
 def dropped_keys(n: int) -> tuple[frozenset[int], frozenset[int]]:
-    """0.1 % of the keys left out of each side, disjoint: (not in SQL, not in DynamoDB)."""
-    k = max(1, n // 1000)
+    """`--divergence` (0.1 %) of the keys left out of each side, disjoint: (not in SQL, not
+    in DynamoDB)."""
+    k = max(1, n * divergence_ppm() // 1_000_000)
     picked = random.Random(SEED).sample(range(1, n + 1), 2 * k)
     return frozenset(picked[:k]), frozenset(picked[k:])
 
@@ -275,6 +286,11 @@ def floor_slices(n: int, drop_sql: frozenset[int], slice_records: int) -> list[F
 def floor_slice_tuples(n: int, slice_records: int) -> list[tuple[str, str, str]]:
     """`floor_slices` as plain tuples, computed in the child process (it builds n datetimes)."""
     return [(p.pk, p.lo, p.hi) for p in floor_slices(n, dropped_keys(n)[0], slice_records)]
+
+
+def with_capacity(params: dict[str, Any], **_: Any) -> None:
+    """`--floor-capacity`: the floor's Query asks for its consumed capacity, as the program's do."""
+    params["ReturnConsumedCapacity"] = "TOTAL"
 
 
 async def dynamo_floor(client: Any, slices: Sequence[FloorSlice], concurrency: int) -> int:
@@ -459,8 +475,10 @@ async def measure_floor(
     endpoint: str,
     meter: Meter,
     slices: dict[int, list[FloorSlice]],
-) -> tuple[Result, list[Result]]:
-    """The floor of `args.records` records: an untimed warm-up, then `sweep_floor`."""
+) -> dict[str, Any]:
+    """The floor of `args.records` records: an untimed warm-up, then `sweep_floor`
+    (`floor`, `floor_grid`). With `--floor-capacity` the sweep runs again with every Query
+    asking for its consumed capacity, which becomes `floor` (the bare one is `bare_floor`)."""
     n = args.records
     drop_sql, drop_dynamo = dropped_keys(n)
     expect = (n - len(drop_dynamo), n - len(drop_sql))
@@ -483,9 +501,18 @@ async def measure_floor(
             print(f"warm-up floor pass (untimed): {warm.wall:.2f}s", flush=True)
             if not args.cold_scan:
                 print(f"warm-up Scan request (untimed): {await warm_scan(client):.2f}s", flush=True)
-            return await sweep_floor(
+            floor, grid = await sweep_floor(
                 client, conn, meter, slices, args.sweep_concurrency, expect, args.repeat
             )
+            out: dict[str, Any] = {"floor": floor, "floor_grid": grid}
+            if args.floor_capacity:  # the same sweep again, each Query asking for its units
+                print("floor again, asking for consumed capacity:", flush=True)
+                client.meta.events.register("provide-client-params.dynamodb.Query", with_capacity)
+                floor, grid = await sweep_floor(
+                    client, conn, meter, slices, args.sweep_concurrency, expect, args.repeat
+                )
+                out |= {"floor": floor, "floor_grid": grid, "bare_floor": out["floor"]}
+            return out
     finally:
         await conn.close()
 
@@ -496,10 +523,14 @@ class KeptDataSet:
     written only once the load has finished, so an interrupted load is loaded again."""
 
     def __init__(self, data_dir: Path, n: int, outside: int) -> None:
+        ppm = divergence_ppm()
         self.name = f"records-{n}-outside-{outside}-seed-{SEED}-v{DATA_VERSION}"
+        self.name += "" if ppm == DEFAULT_PPM else f"-ppm-{ppm}"
         self.root = data_dir / self.name
         self.marker = self.root / "loaded.json"
         self.identity = {"records": n, "outside": outside, "seed": SEED, "version": DATA_VERSION}
+        if ppm != DEFAULT_PPM:
+            self.identity["missing_ppm"] = ppm
 
     def loaded(self) -> dict[str, float] | None:
         """The figures of the finished load, or None (and the folder cleared for a new load)."""
@@ -560,6 +591,7 @@ def on_loaded_servers(
     table (`outside`) starts from a copy of the same window's kept data set when there is one
     (neither may be in use meanwhile)."""
     n = args.records
+    os.environ[DIVERGENCE_ENV] = str(round(args.divergence * 10_000))  # before any child
     kept = None if args.data_dir is None else KeptDataSet(args.data_dir, n, outside)
     load_figures = None if kept is None else kept.loaded()
     base_figures, first = None, 0
@@ -607,10 +639,7 @@ def on_loaded_servers(
         meter.start()
 
         async def floor_then_measure() -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            out["floor"], out["floor_grid"] = await measure_floor(
-                args, pg.dsn, endpoint, meter, slices
-            )
+            out = await measure_floor(args, pg.dsn, endpoint, meter, slices)
             print(f"floor: {out['floor'].knobs}, {out['floor'].wall:.2f}s", flush=True)
             return out | await measure(args, pg.dsn, endpoint, meter)
 

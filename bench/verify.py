@@ -3,7 +3,7 @@
     .venv/bin/python bench/verify.py --records 200000
 
 The data set is `bench/counts.py`'s (5 services, one day, records over 20 h, ~300-byte
-payloads, 0.1 % of the keys left out of each side), loaded in a child process into a throwaway
+payloads, 0.1 % of the keys left out of each side, `--divergence`), loaded in a child process into a throwaway
 PostgreSQL (COPY) and DynamoDB Local (BatchWriteItem). Then:
 
 1. the floor: the bare read of the same items (sliced `SK BETWEEN` Queries projecting LogId and
@@ -240,6 +240,7 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
     print()
     rows = [
         ("floor (best of the sweep)", floor),
+        *([("floor, no capacity asked", out["bare_floor"])] if "bare_floor" in out else []),
         ("verify, defaults", out["steady"]),
         ("verify, its best setting", out["best"]),
     ]
@@ -252,6 +253,13 @@ def print_table(n: int, out: dict[str, Any], args: argparse.Namespace) -> None:
             f"{name:26} {str(result.knobs):>44} {result.wall:7.2f}s {n / result.wall:>10,.0f}"
             f" {result.wall / floor.wall:6.2f} {result.cpu:6.1f}s {result.cpu / floor.cpu:6.2f}"
             f" {mb(result.peak_rss):>7}  {result.parties()}s"
+        )
+    if "bare_floor" in out:
+        bare: Result = out["bare_floor"]
+        steady: Result = out["steady"]
+        print(
+            f"verify, defaults, against the floor that asks for no capacity:"
+            f" {steady.wall / bare.wall:.2f} (cpu {steady.cpu / bare.cpu:.2f})"
         )
     summary = out["summary"]
     print(
