@@ -9,11 +9,12 @@ What it does:
 2. loads N records of the default model into the window (5 services, one day, timestamps spread
    over 20 h, ~300-byte payloads) and `--outside` more on the 4 days before it, in a child
    process, so the loader's memory never shows in the monitor process: PostgreSQL by COPY,
-   DynamoDB by BatchWriteItem. 0.1 % of the window's keys (`--divergence`) are left out of each side;
+   DynamoDB by BatchWriteItem. 0.1 % of the window's keys (`--divergence`) are left out of
+   each side;
 3. the floor: the bare read of the window (sliced Queries projecting LogId and WriteStatus,
    their items taken from the response JSON rather than botocore's parser (`--floor-botocore`
-   for that; `--floor-capacity` asks for each Query's consumed capacity too), concurrently with one asyncpg key stream; raw aiobotocore and asyncpg, no
-   monitor code),
+   for that; `--floor-capacity` asks for each Query's consumed capacity too), concurrently
+   with one asyncpg key stream; raw aiobotocore and asyncpg, no monitor code),
    swept over slice sizes and concurrency after one untimed warm-up; the floor is the fastest
    median found, not the setting the check happens to use;
 4. the program (`run_counts` as the CLI runs it, the report must name exactly the dropped keys):

@@ -3,8 +3,8 @@
     .venv/bin/python bench/verify.py --records 200000
 
 The data set is `bench/counts.py`'s (5 services, one day, records over 20 h, ~300-byte
-payloads, 0.1 % of the keys left out of each side, `--divergence`), loaded in a child process into a throwaway
-PostgreSQL (COPY) and DynamoDB Local (BatchWriteItem). Then:
+payloads, 0.1 % of the keys left out of each side, `--divergence`), loaded in a child process
+into a throwaway PostgreSQL (COPY) and DynamoDB Local (BatchWriteItem). Then:
 
 1. the floor: the bare read of the same items (sliced `SK BETWEEN` Queries projecting LogId and
    WriteStatus with raw aiobotocore, concurrently with one asyncpg key stream), swept over slice

@@ -120,7 +120,7 @@ async def verify_online(
     total = len(run.plan.windows())
     if len(done) == total:
         await checkpoints.finish(run.id)
-    coverage = coverage_of(done, total, resumed=len(done) - len(walk.own))
+    coverage = coverage_of(done, total, resumed=len(done) - len(walk.done.own))
     report_window = Window(run.plan.start, run.plan.end, span.clamped)
     return verify_report(
         settings,
@@ -156,9 +156,7 @@ class _Walk:
         self.partitions = partitions
         self.worker = worker
         self.progress = progress
-        #: Starts of the windows this worker verified itself.
-        self.own: set[datetime] = set()
-        self._done = DoneWindows()
+        self.done = DoneWindows()
         #: Records read so far by the windows in flight.
         self._partial: dict[datetime, int] = {}
         self.limiter = anyio.CapacityLimiter(context.settings.dynamodb.max_concurrency)
@@ -185,7 +183,7 @@ class _Walk:
         total = len(self.run_.plan.windows())
         while True:
             done = await self.checkpoints.done_starts(self.run_.id)
-            self._done.seen(done)
+            self.done.seen(done)
             self._report(total)
             left = [s for s in shards if any(w.start not in done for w in s.windows)]
             if not left:
@@ -223,8 +221,7 @@ class _Walk:
                 log.warning("verify: lost the lock of shard %d; leaving it", shard.index)
                 return
             if await self.checkpoints.save_window(self.run_.id, result, self.worker):
-                self.own.add(window.start)
-                self._done.saved(window.start, result.sql + result.dynamodb)
+                self.done.saved(window.start, result.sql + result.dynamodb)
             self._report(total)
 
     def _in_window(self, window: Window, total: int, records: int) -> None:
@@ -234,7 +231,7 @@ class _Walk:
     def _report(self, total: int) -> None:
         if self.progress is not None:
             in_flight = sum(self._partial.values())
-            self.progress(len(self._done.starts), total, self._done.records + in_flight)
+            self.progress(len(self.done.starts), total, self.done.records + in_flight)
 
 
 class DoneWindows:
@@ -244,7 +241,8 @@ class DoneWindows:
 
     def __init__(self) -> None:
         self.starts: set[datetime] = set()
-        #: Records read by the windows this worker saved.
+        #: Starts of the windows this worker verified itself, and the records they read.
+        self.own: set[datetime] = set()
         self.records = 0
 
     def seen(self, starts: Iterable[datetime]) -> None:
@@ -252,6 +250,7 @@ class DoneWindows:
 
     def saved(self, start: datetime, records: int) -> None:
         self.starts.add(start)
+        self.own.add(start)
         self.records += records
 
 

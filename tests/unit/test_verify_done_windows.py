@@ -23,7 +23,7 @@ def test_a_window_saved_by_one_lane_and_read_back_by_another_counts_once() -> No
     done.seen({window(0), window(1), window(2)})
     done.saved(window(2), records=10)
     assert len(done.starts) == 3
-    assert done.records == 10
+    assert done.own == {window(2)} and done.records == 10
 
 
 @given(
